@@ -1,0 +1,236 @@
+//! Typed configuration model: what a parsed set of `-f` files means.
+//!
+//! Contract: a `Config` returned by the parser is fully validated. Every name
+//! reference (`default_backend`, `use_backend`) resolves to an index into
+//! `Config::backends`, every frontend has at least one bind and a backend to
+//! send streams to, and every value is within HAProxy's accepted range. The
+//! runtime never re-validates; it trusts this model.
+//!
+//! `listen` sections produce one `Frontend` and one `Backend` with the same
+//! name (HAProxy does the same internally). `defaults` sections are folded
+//! into the sections that inherit from them and do not appear here.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where a configuration element was written: `file:line`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loc {
+    pub file: Arc<str>,
+    pub line: u32,
+}
+
+impl std::fmt::Display for Loc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub global: Global,
+    pub frontends: Vec<Frontend>,
+    pub backends: Vec<Backend>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Global {
+    /// `nbthread N`: number of shards. `None`: one per online CPU.
+    pub nbthread: Option<usize>,
+    /// `maxconn N`: process-wide limit on concurrent client connections.
+    /// `None`: unlimited by configuration (the fd limit still applies).
+    pub maxconn: Option<u32>,
+    /// `daemon`: same as `-D`.
+    pub daemon: bool,
+    /// `pidfile PATH`: same as `-p PATH`.
+    pub pidfile: Option<String>,
+    /// `tune.bufsize N` (default 16384): size of one I/O buffer.
+    pub bufsize: usize,
+    /// `tune.ring.buffers N` (ringproxy-specific, default 2048): number of
+    /// `bufsize` buffers in each shard's provided-buffer ring. Power of two,
+    /// 64..=32768.
+    pub ring_buffers: u32,
+    /// `tune.ring.entries N` (ringproxy-specific, default 4096): submission
+    /// queue entries of each shard's ring. Power of two, 64..=32768.
+    pub ring_entries: u32,
+}
+
+impl Default for Global {
+    fn default() -> Self {
+        Global {
+            nbthread: None,
+            maxconn: None,
+            daemon: false,
+            pidfile: None,
+            bufsize: 16384,
+            ring_buffers: 2048,
+            ring_entries: 4096,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    #[default]
+    Tcp,
+    /// Accepted by the parser only once HTTP mode exists (issue 4).
+    Http,
+}
+
+/// Every timeout ringproxy knows, with HAProxy's meaning. `None` = not set
+/// (HAProxy's "infinite", with the same startup warnings where HAProxy warns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Timeouts {
+    pub connect: Option<Duration>,
+    pub client: Option<Duration>,
+    /// `timeout client-hs`: handshake deadline of embryonic sessions; falls
+    /// back to `client` when unset.
+    pub client_hs: Option<Duration>,
+    pub client_fin: Option<Duration>,
+    pub server: Option<Duration>,
+    pub server_fin: Option<Duration>,
+    pub tunnel: Option<Duration>,
+    /// `timeout queue`: falls back to `connect` when unset (HAProxy).
+    pub queue: Option<Duration>,
+    /// `timeout http-request`: deadline for a complete HTTP request
+    /// (HTTP mode; both sides, as in HAProxy).
+    pub http_request: Option<Duration>,
+    /// `timeout http-keep-alive`: idle deadline between two HTTP requests;
+    /// falls back to `http_request` when unset (HAProxy).
+    pub http_keep_alive: Option<Duration>,
+    /// `timeout check`: extra read deadline of a health check once
+    /// connected (backend side); falls back to `inter` when unset.
+    pub check: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frontend {
+    pub name: String,
+    pub loc: Loc,
+    pub mode: Mode,
+    pub binds: Vec<Bind>,
+    /// `maxconn N` in the frontend (or inherited from defaults).
+    pub maxconn: Option<u32>,
+    pub timeouts: Timeouts,
+    /// Index into `Config::backends`.
+    pub default_backend: Option<usize>,
+    /// `use_backend NAME` rules in order (unconditional for now: the first
+    /// one wins).
+    pub use_backends: Vec<UseBackend>,
+}
+
+impl Frontend {
+    /// The backend a new stream of this frontend goes to.
+    pub fn target_backend(&self) -> Option<usize> {
+        self.use_backends
+            .first()
+            .map(|u| u.backend)
+            .or(self.default_backend)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UseBackend {
+    /// Index into `Config::backends`.
+    pub backend: usize,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bind {
+    pub addr: SocketAddr,
+    /// `accept-proxy`: the PROXY protocol header (v1 or v2) is the
+    /// handshake of every connection accepted on this bind.
+    pub accept_proxy: bool,
+    /// `name NAME` on the bind line, else `"<addr>"`.
+    pub name: String,
+    /// `v6only` on an IPv6 bind.
+    pub v6only: bool,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Balance {
+    /// Smooth weighted round robin (HAProxy's `roundrobin`).
+    #[default]
+    RoundRobin,
+    LeastConn,
+    /// Hash of the client's source address over the weighted server list
+    /// (HAProxy's default `hash-type map-based`).
+    Source,
+    /// Power of `draws` choices (HAProxy's `random(<draws>)`, default 2).
+    Random {
+        draws: u32,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyVersion {
+    V1,
+    V2,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backend {
+    pub name: String,
+    pub loc: Loc,
+    pub mode: Mode,
+    pub balance: Balance,
+    pub servers: Vec<Server>,
+    /// `retries N` (HAProxy default 3).
+    pub retries: u32,
+    /// `option redispatch [interval]`: `None` when off. The interval follows
+    /// HAProxy: positive P = redispatch on every Pth retry; negative N =
+    /// redispatch on the Nth retry before the last; bare keyword = -1 (the
+    /// last retry).
+    pub redispatch: Option<i32>,
+    /// `option allbackups`: use every usable backup server, not only the first.
+    pub allbackups: bool,
+    pub timeouts: Timeouts,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Server {
+    pub name: String,
+    pub loc: Loc,
+    pub addr: SocketAddr,
+    /// `weight N`, 0..=256, default 1. Weight 0 takes no new load-balanced
+    /// traffic.
+    pub weight: u32,
+    /// `maxconn N`: `None` = unlimited.
+    pub maxconn: Option<u32>,
+    /// `send-proxy` / `send-proxy-v2`.
+    pub send_proxy: Option<ProxyVersion>,
+    pub backup: bool,
+    /// `disabled`: the server starts in maintenance.
+    pub disabled: bool,
+    /// `check` and its settings; parsed now, acted on by the health-check
+    /// issue. The runtime warns at startup while checks are not run.
+    pub check: Option<CheckSettings>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckSettings {
+    pub inter: Duration,
+    pub fastinter: Option<Duration>,
+    pub downinter: Option<Duration>,
+    pub rise: u32,
+    pub fall: u32,
+    pub port: Option<u16>,
+    pub addr: Option<std::net::IpAddr>,
+}
+
+impl Default for CheckSettings {
+    fn default() -> Self {
+        CheckSettings {
+            inter: Duration::from_secs(2),
+            fastinter: None,
+            downinter: None,
+            rise: 2,
+            fall: 3,
+            port: None,
+            addr: None,
+        }
+    }
+}

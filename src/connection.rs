@@ -1,0 +1,63 @@
+//! L4: one socket and the operations the kernel holds on it.
+//!
+//! A connection's slab slot (and its fd) is released only when no operation
+//! on it is still in the kernel: `inflight` counts them, closing first
+//! cancels whatever is pending, then closes the fd through the ring, and only
+//! the close completion frees the slot.
+
+use std::os::fd::RawFd;
+
+use crate::shard::token::Key;
+
+/// Which side of a stream a connection is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The client connection (frontend side).
+    Front,
+    /// The server connection (backend side).
+    Back,
+}
+
+/// Who is told about this connection's completions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// An embryonic session doing its handshake.
+    Session(Key),
+    /// A stream, on one of its sides.
+    Stream(Key, Side),
+    /// Nobody any more: being closed on its own (e.g. the previous server
+    /// connection of a stream that retried elsewhere).
+    Orphan,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnState {
+    Open,
+    /// Cancellation requested; close once `inflight` drops to zero.
+    Cancelling,
+    /// The close operation is in flight.
+    Closing,
+}
+
+#[derive(Debug)]
+pub struct Connection {
+    pub fd: RawFd,
+    pub owner: Owner,
+    pub inflight: u16,
+    pub state: ConnState,
+}
+
+impl Connection {
+    pub fn new(fd: RawFd, owner: Owner) -> Connection {
+        Connection {
+            fd,
+            owner,
+            inflight: 0,
+            state: ConnState::Open,
+        }
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.state == ConnState::Open
+    }
+}

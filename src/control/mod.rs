@@ -1,0 +1,150 @@
+//! The control thread: what the main thread becomes once the shards run.
+//!
+//! It owns everything that concerns all shards and is not on the data path:
+//! signals now; the runtime API socket, health checks, reloads and the
+//! cross-shard coordination protocols (server deletion) in later versions,
+//! each as a source polled by `Control::run`. It talks to shards only
+//! through `mesh` messages.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{SigSet, Signal};
+
+use crate::mesh::{Mesh, Msg};
+use crate::runtime::Runtime;
+use crate::shard::ring::WakeRing;
+
+/// Signals the control thread handles; blocked in every thread (shards
+/// inherit the mask) so that only `sigtimedwait` here sees them.
+pub fn control_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+    ] {
+        set.add(s);
+    }
+    set
+}
+
+/// Blocks the control signals in the calling thread and ignores SIGPIPE
+/// (every send uses MSG_NOSIGNAL; this covers anything else).
+pub fn block_signals() -> nix::Result<()> {
+    control_signals().thread_block()?;
+    // SAFETY: installing SIG_IGN has no handler code to be unsafe about.
+    unsafe {
+        nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigIgn)?;
+    }
+    Ok(())
+}
+
+pub struct Control {
+    pub rt: Arc<Runtime>,
+    pub mesh: Arc<Mesh>,
+    pub shards: Vec<JoinHandle<()>>,
+    waker: WakeRing,
+}
+
+/// How long a fast stop waits for the shards to close everything.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+impl Control {
+    pub fn new(
+        rt: Arc<Runtime>,
+        mesh: Arc<Mesh>,
+        shards: Vec<JoinHandle<()>>,
+    ) -> std::io::Result<Control> {
+        Ok(Control {
+            rt,
+            mesh,
+            shards,
+            waker: WakeRing::new()?,
+        })
+    }
+
+    /// Runs until the process must exit; returns its exit code.
+    pub fn run(mut self) -> i32 {
+        let set = control_signals();
+        loop {
+            let sig = sigtimedwait(&set, Duration::from_millis(500));
+            match sig {
+                Some(libc::SIGINT) | Some(libc::SIGTERM) => {
+                    log::info!(
+                        "{} received, stopping",
+                        if sig == Some(libc::SIGINT) {
+                            "SIGINT"
+                        } else {
+                            "SIGTERM"
+                        }
+                    );
+                    return self.stop_all(0);
+                }
+                Some(libc::SIGUSR1) => {
+                    // Soft-stop (finishing sessions) arrives with reloads;
+                    // until then SIGUSR1 stops like SIGTERM, and says so.
+                    log::warn!(
+                        "SIGUSR1 received: graceful stop is not implemented yet; stopping now"
+                    );
+                    return self.stop_all(0);
+                }
+                Some(libc::SIGHUP) | Some(libc::SIGUSR2) => {
+                    log::warn!(
+                        "reload signal received: configuration reload is not implemented yet; keeping the running configuration"
+                    );
+                }
+                _ => {}
+            }
+            if let Some(i) = self.shards.iter().position(|h| h.is_finished()) {
+                log::error!("shard {i} stopped unexpectedly; stopping the process");
+                return self.stop_all(1);
+            }
+        }
+    }
+
+    fn stop_all(&mut self, code: i32) -> i32 {
+        for i in 0..self.mesh.shards() {
+            self.mesh.post_from_control(&mut self.waker, i, Msg::Stop);
+        }
+        let deadline = Instant::now() + STOP_GRACE;
+        while Instant::now() < deadline && !self.shards.iter().all(|h| h.is_finished()) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let mut code = code;
+        for (i, h) in self.shards.drain(..).enumerate() {
+            if !h.is_finished() {
+                log::warn!("shard {i} did not stop within {STOP_GRACE:?}");
+                code = code.max(1);
+                continue;
+            }
+            if h.join().is_err() {
+                log::error!("shard {i} panicked");
+                code = 1;
+            }
+        }
+        let _ = &self.rt;
+        code
+    }
+}
+
+/// Waits up to `timeout` for one of `set`; None on timeout or interruption.
+fn sigtimedwait(set: &SigSet, timeout: Duration) -> Option<i32> {
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: valid sigset and timespec pointers; siginfo may be null.
+    let r = unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), &ts) };
+    (r > 0).then_some(r)
+}
+
+impl Control {
+    /// Stops whatever started after a failed startup; exit code 1.
+    pub fn abort(mut self) -> i32 {
+        self.stop_all(1).max(1)
+    }
+}

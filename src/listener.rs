@@ -1,0 +1,259 @@
+//! Listeners: one SO_REUSEPORT socket per bind per shard, opened by the main
+//! thread (so that a bind error stops startup with the bind's file:line), then
+//! driven by the shard with a multishot accept.
+//!
+//! `maxconn` (global and per frontend): a connection accepted while a limit
+//! is reached waits in the shard's `pending_accepts` and the shard stops
+//! arming accepts until a slot frees; the shard that frees it wakes the
+//! paused ones through the mesh. Nothing is refused.
+
+use std::os::fd::RawFd;
+
+use crate::config::Config;
+use crate::mesh::Msg;
+use crate::shard::ring::Completion;
+use crate::shard::token::{Key, Op, Token};
+use crate::shard::{Shard, sys};
+
+/// Backlog of each listening socket (the kernel caps it at somaxconn).
+const BACKLOG: i32 = 4096;
+
+#[derive(Debug)]
+pub struct ShardListener {
+    pub fd: RawFd,
+    pub frontend: usize,
+    pub accept_proxy: bool,
+    pub name: String,
+    /// A multishot accept is in the kernel.
+    armed: bool,
+    /// Its cancellation was requested.
+    cancelling: bool,
+    /// We want it armed (false while paused or stopping).
+    want: bool,
+    /// Stop requested: close the fd once the accept is no longer armed.
+    closing: bool,
+    closed: bool,
+}
+
+impl ShardListener {
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+}
+
+/// Opens every bind once per shard. On error, closes what was opened and
+/// names the bind.
+pub fn open_all(config: &Config, shards: usize) -> Result<Vec<Vec<ShardListener>>, String> {
+    let mut out: Vec<Vec<ShardListener>> = (0..shards).map(|_| Vec::new()).collect();
+    for (fi, fe) in config.frontends.iter().enumerate() {
+        for b in &fe.binds {
+            for per_shard in out.iter_mut() {
+                match sys::reuseport_listener(b.addr, b.v6only, BACKLOG) {
+                    Ok(fd) => per_shard.push(ShardListener {
+                        fd,
+                        frontend: fi,
+                        accept_proxy: b.accept_proxy,
+                        name: b.name.clone(),
+                        armed: false,
+                        cancelling: false,
+                        want: false,
+                        closing: false,
+                        closed: false,
+                    }),
+                    Err(e) => {
+                        for l in out.iter().flatten() {
+                            sys::close(l.fd);
+                        }
+                        return Err(format!(
+                            "{}: frontend '{}': cannot bind socket ({e}) [{}]",
+                            b.loc, fe.name, b.addr
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Which limit refused a new connection.
+enum Refused {
+    Global,
+    Frontend,
+}
+
+impl Shard {
+    /// Arms the listener's accept unless it already is or must not be.
+    pub fn resume_listener(&mut self, i: usize) {
+        let l = &mut self.listeners[i];
+        if l.closing || l.closed {
+            return;
+        }
+        l.want = true;
+        if l.armed {
+            return;
+        }
+        l.armed = true;
+        let fd = l.fd;
+        let tok = Token::new(Op::Accept, Key::new(i, 0)).encode();
+        self.push_op(|r| r.accept_multi(fd, tok));
+    }
+
+    fn pause_listener(&mut self, i: usize) {
+        let l = &mut self.listeners[i];
+        l.want = false;
+        if l.armed && !l.cancelling {
+            l.cancelling = true;
+            let fd = l.fd;
+            let tok = Token::new(Op::AcceptCancel, Key::new(i, 0)).encode();
+            self.push_op(|r| r.cancel_fd(fd, tok));
+        }
+    }
+
+    /// Stops accepting for good; the fd is closed once no accept is armed.
+    pub fn close_listener(&mut self, i: usize) {
+        if self.listeners[i].closed {
+            return;
+        }
+        self.listeners[i].closing = true;
+        self.pause_listener(i);
+        self.finish_close_listener(i);
+    }
+
+    fn finish_close_listener(&mut self, i: usize) {
+        let l = &mut self.listeners[i];
+        if l.closing && !l.armed && !l.closed {
+            l.closed = true;
+            sys::close(l.fd);
+        }
+    }
+
+    pub fn on_accept(&mut self, i: usize, c: Completion) {
+        if i >= self.listeners.len() {
+            return;
+        }
+        if !c.more() {
+            let l = &mut self.listeners[i];
+            l.armed = false;
+            l.cancelling = false;
+        }
+        if c.result >= 0 {
+            self.on_new_fd(i, c.result);
+        } else if c.result != -libc::ECANCELED {
+            let err = std::io::Error::from_raw_os_error(-c.result);
+            log::warn!(
+                "shard {}: accept on '{}' failed: {err}",
+                self.id,
+                self.listeners[i].name
+            );
+            if matches!(
+                -c.result,
+                libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::ENOBUFS
+            ) {
+                // Out of resources: wait for a connection to end instead of
+                // spinning on the error.
+                self.listeners[i].want = false;
+                self.rt.global.mark_paused(self.id);
+            }
+        }
+        let l = &self.listeners[i];
+        if !l.armed {
+            if l.closing {
+                self.finish_close_listener(i);
+            } else if l.want {
+                self.resume_listener(i);
+            }
+        }
+    }
+
+    fn on_new_fd(&mut self, li: usize, fd: RawFd) {
+        self.counters.accepted += 1;
+        if self.stopping || self.listeners[li].closing {
+            sys::close(fd);
+            return;
+        }
+        if !self.pending_accepts.is_empty() {
+            self.pending_accepts.push_back((li, fd));
+            return;
+        }
+        match self.admit(self.listeners[li].frontend) {
+            Ok(()) => self.start_session(li, fd),
+            Err(refused) => {
+                self.pending_accepts.push_back((li, fd));
+                self.pause_for(refused, self.listeners[li].frontend);
+            }
+        }
+    }
+
+    /// Takes a global and a frontend connection slot. When one is refused,
+    /// this shard is marked paused on that limit and admission is tried once
+    /// more, so a slot freed in between is not missed.
+    fn admit(&mut self, fe: usize) -> Result<(), Refused> {
+        for attempt in 0..2 {
+            if !self.rt.global.try_acquire() {
+                if attempt == 0 {
+                    self.rt.global.mark_paused(self.id);
+                    continue;
+                }
+                return Err(Refused::Global);
+            }
+            if !self.rt.frontends[fe].limit.try_acquire() {
+                let mask = self.rt.global.release();
+                self.notify_resume(mask);
+                if attempt == 0 {
+                    self.rt.frontends[fe].limit.mark_paused(self.id);
+                    continue;
+                }
+                return Err(Refused::Frontend);
+            }
+            return Ok(());
+        }
+        Err(Refused::Global)
+    }
+
+    fn pause_for(&mut self, refused: Refused, fe: usize) {
+        for i in 0..self.listeners.len() {
+            let hit = match refused {
+                Refused::Global => true,
+                Refused::Frontend => self.listeners[i].frontend == fe,
+            };
+            if hit {
+                self.pause_listener(i);
+            }
+        }
+    }
+
+    /// Gives back the slots of a session of frontend `fe` and wakes the
+    /// shards that paused on them.
+    pub fn release_slots(&mut self, fe: usize) {
+        let mut mask = self.rt.frontends[fe].limit.release();
+        mask |= self.rt.global.release();
+        self.notify_resume(mask);
+    }
+
+    fn notify_resume(&mut self, mask: u64) {
+        if mask != 0 {
+            self.post_mask(mask, || Msg::ResumeAccept);
+        }
+    }
+
+    /// A slot may have freed: serve waiting accepted connections first, then
+    /// re-arm paused listeners.
+    pub fn resume_accepting(&mut self) {
+        if self.stopping {
+            return;
+        }
+        while let Some(&(li, fd)) = self.pending_accepts.front() {
+            match self.admit(self.listeners[li].frontend) {
+                Ok(()) => {
+                    self.pending_accepts.pop_front();
+                    self.start_session(li, fd);
+                }
+                Err(_) => return,
+            }
+        }
+        for i in 0..self.listeners.len() {
+            self.resume_listener(i);
+        }
+    }
+}

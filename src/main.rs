@@ -1,0 +1,274 @@
+//! `ringproxy`: command line, startup, then the control thread.
+//!
+//! Startup order matters: parse and validate the configuration, open every
+//! listening socket (so a bind error stops us with the bind's file:line
+//! before anything runs), daemonize if asked (before any thread exists),
+//! block the control signals, start one shard per core, wait until every
+//! shard has its ring and listeners armed, then hand the main thread to
+//! `Control`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use argh::FromArgs;
+
+use ringproxy::config::{self, Mode};
+use ringproxy::control::{self, Control};
+use ringproxy::listener;
+use ringproxy::mesh::Mesh;
+use ringproxy::runtime::Runtime;
+use ringproxy::shard::{Shard, ShardStart, sys};
+
+/// ringproxy: a TCP and HTTP/1.1 load balancer on io_uring shards, with
+/// HAProxy's configuration language.
+#[derive(FromArgs)]
+struct Args {
+    /// configuration file (repeatable, read in order; a directory reads its
+    /// *.cfg files)
+    #[argh(option, short = 'f')]
+    file: Vec<PathBuf>,
+    /// check the configuration and exit (0 if valid)
+    #[argh(switch, short = 'c')]
+    check: bool,
+    /// debug mode: stay in the foreground and log at debug level
+    #[argh(switch, short = 'd')]
+    debug: bool,
+    /// start as a daemon (in the background)
+    #[argh(switch, short = 'D')]
+    daemon: bool,
+    /// write the process id to this file
+    #[argh(option, short = 'p')]
+    pidfile: Option<PathBuf>,
+    /// quiet: only warnings and errors are logged
+    #[argh(switch, short = 'q')]
+    quiet: bool,
+    /// print the version and exit (-vv: with build details)
+    #[argh(switch, short = 'v')]
+    version: bool,
+    /// print the version with build details and exit
+    #[argh(switch)]
+    build_info: bool,
+}
+
+fn main() -> ExitCode {
+    // HAProxy spells the build-details flag "-vv"; argh only knows
+    // single-letter short flags, so translate it.
+    let argv: Vec<String> = std::env::args()
+        .map(|a| if a == "-vv" { "--build-info".into() } else { a })
+        .collect();
+    let strs: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let args = match Args::from_args(&[strs[0]], &strs[1..]) {
+        Ok(a) => a,
+        Err(early) => {
+            if early.status.is_ok() {
+                println!("{}", early.output);
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("{}", early.output);
+            return ExitCode::from(1);
+        }
+    };
+    if args.version || args.build_info {
+        print_version(args.build_info);
+        return ExitCode::SUCCESS;
+    }
+    let level = if args.debug {
+        "debug"
+    } else if args.quiet {
+        "warn"
+    } else {
+        "info"
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
+    ExitCode::from(run(args) as u8)
+}
+
+fn print_version(details: bool) {
+    println!("ringproxy version {}", env!("CARGO_PKG_VERSION"));
+    if details {
+        println!(
+            "Build options: io_uring shards (SINGLE_ISSUER, DEFER_TASKRUN when available), provided buffer rings, multishot accept, MSG_RING wakeups"
+        );
+        println!("Running on: {}", kernel_release());
+    }
+}
+
+fn kernel_release() -> String {
+    nix::sys::utsname::uname()
+        .map(|u| {
+            format!(
+                "{} {}",
+                u.sysname().to_string_lossy(),
+                u.release().to_string_lossy()
+            )
+        })
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+fn run(args: Args) -> i32 {
+    if args.file.is_empty() {
+        eprintln!("No configuration file: use -f FILE (see --help).");
+        return 1;
+    }
+    let loaded = match config::load(&args.file) {
+        Ok(l) => l,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            eprintln!("Fatal errors found in configuration.");
+            return 1;
+        }
+    };
+    let errors = unsupported(&loaded.config);
+    if !errors.is_empty() {
+        for e in &errors {
+            eprintln!("{e}");
+        }
+        eprintln!("Fatal errors found in configuration.");
+        return 1;
+    }
+    for w in &loaded.warnings {
+        log::warn!("{w}");
+    }
+    if args.check {
+        println!("Configuration file is valid");
+        return 0;
+    }
+    let cfg = loaded.config;
+    for b in &cfg.backends {
+        for s in b.servers.iter().filter(|s| s.check.is_some()) {
+            log::warn!(
+                "{}: server '{}/{}': health checks are not implemented yet; the server is considered UP",
+                s.loc,
+                b.name,
+                s.name
+            );
+        }
+    }
+
+    let cpus = sys::allowed_cpus();
+    let nshards = cfg
+        .global
+        .nbthread
+        .unwrap_or(cpus.len().max(1))
+        .clamp(1, 64);
+    let nofile = sys::raise_nofile();
+    // HAProxy derives the default maxconn from the fd limit; each session
+    // needs two fds, and we keep some for listeners and logs.
+    let maxconn = cfg
+        .global
+        .maxconn
+        .unwrap_or_else(|| (nofile.saturating_sub(64) / 2).clamp(1, u32::MAX as u64) as u32);
+
+    let mut listeners = match listener::open_all(&cfg, nshards) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+
+    if args.daemon || cfg.global.daemon {
+        // No thread exists yet, so fork is safe here.
+        if let Err(e) = nix::unistd::daemon(true, false) {
+            eprintln!("cannot daemonize: {e}");
+            return 1;
+        }
+    }
+    let pidfile = args
+        .pidfile
+        .clone()
+        .or(cfg.global.pidfile.clone().map(PathBuf::from));
+    if let Some(p) = &pidfile
+        && let Err(e) = std::fs::write(p, format!("{}\n", std::process::id()))
+    {
+        log::error!("cannot write pidfile {}: {e}", p.display());
+        return 1;
+    }
+    if let Err(e) = control::block_signals() {
+        log::error!("cannot block signals: {e}");
+        return 1;
+    }
+
+    let rt = Arc::new(Runtime::new(cfg, nshards, maxconn));
+    let (mesh, inboxes) = Mesh::new(nshards);
+    let mesh = Arc::new(mesh);
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let mut handles = Vec::with_capacity(nshards);
+    for (id, inbox) in inboxes.into_iter().enumerate() {
+        let start = ShardStart {
+            id,
+            cpu: (nshards <= cpus.len()).then(|| cpus[id]),
+            rt: rt.clone(),
+            mesh: mesh.clone(),
+            inbox,
+            listeners: std::mem::take(&mut listeners[id]),
+        };
+        let tx = ready_tx.clone();
+        let h = std::thread::Builder::new()
+            .name(format!("shard-{id}"))
+            .spawn(move || Shard::run(start, tx));
+        match h {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                log::error!("cannot start shard {id}: {e}");
+                return 1;
+            }
+        }
+    }
+    drop(ready_tx);
+    let control = match Control::new(rt.clone(), mesh.clone(), handles) {
+        Ok(c) => c,
+        Err(e) => {
+            log::error!("cannot create the control ring: {e}");
+            return 1;
+        }
+    };
+    let mut failed = false;
+    for _ in 0..nshards {
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                log::error!("{e}");
+                failed = true;
+            }
+            Err(_) => failed = true,
+        }
+    }
+    if failed {
+        log::error!(
+            "startup failed (is io_uring allowed? Docker's default seccomp profile blocks it)"
+        );
+        return control.abort();
+    }
+    log::info!(
+        "ringproxy ready: {nshards} shards, maxconn {maxconn}, {} frontends, {} backends",
+        rt.config.frontends.len(),
+        rt.config.backends.len()
+    );
+    let code = control.run();
+    if let Some(p) = &pidfile {
+        let _ = std::fs::remove_file(p);
+    }
+    code
+}
+
+/// What the configuration may say that this version cannot do yet.
+fn unsupported(cfg: &config::Config) -> Vec<String> {
+    let mut out = Vec::new();
+    for f in cfg.frontends.iter().filter(|f| f.mode == Mode::Http) {
+        out.push(format!(
+            "{}: frontend '{}': 'mode http' is not supported by this version yet (TCP mode only)",
+            f.loc, f.name
+        ));
+    }
+    for b in cfg.backends.iter().filter(|b| b.mode == Mode::Http) {
+        out.push(format!(
+            "{}: backend '{}': 'mode http' is not supported by this version yet (TCP mode only)",
+            b.loc, b.name
+        ));
+    }
+    out
+}

@@ -1,0 +1,118 @@
+//! Cross-shard messages: each shard has an inbox (a channel) and a
+//! ring-native wakeup: the sender posts a MSG_RING completion on the target
+//! shard's ring, so a sleeping shard wakes inside `io_uring_enter` with no
+//! eventfd, no epoll and no lock on the data path.
+//!
+//! Wakeups are coalesced: a sender posts MSG_RING only when it flips the
+//! target's `woken` flag from false to true; the shard clears the flag before
+//! draining its inbox, so no message is ever left unseen.
+
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::{Mutex, mpsc};
+
+use crate::shard::ring::WakeRing;
+use crate::shard::token::{Key, Op, Token};
+
+/// A message to one shard.
+#[derive(Debug)]
+pub enum Msg {
+    /// Stop now: close listeners, end every session, exit the loop.
+    Stop,
+    /// A process-wide or frontend connection slot was freed elsewhere:
+    /// accepting may resume.
+    ResumeAccept,
+    /// A server of `backend` released a connection slot on another shard and
+    /// this shard has streams queued for that backend.
+    SlotFree { backend: usize },
+}
+
+struct Inbox {
+    tx: Mutex<mpsc::Sender<Msg>>,
+    woken: AtomicBool,
+    ring_fd: AtomicI32,
+}
+
+/// Handles to every shard's inbox. Shared by all shards and the control
+/// thread.
+pub struct Mesh {
+    inboxes: Vec<Inbox>,
+}
+
+/// What a sender must do after `Mesh::post`: nothing, or post the wakeup on
+/// the target ring (from its own ring if it is a shard).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    Already,
+    Needed { ring_fd: RawFd },
+}
+
+/// user_data of the MSG_RING completion that lands on the target ring.
+pub fn inbox_token() -> u64 {
+    Token::new(Op::Inbox, Key::new(0, 0)).encode()
+}
+
+impl Mesh {
+    /// Builds the mesh and the receiving end of each inbox.
+    pub fn new(shards: usize) -> (Mesh, Vec<mpsc::Receiver<Msg>>) {
+        let mut inboxes = Vec::with_capacity(shards);
+        let mut rxs = Vec::with_capacity(shards);
+        for _ in 0..shards {
+            let (tx, rx) = mpsc::channel();
+            inboxes.push(Inbox {
+                tx: Mutex::new(tx),
+                woken: AtomicBool::new(false),
+                ring_fd: AtomicI32::new(-1),
+            });
+            rxs.push(rx);
+        }
+        (Mesh { inboxes }, rxs)
+    }
+
+    pub fn shards(&self) -> usize {
+        self.inboxes.len()
+    }
+
+    /// Records shard `i`'s ring fd once the shard has created its ring.
+    pub fn set_ring_fd(&self, i: usize, fd: RawFd) {
+        self.inboxes[i].ring_fd.store(fd, Ordering::Release);
+    }
+
+    /// Queues `msg` for shard `to`. The lock is per message (control-plane
+    /// rate), never per connection or per chunk.
+    pub fn post(&self, to: usize, msg: Msg) -> Wake {
+        let inbox = &self.inboxes[to];
+        let sent = inbox
+            .tx
+            .lock()
+            .map(|tx| tx.send(msg).is_ok())
+            .unwrap_or(false);
+        if !sent {
+            return Wake::Already;
+        }
+        if inbox.woken.swap(true, Ordering::AcqRel) {
+            return Wake::Already;
+        }
+        let fd = inbox.ring_fd.load(Ordering::Acquire);
+        if fd < 0 {
+            // Not started yet: it drains its inbox before its first wait.
+            return Wake::Already;
+        }
+        Wake::Needed { ring_fd: fd }
+    }
+
+    /// Called by shard `i` right before draining its inbox.
+    pub fn clear_woken(&self, i: usize) {
+        self.inboxes[i].woken.store(false, Ordering::Release);
+    }
+
+    /// Posts from the control thread, waking the shard with its own small
+    /// ring.
+    pub fn post_from_control(&self, waker: &mut WakeRing, to: usize, msg: Msg) {
+        if let Wake::Needed { ring_fd } = self.post(to, msg)
+            && let Err(e) = waker.wake(ring_fd, inbox_token())
+        {
+            log::error!("cannot wake shard {to}: {e}");
+        }
+    }
+}

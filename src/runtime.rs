@@ -1,0 +1,94 @@
+//! Process-wide state built once from the configuration and shared by every
+//! shard through an `Arc`: the configuration itself, backends and servers
+//! (their shared halves), and the connection limits HAProxy also keeps as
+//! process-wide counters (`maxconn` in global and per frontend).
+//!
+//! Only atomics here, touched once per connection (never per chunk); what
+//! changes per request lives in the shards.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use crate::backend::BackendShared;
+use crate::config::Config;
+
+/// A connection limit with its pause bookkeeping: which shards stopped
+/// accepting because of it and must be told when a slot frees.
+pub struct Limit {
+    /// 0: unlimited.
+    pub max: u32,
+    pub cur: AtomicU32,
+    pub paused_shards: AtomicU64,
+}
+
+impl Limit {
+    pub fn new(max: u32) -> Limit {
+        Limit {
+            max,
+            cur: AtomicU32::new(0),
+            paused_shards: AtomicU64::new(0),
+        }
+    }
+
+    pub fn try_acquire(&self) -> bool {
+        if self.max == 0 {
+            self.cur.fetch_add(1, Ordering::Relaxed);
+            return true;
+        }
+        self.cur
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |c| {
+                (c < self.max).then_some(c + 1)
+            })
+            .is_ok()
+    }
+
+    /// Releases a slot; returns the shards to tell that accepting may
+    /// resume (bits cleared here, so each pause is answered once).
+    pub fn release(&self) -> u64 {
+        self.cur.fetch_sub(1, Ordering::AcqRel);
+        if self.paused_shards.load(Ordering::Relaxed) == 0 {
+            return 0;
+        }
+        self.paused_shards.swap(0, Ordering::AcqRel)
+    }
+
+    pub fn mark_paused(&self, shard: usize) {
+        self.paused_shards.fetch_or(1 << shard, Ordering::AcqRel);
+    }
+}
+
+pub struct FrontendShared {
+    pub limit: Limit,
+}
+
+pub struct Runtime {
+    pub config: Config,
+    pub shards: usize,
+    pub global: Limit,
+    pub frontends: Vec<FrontendShared>,
+    pub backends: Vec<Arc<BackendShared>>,
+}
+
+impl Runtime {
+    pub fn new(config: Config, shards: usize, global_maxconn: u32) -> Runtime {
+        let frontends = config
+            .frontends
+            .iter()
+            .map(|f| FrontendShared {
+                limit: Limit::new(f.maxconn.unwrap_or(0)),
+            })
+            .collect();
+        let backends = config
+            .backends
+            .iter()
+            .map(|b| Arc::new(BackendShared::new(b)))
+            .collect();
+        Runtime {
+            config,
+            shards,
+            global: Limit::new(global_maxconn),
+            frontends,
+            backends,
+        }
+    }
+}

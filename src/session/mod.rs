@@ -1,0 +1,282 @@
+//! L5: the session, which lives as long as the client connection.
+//!
+//! Seed 001: an accepted connection first gets an *embryonic* session, the
+//! minimum needed to finish the handshake: listener, frontend, addresses and
+//! a handshake deadline (`timeout client-hs`, else `timeout client`). It has
+//! no data buffer and no stream. The handshake here is the PROXY protocol on
+//! `accept-proxy` binds; a bind without it completes at once. When the
+//! deadline strikes or the header is malformed, the embryonic session is
+//! killed cheaply: the connection is closed, the event counted and logged at
+//! debug level, and nothing else is disturbed.
+//!
+//! A full session creates its stream (in TCP mode one stream carries the
+//! whole tunnel; HTTP mode will create one per request).
+
+use std::net::SocketAddr;
+
+use crate::connection::{Connection, Owner};
+use crate::proto::proxy::{self, Decoded};
+use crate::shard::Shard;
+use crate::shard::ring::Completion;
+use crate::shard::sys;
+use crate::shard::timer::{Deadline, TimerEntry, TimerOwner};
+use crate::shard::token::{Key, Op, Token};
+use crate::stream::FirstChunk;
+
+/// Addresses of the session as the rest of the proxy must see them: the
+/// ones a PROXY header advertised, else the connection's own, looked up only
+/// when something needs them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SessionAddrs {
+    pub src: Option<SocketAddr>,
+    pub dst: Option<SocketAddr>,
+    /// Set by the handshake: `src`/`dst` came from a PROXY header (or the
+    /// header said to keep the real ones, which are then looked up).
+    pub resolved: bool,
+}
+
+#[derive(Debug)]
+pub enum SessionState {
+    /// Waiting for the PROXY header. `partial` holds a header split across
+    /// reads (rare; allocated only then).
+    Embryonic { partial: Option<Vec<u8>> },
+    /// Handshake done; `stream` is the stream currently running on it.
+    Full { stream: Option<Key> },
+}
+
+#[derive(Debug)]
+pub struct Session {
+    pub listener: usize,
+    pub frontend: usize,
+    /// The client connection (L4).
+    pub cli: Key,
+    pub addrs: SessionAddrs,
+    pub state: SessionState,
+    pub deadline: Deadline,
+}
+
+/// Why an embryonic session was killed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandshakeFailure {
+    Timeout,
+    Proxy(proxy::Error),
+    /// The client closed or reset before completing its header.
+    ClientGone,
+}
+
+impl std::fmt::Display for HandshakeFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HandshakeFailure::Timeout => f.write_str("handshake timeout"),
+            HandshakeFailure::Proxy(e) => write!(f, "bad PROXY header: {e}"),
+            HandshakeFailure::ClientGone => f.write_str("client closed during the handshake"),
+        }
+    }
+}
+
+impl Shard {
+    /// Creates the embryonic session for a newly accepted connection, whose
+    /// connection slots were already admitted.
+    pub fn start_session(&mut self, li: usize, fd: std::os::fd::RawFd) {
+        let fe = self.listeners[li].frontend;
+        let accept_proxy = self.listeners[li].accept_proxy;
+        let sk = self.sessions.insert(Session {
+            listener: li,
+            frontend: fe,
+            cli: Key::new(0, 0),
+            addrs: SessionAddrs::default(),
+            state: SessionState::Embryonic { partial: None },
+            deadline: Deadline::default(),
+        });
+        let ck = self.conns.insert(Connection::new(fd, Owner::Session(sk)));
+        self.sessions.get_mut(sk).expect("just inserted").cli = ck;
+        if !accept_proxy {
+            self.session_complete(sk, None);
+            return;
+        }
+        let t = &self.rt.config.frontends[fe].timeouts;
+        if let Some(hs) = t.client_hs.or(t.client) {
+            let at = self.now + hs.as_millis() as u64;
+            let s = self.sessions.get_mut(sk).expect("just inserted");
+            self.timers
+                .set(&mut s.deadline, at, TimerOwner::Session, sk);
+        }
+        self.session_arm_recv(sk);
+    }
+
+    pub fn session_arm_recv(&mut self, sk: Key) {
+        let Some(s) = self.sessions.get(sk) else {
+            return;
+        };
+        let ck = s.cli;
+        let bgid = self.io.bufs.bgid();
+        self.conn_op(ck, Op::Recv, |r, fd, tok| r.recv_select(fd, bgid, tok));
+    }
+
+    /// A receive completed during the handshake.
+    pub fn session_io(&mut self, sk: Key, tok: Token, c: Completion) {
+        debug_assert_eq!(tok.op, Op::Recv);
+        let lease = c.buffer_id().map(|bid| self.io.bufs.lease(bid));
+        if c.result <= 0 {
+            if let Some(l) = lease {
+                self.io.bufs.recycle(l);
+            }
+            if c.result == -libc::ENOBUFS {
+                // The buffer ring is empty: wait for a buffer to come back
+                // (the handshake deadline still bounds the wait).
+                self.wait_buf.push_back(crate::shard::WaitBuf::Session(sk));
+                return;
+            }
+            self.session_fail(sk, HandshakeFailure::ClientGone);
+            return;
+        }
+        let Some(lease) = lease else {
+            self.session_fail(sk, HandshakeFailure::ClientGone);
+            return;
+        };
+        let n = c.result as usize;
+        let Some(s) = self.sessions.get_mut(sk) else {
+            self.io.bufs.recycle(lease);
+            return;
+        };
+        let SessionState::Embryonic { partial } = &mut s.state else {
+            self.io.bufs.recycle(lease);
+            return;
+        };
+        let data = self.io.bufs.data(&lease, n);
+        // Common case: the whole header is in this first read; decode in
+        // place and keep the rest of the buffer as the stream's first chunk.
+        let outcome = match partial {
+            None => proxy::decode(data).map(|d| (d, false)),
+            Some(acc) => {
+                acc.extend_from_slice(data);
+                proxy::decode(acc).map(|d| (d, true))
+            }
+        };
+        match outcome {
+            Err(e) => {
+                self.io.bufs.recycle(lease);
+                self.session_fail(sk, HandshakeFailure::Proxy(e));
+            }
+            Ok((Decoded::Partial { .. }, accumulated)) => {
+                if !accumulated {
+                    *partial = Some(data.to_vec());
+                }
+                self.io.bufs.recycle(lease);
+                self.session_arm_recv(sk);
+            }
+            Ok((Decoded::Complete { header, consumed }, accumulated)) => {
+                s.addrs.resolved = true;
+                if let Some(a) = header.addrs {
+                    s.addrs.src = Some(a.src);
+                    s.addrs.dst = Some(a.dst);
+                }
+                let first = if accumulated {
+                    let acc = partial.take().expect("accumulated");
+                    self.io.bufs.recycle(lease);
+                    (consumed < acc.len()).then(|| FirstChunk::Owned(acc[consumed..].into()))
+                } else if consumed < n {
+                    Some(FirstChunk::Lease {
+                        lease,
+                        off: consumed as u32,
+                        end: n as u32,
+                    })
+                } else {
+                    self.io.bufs.recycle(lease);
+                    None
+                };
+                self.session_complete(sk, first);
+            }
+        }
+    }
+
+    fn session_fail(&mut self, sk: Key, why: HandshakeFailure) {
+        match why {
+            HandshakeFailure::Timeout => self.counters.handshake_timeouts += 1,
+            _ => self.counters.handshake_errors += 1,
+        }
+        log::debug!("shard {}: embryonic session killed: {why}", self.id);
+        self.session_kill(sk);
+    }
+
+    /// Ends a session that has no stream (embryonic, or between streams):
+    /// close its connection; the slot goes when the close completes.
+    pub fn session_kill(&mut self, sk: Key) {
+        let Some(s) = self.sessions.get(sk) else {
+            return;
+        };
+        if let SessionState::Full { stream: Some(_) } = s.state {
+            // The stream owns the connection and ends the session itself.
+            return;
+        }
+        let ck = s.cli;
+        self.close_conn(ck);
+    }
+
+    pub fn session_timer(&mut self, e: TimerEntry) {
+        let now = self.now;
+        let Some(s) = self.sessions.get_mut(e.key()) else {
+            return;
+        };
+        if !matches!(s.state, SessionState::Embryonic { .. }) {
+            return;
+        }
+        if self.timers.fired(&mut s.deadline, &e, now) {
+            self.session_fail(e.key(), HandshakeFailure::Timeout);
+        }
+    }
+
+    /// The handshake is over: the session becomes full and starts its
+    /// stream. `first` is client data that arrived behind the header.
+    fn session_complete(&mut self, sk: Key, first: Option<FirstChunk>) {
+        let Some(s) = self.sessions.get_mut(sk) else {
+            if let Some(f) = first {
+                f.release(&mut self.io.bufs);
+            }
+            return;
+        };
+        s.deadline.at_ms = u64::MAX;
+        s.state = SessionState::Full { stream: None };
+        let ck = s.cli;
+        let stk = self.stream_new(sk, first);
+        if let Some(s) = self.sessions.get_mut(sk) {
+            s.state = SessionState::Full { stream: Some(stk) };
+        }
+        if let Some(conn) = self.conns.get_mut(ck) {
+            conn.owner = Owner::Stream(stk, crate::connection::Side::Front);
+        }
+        self.stream_start(stk);
+    }
+
+    /// The client connection of a session with no stream was released.
+    pub fn session_conn_released(&mut self, sk: Key, _conn: Key) {
+        self.session_end(sk);
+    }
+
+    /// Frees the session and gives its connection slots back.
+    pub fn session_end(&mut self, sk: Key) {
+        if let Some(s) = self.sessions.remove(sk) {
+            self.release_slots(s.frontend);
+        }
+    }
+
+    /// The session's addresses, looking up the real ones on first use when
+    /// no PROXY header supplied them.
+    pub fn session_addrs(&mut self, sk: Key) -> SessionAddrs {
+        let Some(s) = self.sessions.get(sk) else {
+            return SessionAddrs::default();
+        };
+        if s.addrs.src.is_some() && s.addrs.dst.is_some() {
+            return s.addrs;
+        }
+        let fd = self.conns.get(s.cli).map(|c| c.fd);
+        let (src, dst) = match fd {
+            Some(fd) => (sys::peer_addr(fd), sys::local_addr(fd)),
+            None => (None, None),
+        };
+        let s = self.sessions.get_mut(sk).expect("checked above");
+        s.addrs.src = s.addrs.src.or(src);
+        s.addrs.dst = s.addrs.dst.or(dst);
+        s.addrs
+    }
+}

@@ -1,0 +1,713 @@
+//! The TCP-mode stream's life on a shard: server choice and queueing,
+//! connect with retries and redispatch, the two pipes, timeouts, and the end.
+
+use std::sync::atomic::Ordering;
+
+use super::{Cause, Phase, Termination};
+use super::{Chunk, Dir, FirstChunk, Pipe, PipeState, Stream, StreamState};
+use crate::backend::Pick;
+use crate::config::ProxyVersion;
+use crate::connection::{Connection, Owner, Side};
+use crate::mesh::Msg;
+use crate::proto::proxy;
+use crate::shard::ring::Completion;
+use crate::shard::timer::{Deadline, TimerEntry, TimerOwner};
+use crate::shard::token::{Key, Op, Token};
+use crate::shard::{Shard, WaitBuf, sys};
+
+fn ms(d: Option<std::time::Duration>) -> Option<u64> {
+    d.map(|d| d.as_millis() as u64)
+}
+
+/// Source and destination sides of a direction.
+fn sides(dir: Dir) -> (Side, Side) {
+    match dir {
+        Dir::C2S => (Side::Front, Side::Back),
+        Dir::S2C => (Side::Back, Side::Front),
+    }
+}
+
+impl Shard {
+    /// Creates the stream of a session that just became full.
+    pub fn stream_new(&mut self, session: Key, first: Option<FirstChunk>) -> Key {
+        let s = self
+            .sessions
+            .get(session)
+            .expect("caller holds a live session");
+        let fe = s.frontend;
+        let cli = s.cli;
+        let backend = self.rt.config.frontends[fe].target_backend();
+        let retries = backend.map_or(0, |b| self.rt.config.backends[b].retries);
+        self.counters.streams += 1;
+        self.streams.insert(Stream {
+            session,
+            frontend: fe,
+            backend,
+            cli: Some(cli),
+            srv: None,
+            live_conns: 1,
+            server: None,
+            server_ref: None,
+            retries_left: retries,
+            failures: 0,
+            state: StreamState::Queued { until: u64::MAX },
+            c2s: Pipe::new(),
+            s2c: Pipe::new(),
+            first,
+            cli_last: self.now,
+            srv_last: self.now,
+            cli_fin: false,
+            srv_fin: false,
+            in_queue: false,
+            deadline: Deadline::default(),
+            term: None,
+        })
+    }
+
+    pub fn stream_start(&mut self, sk: Key) {
+        self.stream_assign(sk, None);
+    }
+
+    /// Finds a server for the stream: connect, wait in the queue, or fail.
+    fn stream_assign(&mut self, sk: Key, avoid: Option<usize>) {
+        let Some(st) = self.streams.get(sk) else {
+            return;
+        };
+        let Some(b) = st.backend else {
+            self.counters.no_server += 1;
+            self.stream_terminate(sk, Termination::new(Cause::ServerAbort, Phase::Connect));
+            return;
+        };
+        let src = self.session_addrs_src_if_needed(sk, b);
+        let shared = self.rt.backends[b].clone();
+        match self.table.backends[b].pick(&shared, src, avoid) {
+            Pick::Server(i) => {
+                self.table.backends[b].servers[i].streams += 1;
+                let st = self.streams.get_mut(sk).expect("checked above");
+                st.server = Some(i);
+                st.server_ref = Some(shared.servers[i].clone());
+                self.stream_connect(sk);
+            }
+            Pick::Queue => self.stream_enqueue(sk, b),
+            Pick::NoServer => {
+                self.counters.no_server += 1;
+                log::debug!(
+                    "shard {}: no server available in backend '{}'",
+                    self.id,
+                    shared.cfg.name
+                );
+                self.stream_terminate(sk, Termination::new(Cause::ServerAbort, Phase::Connect));
+            }
+        }
+    }
+
+    /// `balance source` needs the client address; nothing else does before
+    /// connecting, so the lookup is skipped otherwise.
+    fn session_addrs_src_if_needed(&mut self, sk: Key, b: usize) -> Option<std::net::IpAddr> {
+        if self.rt.config.backends[b].balance != crate::config::Balance::Source {
+            return None;
+        }
+        let session = self.streams.get(sk)?.session;
+        self.session_addrs(session).src.map(|a| a.ip())
+    }
+
+    fn stream_enqueue(&mut self, sk: Key, b: usize) {
+        let t = &self.rt.config.backends[b].timeouts;
+        let until = ms(t.queue.or(t.connect)).map_or(u64::MAX, |d| self.now + d);
+        let st = self.streams.get_mut(sk).expect("caller checked");
+        st.state = StreamState::Queued { until };
+        st.in_queue = true;
+        self.table.backends[b].queue.push_back(sk);
+        let shared = &self.rt.backends[b];
+        shared.queued.fetch_add(1, Ordering::AcqRel);
+        shared
+            .queued_shards
+            .fetch_or(1 << self.id, Ordering::AcqRel);
+        self.stream_rearm_timer(sk);
+        // A slot may have been freed between the pick and the enqueue.
+        self.process_queue(b);
+    }
+
+    fn stream_dequeue(&mut self, sk: Key, b: usize) {
+        let q = &mut self.table.backends[b].queue;
+        if let Some(pos) = q.iter().position(|k| *k == sk) {
+            q.remove(pos);
+            self.rt.backends[b].queued.fetch_sub(1, Ordering::AcqRel);
+        }
+        if q.is_empty() {
+            self.rt.backends[b]
+                .queued_shards
+                .fetch_and(!(1 << self.id), Ordering::AcqRel);
+        }
+        if let Some(st) = self.streams.get_mut(sk) {
+            st.in_queue = false;
+        }
+    }
+
+    /// Gives queued streams of backend `b` the server slots that are free.
+    pub fn process_queue(&mut self, b: usize) {
+        if self.stopping || b >= self.table.backends.len() {
+            return;
+        }
+        while let Some(&sk) = self.table.backends[b].queue.front() {
+            let shared = self.rt.backends[b].clone();
+            let src = self.session_addrs_src_if_needed(sk, b);
+            match self.table.backends[b].pick(&shared, src, None) {
+                Pick::Queue => break,
+                Pick::Server(i) => {
+                    self.stream_dequeue(sk, b);
+                    self.table.backends[b].servers[i].streams += 1;
+                    let Some(st) = self.streams.get_mut(sk) else {
+                        shared.servers[i].release();
+                        continue;
+                    };
+                    st.server = Some(i);
+                    st.server_ref = Some(shared.servers[i].clone());
+                    self.stream_connect(sk);
+                }
+                Pick::NoServer => {
+                    self.stream_dequeue(sk, b);
+                    self.counters.no_server += 1;
+                    self.stream_terminate(sk, Termination::new(Cause::ServerAbort, Phase::Queue));
+                }
+            }
+        }
+    }
+
+    /// Gives the stream's server slot back and lets a queued stream (here or
+    /// on another shard) have it.
+    fn stream_release_server(&mut self, sk: Key) {
+        let Some(st) = self.streams.get_mut(sk) else {
+            return;
+        };
+        let (Some(b), Some(i)) = (st.backend, st.server.take()) else {
+            return;
+        };
+        st.server_ref = None;
+        let local = &mut self.table.backends[b].servers[i];
+        local.streams = local.streams.saturating_sub(1);
+        let shared = self.rt.backends[b].clone();
+        shared.servers[i].release();
+        if shared.queued.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        self.process_queue(b);
+        let others = shared.queued_shards.load(Ordering::Acquire) & !(1 << self.id);
+        if others != 0 {
+            self.post_mask(others, || Msg::SlotFree { backend: b });
+        }
+    }
+
+    /// Opens a connection to the stream's server.
+    fn stream_connect(&mut self, sk: Key) {
+        let Some(st) = self.streams.get(sk) else {
+            return;
+        };
+        let (Some(b), Some(server)) = (st.backend, st.server_ref.clone()) else {
+            return;
+        };
+        let fd = match sys::server_socket(server.addr.is_ipv6()) {
+            Ok(fd) => fd,
+            Err(e) => {
+                log::warn!("shard {}: cannot create a server socket: {e}", self.id);
+                self.stream_terminate(sk, Termination::new(Cause::Resource, Phase::Connect));
+                return;
+            }
+        };
+        let ck = self
+            .conns
+            .insert(Connection::new(fd, Owner::Stream(sk, Side::Back)));
+        let until =
+            ms(self.rt.config.backends[b].timeouts.connect).map_or(u64::MAX, |d| self.now + d);
+        let st = self.streams.get_mut(sk).expect("checked above");
+        st.srv = Some(ck);
+        st.live_conns += 1;
+        st.state = StreamState::Connecting { until };
+        self.conn_op(ck, Op::Connect, |r, fd, tok| {
+            r.connect(fd, &server.sockaddr, tok)
+        });
+        self.stream_rearm_timer(sk);
+    }
+
+    /// A connect attempt failed (refused, unreachable, or timed out).
+    fn stream_connect_failed(&mut self, sk: Key, timed_out: bool, err: Option<i32>) {
+        self.counters.connect_errors += 1;
+        let Some(st) = self.streams.get_mut(sk) else {
+            return;
+        };
+        if let Some(ck) = st.srv.take() {
+            self.close_conn(ck);
+        }
+        let st = self.streams.get_mut(sk).expect("checked above");
+        st.failures += 1;
+        let b = st.backend.expect("connecting streams have a backend");
+        let cfg = &self.rt.config.backends[b];
+        if let Some(e) = err {
+            log::debug!(
+                "shard {}: connect to {} failed: {}",
+                self.id,
+                st.server_ref
+                    .as_ref()
+                    .map_or("?".into(), |s| s.name.clone()),
+                std::io::Error::from_raw_os_error(e)
+            );
+        }
+        if st.retries_left == 0 {
+            let phase = Phase::Connect;
+            let cause = if timed_out {
+                Cause::ServerTimeout
+            } else {
+                Cause::ServerAbort
+            };
+            self.stream_terminate(sk, Termination::new(cause, phase));
+            return;
+        }
+        st.retries_left -= 1;
+        self.counters.retries += 1;
+        let retry_no = cfg.retries - st.retries_left;
+        let redispatch = match cfg.redispatch {
+            None => false,
+            Some(p) if p > 0 => retry_no % (p as u32) == 0,
+            Some(p) => st.retries_left == (p.unsigned_abs() - 1),
+        };
+        if redispatch {
+            self.counters.redispatches += 1;
+            let avoid = st.server;
+            self.stream_release_server(sk);
+            self.stream_assign(sk, avoid);
+            return;
+        }
+        if timed_out {
+            self.stream_connect(sk);
+            return;
+        }
+        // HAProxy's turn-around: do not hammer a server that refuses.
+        let wait = ms(cfg.timeouts.connect).unwrap_or(1000).min(1000);
+        st.state = StreamState::TurnAround {
+            until: self.now + wait,
+        };
+        self.stream_rearm_timer(sk);
+    }
+
+    /// The server connection is up: start both pipes.
+    fn stream_established(&mut self, sk: Key) {
+        let now = self.now;
+        let header = self.proxy_header_for(sk);
+        let Some(st) = self.streams.get_mut(sk) else {
+            return;
+        };
+        st.state = StreamState::Established;
+        st.cli_last = now;
+        st.srv_last = now;
+        let first = st.first.take().map(FirstChunk::into_chunk);
+        match (header, first) {
+            (Some(h), first) => {
+                st.c2s.state = PipeState::Sending(Chunk::Owned { data: h, off: 0 });
+                st.c2s.next = first;
+            }
+            (None, Some(chunk)) => st.c2s.state = PipeState::Sending(chunk),
+            (None, None) => st.c2s.state = PipeState::Reading,
+        }
+        st.s2c.state = PipeState::Reading;
+        self.pipe_kick(sk, Dir::C2S);
+        self.pipe_kick(sk, Dir::S2C);
+        self.stream_rearm_timer(sk);
+    }
+
+    /// The PROXY header to send first, when the server wants one.
+    fn proxy_header_for(&mut self, sk: Key) -> Option<Box<[u8]>> {
+        let st = self.streams.get(sk)?;
+        let version = st.server_ref.as_ref()?.send_proxy?;
+        let session = st.session;
+        let a = self.session_addrs(session);
+        let addrs = match (a.src, a.dst) {
+            (Some(src), Some(dst)) => Some(proxy::Addrs { src, dst }),
+            _ => None,
+        };
+        let mut buf = [0u8; 128];
+        let n = match version {
+            ProxyVersion::V1 => proxy::encode_v1(addrs.as_ref(), &mut buf),
+            ProxyVersion::V2 => proxy::encode_v2(addrs.as_ref(), &mut buf),
+        };
+        Some(buf[..n].into())
+    }
+
+    /// Arms whatever the pipe's state calls for.
+    fn pipe_kick(&mut self, sk: Key, dir: Dir) {
+        let Some(st) = self.streams.get(sk) else {
+            return;
+        };
+        let (src_side, dst_side) = sides(dir);
+        let conn_of = |side: Side| match side {
+            Side::Front => st.cli,
+            Side::Back => st.srv,
+        };
+        let (Some(src), Some(dst)) = (conn_of(src_side), conn_of(dst_side)) else {
+            return;
+        };
+        let pipe = match dir {
+            Dir::C2S => &st.c2s,
+            Dir::S2C => &st.s2c,
+        };
+        match &pipe.state {
+            PipeState::Reading => {
+                let bgid = self.io.bufs.bgid();
+                self.conn_op(src, Op::Recv, |r, fd, tok| r.recv_select(fd, bgid, tok));
+            }
+            PipeState::Sending(Chunk::Lease { lease, off, end }) => {
+                let (off, end) = (*off, *end);
+                let Some(conn) = self.conns.get_mut(dst).filter(|c| c.is_open()) else {
+                    return;
+                };
+                conn.inflight += 1;
+                let fd = conn.fd;
+                let tok = Token::new(Op::Send, dst).encode();
+                // The lease stays in the pipe until this send completes.
+                if let Err(e) = self
+                    .io
+                    .ring
+                    .send_lease(fd, &self.io.bufs, lease, off, end, tok)
+                {
+                    log::error!("shard {}: cannot submit to io_uring: {e}", self.id);
+                    self.stopping = true;
+                }
+            }
+            PipeState::Sending(Chunk::Owned { data, off }) => {
+                let off = *off;
+                let Some(conn) = self.conns.get_mut(dst).filter(|c| c.is_open()) else {
+                    return;
+                };
+                conn.inflight += 1;
+                let fd = conn.fd;
+                let tok = Token::new(Op::Send, dst).encode();
+                // The box stays in the pipe until this send completes.
+                if let Err(e) = self.io.ring.send_owned(fd, data, off, tok) {
+                    log::error!("shard {}: cannot submit to io_uring: {e}", self.id);
+                    self.stopping = true;
+                }
+            }
+            PipeState::ShuttingDown => {
+                self.conn_op(dst, Op::Shutdown, |r, fd, tok| {
+                    r.shutdown(fd, libc::SHUT_WR, tok)
+                });
+            }
+            PipeState::Idle | PipeState::WaitBuffer | PipeState::Done => {}
+        }
+    }
+
+    /// A completion on one of the stream's connections.
+    pub fn stream_io(&mut self, sk: Key, side: Side, tok: Token, c: Completion) {
+        let lease = c.buffer_id().map(|bid| self.io.bufs.lease(bid));
+        let Some(st) = self.streams.get_mut(sk) else {
+            if let Some(l) = lease {
+                self.io.bufs.recycle(l);
+            }
+            return;
+        };
+        if st.state == StreamState::Closing {
+            if let Some(l) = lease {
+                self.io.bufs.recycle(l);
+            }
+            return;
+        }
+        match tok.op {
+            Op::Connect => {
+                if st.srv != Some(tok.key) {
+                    return;
+                }
+                if c.result == 0 {
+                    self.stream_established(sk);
+                } else {
+                    self.stream_connect_failed(sk, false, Some(-c.result));
+                }
+            }
+            Op::Recv => {
+                let dir = if side == Side::Front {
+                    Dir::C2S
+                } else {
+                    Dir::S2C
+                };
+                self.on_recv(sk, side, dir, c.result, lease);
+            }
+            Op::Send => {
+                let dir = if side == Side::Back {
+                    Dir::C2S
+                } else {
+                    Dir::S2C
+                };
+                self.on_send(sk, side, dir, c.result);
+            }
+            Op::Shutdown => {
+                let dir = if side == Side::Back {
+                    Dir::C2S
+                } else {
+                    Dir::S2C
+                };
+                self.on_shutdown(sk, dir);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_recv(
+        &mut self,
+        sk: Key,
+        side: Side,
+        dir: Dir,
+        res: i32,
+        lease: Option<crate::shard::ring::BufLease>,
+    ) {
+        let now = self.now;
+        let st = self.streams.get_mut(sk).expect("caller checked");
+        match (res, lease) {
+            (n, Some(lease)) if n > 0 => {
+                touch(st, side, now);
+                st.pipe_mut(dir).state = PipeState::Sending(Chunk::Lease {
+                    lease,
+                    off: 0,
+                    end: n as u32,
+                });
+                self.pipe_kick(sk, dir);
+            }
+            (0, lease) => {
+                if let Some(l) = lease {
+                    self.io.bufs.recycle(l);
+                }
+                touch(st, side, now);
+                match side {
+                    Side::Front => st.cli_fin = true,
+                    Side::Back => st.srv_fin = true,
+                }
+                st.pipe_mut(dir).state = PipeState::ShuttingDown;
+                self.pipe_kick(sk, dir);
+                // The side that sent its FIN may now be under a *-fin timeout.
+                self.stream_rearm_timer(sk);
+            }
+            (e, lease) if e == -libc::ENOBUFS => {
+                if let Some(l) = lease {
+                    self.io.bufs.recycle(l);
+                }
+                st.pipe_mut(dir).state = PipeState::WaitBuffer;
+                self.wait_buf.push_back(WaitBuf::Stream(sk, dir));
+            }
+            (_, lease) => {
+                if let Some(l) = lease {
+                    self.io.bufs.recycle(l);
+                }
+                let cause = match side {
+                    Side::Front => Cause::ClientAbort,
+                    Side::Back => Cause::ServerAbort,
+                };
+                self.stream_terminate(sk, Termination::new(cause, Phase::Data));
+            }
+        }
+    }
+
+    fn on_send(&mut self, sk: Key, side: Side, dir: Dir, res: i32) {
+        let now = self.now;
+        let st = self.streams.get_mut(sk).expect("caller checked");
+        if res <= 0 {
+            let cause = match side {
+                Side::Front => Cause::ClientAbort,
+                Side::Back => Cause::ServerAbort,
+            };
+            self.stream_terminate(sk, Termination::new(cause, Phase::Data));
+            return;
+        }
+        touch(st, side, now);
+        let pipe = st.pipe_mut(dir);
+        pipe.bytes += res as u64;
+        let PipeState::Sending(chunk) = &mut pipe.state else {
+            return;
+        };
+        chunk.advance(res as u32);
+        if chunk.remaining() > 0 {
+            self.pipe_kick(sk, dir);
+            return;
+        }
+        let next_state = match pipe.next.take() {
+            Some(next) => PipeState::Sending(next),
+            None => PipeState::Reading,
+        };
+        if let PipeState::Sending(done) = std::mem::replace(&mut pipe.state, next_state) {
+            done.release(&mut self.io.bufs);
+        }
+        self.pipe_kick(sk, dir);
+    }
+
+    fn on_shutdown(&mut self, sk: Key, dir: Dir) {
+        let st = self.streams.get_mut(sk).expect("caller checked");
+        st.pipe_mut(dir).state = PipeState::Done;
+        if st.c2s.is_done() && st.s2c.is_done() {
+            self.stream_terminate(sk, Termination::new(Cause::None, Phase::Data));
+        }
+    }
+
+    /// A buffer came back for a pipe that was waiting for one.
+    pub fn stream_rearm_recv(&mut self, sk: Key, dir: Dir) {
+        let Some(st) = self.streams.get_mut(sk) else {
+            return;
+        };
+        let pipe = st.pipe_mut(dir);
+        if matches!(pipe.state, PipeState::WaitBuffer) {
+            pipe.state = PipeState::Reading;
+            self.pipe_kick(sk, dir);
+        }
+    }
+
+    /// When the stream must next be looked at, from its state.
+    fn stream_deadline(&self, st: &Stream) -> u64 {
+        match st.state {
+            StreamState::Queued { until }
+            | StreamState::TurnAround { until }
+            | StreamState::Connecting { until } => until,
+            StreamState::Closing => u64::MAX,
+            StreamState::Established => {
+                let (cli, srv) = self.side_deadlines(st);
+                cli.min(srv)
+            }
+        }
+    }
+
+    /// Inactivity deadlines of the client and server sides, HAProxy's way:
+    /// `timeout tunnel` replaces client/server once established and counts
+    /// activity in both directions; after a side's FIN, its `*-fin` timeout
+    /// (when set) replaces the others for that side.
+    fn side_deadlines(&self, st: &Stream) -> (u64, u64) {
+        let fe = &self.rt.config.frontends[st.frontend].timeouts;
+        let be = st.backend.map(|b| &self.rt.config.backends[b].timeouts);
+        let tunnel = be.and_then(|t| ms(t.tunnel));
+        let server = be.and_then(|t| ms(t.server));
+        let server_fin = be.and_then(|t| ms(t.server_fin));
+        let both = st.cli_last.max(st.srv_last);
+        let side = |fin: bool, fin_to: Option<u64>, normal: Option<u64>, last: u64| match (
+            fin, fin_to, tunnel,
+        ) {
+            (true, Some(t), _) => last + t,
+            (_, _, Some(t)) => both + t,
+            _ => normal.map_or(u64::MAX, |t| last + t),
+        };
+        (
+            side(st.cli_fin, ms(fe.client_fin), ms(fe.client), st.cli_last),
+            side(st.srv_fin, server_fin, server, st.srv_last),
+        )
+    }
+
+    fn stream_rearm_timer(&mut self, sk: Key) {
+        let Some(st) = self.streams.get(sk) else {
+            return;
+        };
+        let at = self.stream_deadline(st);
+        let st = self.streams.get_mut(sk).expect("checked above");
+        if at == u64::MAX {
+            st.deadline.at_ms = u64::MAX;
+        } else {
+            self.timers
+                .set(&mut st.deadline, at, TimerOwner::Stream, sk);
+        }
+    }
+
+    pub fn stream_timer(&mut self, e: TimerEntry) {
+        let sk = e.key();
+        let Some(st) = self.streams.get(sk) else {
+            return;
+        };
+        let at = self.stream_deadline(st);
+        let now = self.now;
+        let st = self.streams.get_mut(sk).expect("checked above");
+        st.deadline.at_ms = at;
+        if !self.timers.fired(&mut st.deadline, &e, now) {
+            return;
+        }
+        match st.state {
+            StreamState::Queued { .. } => {
+                self.counters.queue_timeouts += 1;
+                self.stream_terminate(sk, Termination::new(Cause::ServerTimeout, Phase::Queue));
+            }
+            StreamState::TurnAround { .. } => self.stream_connect(sk),
+            StreamState::Connecting { .. } => self.stream_connect_failed(sk, true, None),
+            StreamState::Established => {
+                let st = self.streams.get(sk).expect("checked above");
+                let (cli, _) = self.side_deadlines(st);
+                let cause = if cli <= now {
+                    Cause::ClientTimeout
+                } else {
+                    Cause::ServerTimeout
+                };
+                self.stream_terminate(sk, Termination::new(cause, Phase::Data));
+            }
+            StreamState::Closing => {}
+        }
+    }
+
+    /// Ends the stream: both connections are closed; the slot goes once the
+    /// kernel has returned every operation on them.
+    pub fn stream_terminate(&mut self, sk: Key, term: Termination) {
+        let Some(st) = self.streams.get_mut(sk) else {
+            return;
+        };
+        if st.state == StreamState::Closing {
+            return;
+        }
+        let was_queued = st.in_queue;
+        st.state = StreamState::Closing;
+        st.term = Some(term);
+        let (cli, srv, b) = (st.cli, st.srv, st.backend);
+        log::debug!(
+            "shard {}: stream ended {term} (client->server {} bytes, server->client {} bytes)",
+            self.id,
+            st.c2s.bytes,
+            st.s2c.bytes
+        );
+        if was_queued && let Some(b) = b {
+            self.stream_dequeue(sk, b);
+        }
+        self.stream_release_server(sk);
+        for ck in [cli, srv].into_iter().flatten() {
+            self.close_conn(ck);
+        }
+        self.stream_maybe_free(sk);
+    }
+
+    pub fn stream_kill(&mut self, sk: Key) {
+        self.stream_terminate(sk, Termination::new(Cause::Killed, Phase::Data));
+    }
+
+    /// One of the stream's connections was released by the kernel.
+    pub fn stream_conn_released(&mut self, sk: Key, _side: Side, ck: Key) {
+        let Some(st) = self.streams.get_mut(sk) else {
+            return;
+        };
+        st.live_conns -= 1;
+        if st.cli == Some(ck) {
+            st.cli = None;
+        }
+        if st.srv == Some(ck) {
+            st.srv = None;
+        }
+        self.stream_maybe_free(sk);
+    }
+
+    fn stream_maybe_free(&mut self, sk: Key) {
+        let Some(st) = self.streams.get(sk) else {
+            return;
+        };
+        if st.state != StreamState::Closing || st.live_conns > 0 {
+            return;
+        }
+        let mut st = self.streams.remove(sk).expect("checked above");
+        st.c2s.release(&mut self.io.bufs);
+        st.s2c.release(&mut self.io.bufs);
+        if let Some(f) = st.first.take() {
+            f.release(&mut self.io.bufs);
+        }
+        self.session_end(st.session);
+    }
+}
+
+fn touch(st: &mut Stream, side: Side, now: u64) {
+    match side {
+        Side::Front => st.cli_last = now,
+        Side::Back => st.srv_last = now,
+    }
+}
