@@ -236,11 +236,10 @@ impl ServerTable {
         ServerTable {
             backends: shared
                 .iter()
-                .enumerate()
-                .map(|(i, b)| {
-                    let seed = 0x9e37_79b9_7f4a_7c15u64 ^ ((shard as u64) << 32) ^ i as u64;
-                    LocalBackend::new(b, seed)
-                })
+                // The shard index as seed: shard 0 starts round robin at the
+                // first server (as HAProxy does), other shards start further
+                // along, so shards do not all hit the same server first.
+                .map(|b| LocalBackend::new(b, shard as u64))
                 .collect(),
         }
     }
