@@ -171,9 +171,11 @@ pub struct Stream {
     pub first: Option<FirstChunk>,
     pub cli_last: u64,
     pub srv_last: u64,
-    /// The client sent its FIN (client-fin applies to the client side).
+    /// The client sent its FIN; once passed on, the server side is
+    /// half-closed and `timeout server-fin` applies to it.
     pub cli_fin: bool,
-    /// The server sent its FIN (server-fin applies to the server side).
+    /// The server sent its FIN; once passed on, `timeout client-fin`
+    /// applies to the client side.
     pub srv_fin: bool,
     pub in_queue: bool,
     pub deadline: Deadline,

@@ -480,7 +480,7 @@ impl Shard {
                 }
                 st.pipe_mut(dir).state = PipeState::ShuttingDown;
                 self.pipe_kick(sk, dir);
-                // The side that sent its FIN may now be under a *-fin timeout.
+                // The other side is now half-closed: its *-fin timeout may apply.
                 self.stream_rearm_timer(sk);
             }
             (e, lease) if e == -libc::ENOBUFS => {
@@ -571,8 +571,11 @@ impl Shard {
 
     /// Inactivity deadlines of the client and server sides, HAProxy's way:
     /// `timeout tunnel` replaces client/server once established and counts
-    /// activity in both directions; after a side's FIN, its `*-fin` timeout
-    /// (when set) replaces the others for that side.
+    /// activity in both directions. Once we have shut our writes to a side
+    /// (we passed the other side's FIN on), that side is half-closed and its
+    /// `*-fin` timeout, when set, replaces the others: `client-fin` after the
+    /// server's FIN, `server-fin` after the client's (HAProxy applies them to
+    /// the connection waiting in FIN_WAIT).
     fn side_deadlines(&self, st: &Stream) -> (u64, u64) {
         let fe = &self.rt.config.frontends[st.frontend].timeouts;
         let be = st.backend.map(|b| &self.rt.config.backends[b].timeouts);
@@ -588,8 +591,8 @@ impl Shard {
             _ => normal.map_or(u64::MAX, |t| last + t),
         };
         (
-            side(st.cli_fin, ms(fe.client_fin), ms(fe.client), st.cli_last),
-            side(st.srv_fin, server_fin, server, st.srv_last),
+            side(st.srv_fin, ms(fe.client_fin), ms(fe.client), st.cli_last),
+            side(st.cli_fin, server_fin, server, st.srv_last),
         )
     }
 

@@ -1,0 +1,1836 @@
+//! Shared harness of ringproxy's integration tests.
+//!
+//! - [`Proxy`]: the real binary as a child process (config in a unique temp
+//!   dir, stderr captured by a reader thread, waits for the ready line,
+//!   `stop()` with SIGTERM/SIGINT, SIGKILL on drop, log dump on panic).
+//! - [`Stopped`] / [`ShardStats`]: the exit status and the per-shard counters
+//!   of the `shard I stopped: ...` lines.
+//! - [`run_cli`] / [`run_check`]: one-shot runs (`-c`, `-v`, failing configs).
+//! - Backends the tests start: [`Backend`] (thread per connection, with
+//!   echo / hello / sink / source / PROXY-capture / half-close / black-hole /
+//!   ticker behaviours, or any handler), [`Unaccepting`] (connects to it
+//!   hang), [`refused_addr`] (connects to it are refused).
+//! - Client helpers that bound every wait, data generators and checksums, and
+//!   PROXY protocol v1/v2 builders plus an independent parser (the crate's
+//!   codec is deliberately not used).
+//!
+//! Every wait in here is bounded so that a broken proxy fails a test instead
+//! of hanging it.
+
+#![allow(dead_code)]
+
+use std::ffi::OsString;
+use std::fmt;
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_ringproxy");
+/// Bound on "ringproxy ready" after spawn.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bound on the exit after SIGTERM/SIGINT.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default read/write/connect timeout of client sockets.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// Generous bound on "the proxy closes this connection".
+pub const CLOSE_BOUND: Duration = Duration::from_secs(5);
+/// Read timeout of backend connection handlers (they are also shut down when
+/// the backend is dropped).
+const BACKEND_IO_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+pub const LOCALHOST6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
+
+// ---------------------------------------------------------------------------
+// Temp dirs and ports
+// ---------------------------------------------------------------------------
+
+static UNIQUE: AtomicUsize = AtomicUsize::new(0);
+
+/// A unique directory under `std::env::temp_dir()`, removed on drop (kept when
+/// the thread is panicking, for diagnosis).
+pub struct TempDir {
+    pub path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let path = std::env::temp_dir().join(format!(
+            "ringproxy-test-{}-{}-{}",
+            std::process::id(),
+            UNIQUE.fetch_add(1, Ordering::Relaxed),
+            nanos
+        ));
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir { path }
+    }
+
+    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let p = self.path.join(name);
+        std::fs::write(&p, contents).expect("write temp file");
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            eprintln!("(test files kept in {})", self.path.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+fn ephemeral_low() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|x| x.parse().ok()))
+        .unwrap_or(32768)
+}
+
+/// A port nobody listens on, for a frontend `bind` (the proxy must bind it
+/// itself, so it cannot be held for it). Ports are taken below the kernel's
+/// ephemeral range (so no outgoing connection of any test can be given the
+/// port between the check and the proxy's bind), from a per-process start
+/// point, never twice in one process, and each is checked free by binding it
+/// on `ip` (and on the other loopback when that exists).
+pub fn free_port_on(ip: IpAddr) -> u16 {
+    static NEXT: OnceLock<AtomicU32> = OnceLock::new();
+    let high = ephemeral_low().max(12_000) as u32; // exclusive
+    let low = 10_000u32;
+    let span = high - low;
+    let next = NEXT.get_or_init(|| {
+        let start = (std::process::id().wrapping_mul(7919)) % span;
+        AtomicU32::new(start)
+    });
+    for _ in 0..span {
+        let port = (low + next.fetch_add(1, Ordering::Relaxed) % span) as u16;
+        let ok = TcpListener::bind((ip, port)).is_ok()
+            && match ip {
+                IpAddr::V4(_) => TcpListener::bind((LOCALHOST6, port)).is_ok() || !ipv6_available(),
+                IpAddr::V6(_) => TcpListener::bind((LOCALHOST, port)).is_ok(),
+            };
+        if ok {
+            return port;
+        }
+    }
+    panic!("no free port found in {low}..{high}");
+}
+
+/// A free port on 127.0.0.1 for a frontend bind.
+pub fn free_port() -> u16 {
+    free_port_on(LOCALHOST)
+}
+
+/// An address whose connects are refused (a port that was bound and closed).
+/// Checked: a connect to it is refused.
+pub fn refused_addr() -> SocketAddr {
+    for _ in 0..20 {
+        let port = free_port();
+        let addr = SocketAddr::new(LOCALHOST, port);
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => return addr,
+            _ => continue,
+        }
+    }
+    panic!("could not find a refusing port");
+}
+
+/// Whether ::1 can be bound here.
+pub fn ipv6_available() -> bool {
+    static V6: OnceLock<bool> = OnceLock::new();
+    *V6.get_or_init(|| TcpListener::bind((LOCALHOST6, 0)).is_ok())
+}
+
+/// Raise RLIMIT_NOFILE's soft limit to at least `want` (up to the hard
+/// limit). Returns the soft limit in force.
+pub fn raise_fd_limit(want: u64) -> u64 {
+    unsafe {
+        let mut rl = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) != 0 {
+            return 0;
+        }
+        if rl.rlim_cur < want {
+            let target = if rl.rlim_max == libc::RLIM_INFINITY {
+                want
+            } else {
+                want.min(rl.rlim_max)
+            };
+            rl.rlim_cur = target;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &rl);
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl);
+        }
+        rl.rlim_cur
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Captured output
+// ---------------------------------------------------------------------------
+
+/// Output of the child, appended line by line by reader threads.
+#[derive(Clone, Default)]
+pub struct LogBuf {
+    inner: Arc<(Mutex<String>, Condvar)>,
+}
+
+impl LogBuf {
+    fn append(&self, chunk: &str) {
+        let (m, c) = &*self.inner;
+        m.lock().unwrap().push_str(chunk);
+        c.notify_all();
+    }
+
+    pub fn text(&self) -> String {
+        self.inner.0.lock().unwrap().clone()
+    }
+
+    /// Waits until `pred(text)` holds; false on timeout.
+    pub fn wait_until(&self, timeout: Duration, pred: impl Fn(&str) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        let (m, c) = &*self.inner;
+        let mut g = m.lock().unwrap();
+        loop {
+            if pred(&g) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            // Short slices so callers can also notice a dead child.
+            let slice = (deadline - now).min(Duration::from_millis(50));
+            g = c.wait_timeout(g, slice).unwrap().0;
+        }
+    }
+
+    /// Spawns a thread copying `r` into the buffer until EOF.
+    fn spawn_reader(&self, mut r: impl Read + Send + 'static) -> JoinHandle<()> {
+        let me = self.clone();
+        thread::Builder::new()
+            .name("proxy-output".into())
+            .spawn(move || {
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut pending: Vec<u8> = Vec::new();
+                loop {
+                    match r.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            pending.extend_from_slice(&buf[..n]);
+                            // Append complete lines only, so that matching a
+                            // whole line never sees half of it.
+                            if let Some(pos) = pending.iter().rposition(|&b| b == b'\n') {
+                                let rest = pending.split_off(pos + 1);
+                                me.append(&String::from_utf8_lossy(&pending));
+                                pending = rest;
+                            }
+                        }
+                        Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                        Err(_) => break,
+                    }
+                }
+                if !pending.is_empty() {
+                    me.append(&String::from_utf8_lossy(&pending));
+                    me.append("\n");
+                }
+            })
+            .expect("spawn output reader")
+    }
+}
+
+fn tail(text: &str, max_lines: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(max_lines);
+    let mut s = String::new();
+    if start > 0 {
+        s.push_str(&format!("... ({start} earlier lines omitted)\n"));
+    }
+    for l in &lines[start..] {
+        s.push_str(l);
+        s.push('\n');
+    }
+    s
+}
+
+fn child_env(cmd: &mut Command) {
+    // Deterministic logging regardless of the developer's environment;
+    // RINGPROXY_TEST_RUST_LOG passes a filter through when debugging.
+    cmd.env_remove("RUST_LOG");
+    if let Ok(v) = std::env::var("RINGPROXY_TEST_RUST_LOG") {
+        cmd.env("RUST_LOG", v);
+    }
+    cmd.env("RUST_LOG_STYLE", "never");
+}
+
+// ---------------------------------------------------------------------------
+// The proxy process
+// ---------------------------------------------------------------------------
+
+/// How to start the proxy.
+pub struct ProxyBuilder {
+    configs: Vec<String>,
+    env: Vec<(String, String)>,
+    extra_args: Vec<String>,
+    debug: bool,
+}
+
+impl ProxyBuilder {
+    /// Adds one `-f FILE` (files are passed in the order added).
+    pub fn config(mut self, text: &str) -> Self {
+        self.configs.push(text.to_string());
+        self
+    }
+
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.to_string(), v.to_string()));
+        self
+    }
+
+    pub fn arg(mut self, a: &str) -> Self {
+        self.extra_args.push(a.to_string());
+        self
+    }
+
+    /// `-d` (on by default).
+    pub fn debug(mut self, on: bool) -> Self {
+        self.debug = on;
+        self
+    }
+
+    /// Spawns the process without waiting for the ready line.
+    pub fn spawn(self) -> Proxy {
+        let dir = TempDir::new();
+        let mut paths = Vec::new();
+        for (i, text) in self.configs.iter().enumerate() {
+            paths.push(dir.write(&format!("ringproxy{}.cfg", i + 1), text));
+        }
+        let mut cmd = Command::new(BIN);
+        for p in &paths {
+            cmd.arg("-f").arg(p);
+        }
+        if self.debug {
+            cmd.arg("-d");
+        }
+        cmd.args(&self.extra_args);
+        child_env(&mut cmd);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {BIN}: {e}"));
+        let log = LogBuf::default();
+        let readers = vec![
+            log.spawn_reader(child.stderr.take().unwrap()),
+            log.spawn_reader(child.stdout.take().unwrap()),
+        ];
+        Proxy {
+            child: Some(child),
+            log,
+            readers,
+            shards: 0,
+            config_paths: paths,
+            configs: self.configs,
+            _dir: dir,
+        }
+    }
+
+    /// Spawns and waits (10 s bound) for `ringproxy ready: N shards`; panics
+    /// with the captured output when the process exits or the line does not
+    /// come.
+    pub fn start(self) -> Proxy {
+        let mut p = self.spawn();
+        if let Err(why) = p.wait_ready(READY_TIMEOUT) {
+            panic!("ringproxy did not become ready: {why}");
+        }
+        p
+    }
+}
+
+/// The running binary. Killed (SIGKILL) on drop if still running; on panic
+/// its configuration and output are printed.
+pub struct Proxy {
+    child: Option<Child>,
+    log: LogBuf,
+    readers: Vec<JoinHandle<()>>,
+    /// N of `ringproxy ready: N shards` (0 before ready).
+    pub shards: usize,
+    pub config_paths: Vec<PathBuf>,
+    configs: Vec<String>,
+    _dir: TempDir,
+}
+
+/// Parses `ringproxy ready: N shards` out of the output.
+pub fn parse_ready(text: &str) -> Option<usize> {
+    text.lines().find_map(|l| {
+        let i = l.find("ringproxy ready:")?;
+        let rest = l[i + "ringproxy ready:".len()..].trim_start();
+        let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+        digits.parse().ok()
+    })
+}
+
+impl Proxy {
+    pub fn builder() -> ProxyBuilder {
+        ProxyBuilder {
+            configs: Vec::new(),
+            env: Vec::new(),
+            extra_args: Vec::new(),
+            debug: true,
+        }
+    }
+
+    /// Starts `ringproxy -f <cfg> -d` and waits until ready.
+    pub fn start(cfg: &str) -> Proxy {
+        Proxy::builder().config(cfg).start()
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().map(|c| c.id() as i32).unwrap_or(0)
+    }
+
+    /// Everything the process wrote so far (stderr and stdout).
+    pub fn log(&self) -> String {
+        self.log.text()
+    }
+
+    /// Waits until the output contains `needle`.
+    pub fn wait_log(&self, needle: &str, timeout: Duration) -> bool {
+        self.log.wait_until(timeout, |t| t.contains(needle))
+    }
+
+    pub fn wait_ready(&mut self, timeout: Duration) -> Result<usize, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self
+                .log
+                .wait_until(Duration::from_millis(50), |t| parse_ready(t).is_some())
+            {
+                self.shards = parse_ready(&self.log.text()).unwrap();
+                return Ok(self.shards);
+            }
+            if let Some(status) = self.try_wait() {
+                self.join_readers(Duration::from_secs(2));
+                return Err(format!(
+                    "process exited ({status}) before the ready line; output:\n{}",
+                    tail(&self.log.text(), 200)
+                ));
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "no ready line within {timeout:?}; output:\n{}",
+                    tail(&self.log.text(), 200)
+                ));
+            }
+        }
+    }
+
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    /// Waits for the exit, bounded. None on timeout (the process is left
+    /// running).
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(s) = self.try_wait() {
+                return Some(s);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn signal(&self, sig: i32) {
+        let pid = self.pid();
+        assert!(pid > 0, "no child");
+        unsafe {
+            libc::kill(pid, sig);
+        }
+    }
+
+    fn join_readers(&mut self, bound: Duration) {
+        let deadline = Instant::now() + bound;
+        while self.readers.iter().any(|h| !h.is_finished()) && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+        for h in std::mem::take(&mut self.readers) {
+            if h.is_finished() {
+                let _ = h.join();
+            }
+        }
+    }
+
+    /// SIGTERM, then waits (10 s bound) for the exit. Panics (with the
+    /// output) if the process does not exit in time.
+    pub fn stop(self) -> Stopped {
+        self.stop_with(libc::SIGTERM)
+    }
+
+    pub fn stop_with(mut self, sig: i32) -> Stopped {
+        let t0 = Instant::now();
+        if self.try_wait().is_none() {
+            self.signal(sig);
+        }
+        let status = match self.wait_exit(STOP_TIMEOUT) {
+            Some(s) => s,
+            None => panic!(
+                "ringproxy did not exit within {STOP_TIMEOUT:?} after signal {sig}; output:\n{}",
+                tail(&self.log.text(), 200)
+            ),
+        };
+        let elapsed = t0.elapsed();
+        self.join_readers(Duration::from_secs(5));
+        Stopped {
+            status,
+            elapsed,
+            log: self.log.text(),
+            ready_shards: self.shards,
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            if child.try_wait().ok().flatten().is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        if thread::panicking() {
+            self.join_readers(Duration::from_secs(2));
+            let mut s = String::from("\n===== ringproxy configuration(s) =====\n");
+            for (p, c) in self.config_paths.iter().zip(&self.configs) {
+                s.push_str(&format!("--- {} ---\n{}\n", p.display(), c));
+            }
+            s.push_str("===== ringproxy output (tail) =====\n");
+            s.push_str(&tail(&self.log.text(), 300));
+            s.push_str("===== end of ringproxy output =====\n");
+            eprintln!("{s}");
+        }
+    }
+}
+
+/// Outcome of a stopped proxy.
+pub struct Stopped {
+    pub status: ExitStatus,
+    pub elapsed: Duration,
+    pub log: String,
+    pub ready_shards: usize,
+}
+
+/// Counters of one `shard I stopped: ...` line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShardStats {
+    pub shard: usize,
+    pub accepted: u64,
+    pub handshake_timeouts: u64,
+    pub handshake_errors: u64,
+    pub no_server: u64,
+    pub queue_timeouts: u64,
+    pub connect_errors: u64,
+}
+
+/// Parses every `shard I stopped: k=v ...` line. Panics on a malformed one
+/// (a missing counter is a contract violation, not something to skip).
+pub fn parse_shard_stats(text: &str) -> Vec<ShardStats> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Some(stop_at) = line.find(" stopped:") else {
+            continue;
+        };
+        let Some(shard_at) = line[..stop_at].rfind("shard ") else {
+            continue;
+        };
+        let Ok(shard) = line[shard_at + 6..stop_at].trim().parse::<usize>() else {
+            continue;
+        };
+        let mut st = ShardStats {
+            shard,
+            ..Default::default()
+        };
+        let mut seen = 0u32;
+        for kv in line[stop_at + " stopped:".len()..].split_whitespace() {
+            let Some((k, v)) = kv.split_once('=') else {
+                continue;
+            };
+            let v: u64 = v
+                .trim_end_matches(',')
+                .parse()
+                .unwrap_or_else(|_| panic!("bad counter value in {line:?}"));
+            let slot = match k {
+                "accepted" => &mut st.accepted,
+                "handshake_timeouts" => &mut st.handshake_timeouts,
+                "handshake_errors" => &mut st.handshake_errors,
+                "no_server" => &mut st.no_server,
+                "queue_timeouts" => &mut st.queue_timeouts,
+                "connect_errors" => &mut st.connect_errors,
+                _ => continue,
+            };
+            *slot = v;
+            seen += 1;
+        }
+        assert_eq!(
+            seen, 6,
+            "stop line lacks some of the six counters: {line:?}"
+        );
+        out.push(st);
+    }
+    out
+}
+
+impl Stopped {
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    /// Per-shard counters, in shard order.
+    pub fn shards(&self) -> Vec<ShardStats> {
+        let mut v = parse_shard_stats(&self.log);
+        v.sort_by_key(|s| s.shard);
+        v
+    }
+
+    /// Sum over shards.
+    pub fn total(&self) -> ShardStats {
+        let mut t = ShardStats::default();
+        for s in self.shards() {
+            t.accepted += s.accepted;
+            t.handshake_timeouts += s.handshake_timeouts;
+            t.handshake_errors += s.handshake_errors;
+            t.no_server += s.no_server;
+            t.queue_timeouts += s.queue_timeouts;
+            t.connect_errors += s.connect_errors;
+        }
+        t
+    }
+
+    /// Exit status 0 and one stop line per shard of the ready line.
+    pub fn assert_clean(&self) {
+        assert_eq!(
+            self.code(),
+            Some(0),
+            "exit status {} (expected 0); output:\n{}",
+            self.status,
+            tail(&self.log, 200)
+        );
+        let shards = self.shards();
+        assert_eq!(
+            shards.len(),
+            self.ready_shards,
+            "expected one `shard I stopped:` line per shard ({}), got {:?}; output:\n{}",
+            self.ready_shards,
+            shards,
+            tail(&self.log, 200)
+        );
+    }
+
+    pub fn log_tail(&self) -> String {
+        tail(&self.log, 200)
+    }
+}
+
+/// Output of a one-shot run.
+pub struct CliOutput {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CliOutput {
+    /// stdout and stderr together.
+    pub fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+/// Runs the binary with `args` (10 s bound, then SIGKILL and panic).
+pub fn run_cli<S: Into<OsString> + Clone>(args: &[S], env: &[(&str, &str)]) -> CliOutput {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args.iter().cloned().map(Into::into));
+    child_env(&mut cmd);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {BIN}: {e}"));
+    let out = LogBuf::default();
+    let err = LogBuf::default();
+    let h1 = out.spawn_reader(child.stdout.take().unwrap());
+    let h2 = err.spawn_reader(child.stderr.take().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            break s;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "`ringproxy {:?}` did not exit within 10 s; stdout:\n{}\nstderr:\n{}",
+                args.iter()
+                    .cloned()
+                    .map(|a| a.into())
+                    .collect::<Vec<OsString>>(),
+                tail(&out.text(), 100),
+                tail(&err.text(), 100)
+            );
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    let _ = h1.join();
+    let _ = h2.join();
+    CliOutput {
+        code: status.code(),
+        stdout: out.text(),
+        stderr: err.text(),
+    }
+}
+
+/// `ringproxy -c -f FILE...` on the given files.
+pub fn run_check_files(files: &[&Path]) -> CliOutput {
+    let mut args: Vec<OsString> = vec!["-c".into()];
+    for f in files {
+        args.push("-f".into());
+        args.push(f.as_os_str().to_owned());
+    }
+    run_cli(&args, &[])
+}
+
+/// `ringproxy -c -f <cfg>`: (exit code, stdout+stderr, config path).
+pub fn run_check(cfg: &str) -> (Option<i32>, String, PathBuf, TempDir) {
+    let dir = TempDir::new();
+    let path = dir.write("check.cfg", cfg);
+    let out = run_check_files(&[&path]);
+    (out.code, out.all(), path, dir)
+}
+
+// ---------------------------------------------------------------------------
+// Data and checksums
+// ---------------------------------------------------------------------------
+
+/// FNV-1a 64, streaming.
+#[derive(Clone, Copy)]
+pub struct Fnv(pub u64);
+
+impl Fnv {
+    pub fn new() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+    pub fn update(&mut self, data: &[u8]) {
+        for &b in data {
+            self.0 ^= b as u64;
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+}
+
+pub fn fnv1a64(data: &[u8]) -> u64 {
+    let mut f = Fnv::new();
+    f.update(data);
+    f.0
+}
+
+/// Deterministic pseudo-random bytes (xorshift64*), so that reordered,
+/// duplicated or dropped chunks change the checksum.
+pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut v = Vec::with_capacity(len + 8);
+    while v.len() < len {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        v.extend_from_slice(&x.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
+    }
+    v.truncate(len);
+    v
+}
+
+// ---------------------------------------------------------------------------
+// Client helpers
+// ---------------------------------------------------------------------------
+
+/// Connects (5 s bound) with 5 s read/write timeouts and TCP_NODELAY.
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
+        .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    s.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+    s.set_nodelay(true).unwrap();
+    s
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
+}
+
+/// Reads one line (without the `\n`), 4 KiB max, within the socket's read
+/// timeout.
+pub fn read_line(s: &mut TcpStream) -> io::Result<String> {
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    loop {
+        match s.read(&mut b) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    ErrorKind::UnexpectedEof,
+                    format!(
+                        "EOF after {:?} while reading a line",
+                        String::from_utf8_lossy(&line)
+                    ),
+                ));
+            }
+            Ok(_) => {
+                if b[0] == b'\n' {
+                    return Ok(String::from_utf8_lossy(&line).into_owned());
+                }
+                line.push(b[0]);
+                if line.len() > 4096 {
+                    return Err(io::Error::new(ErrorKind::InvalidData, "line too long"));
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Reads exactly `n` bytes within the socket's read timeout.
+pub fn read_n(s: &mut TcpStream, n: usize) -> io::Result<Vec<u8>> {
+    let mut v = vec![0u8; n];
+    s.read_exact(&mut v)?;
+    Ok(v)
+}
+
+/// Writes `msg` and expects it echoed back.
+pub fn roundtrip(s: &mut TcpStream, msg: &[u8]) {
+    s.write_all(msg).expect("write to proxy");
+    let got = read_n(s, msg.len()).expect("read echo through proxy");
+    assert_eq!(got, msg, "echo mismatch");
+}
+
+/// Reads until EOF (bounded by the socket's read timeout per read and by
+/// `bound` overall).
+pub fn read_to_eof(s: &mut TcpStream, bound: Duration) -> io::Result<Vec<u8>> {
+    let deadline = Instant::now() + bound;
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(ErrorKind::TimedOut, "no EOF in time"));
+        }
+        s.set_read_timeout(Some(left.max(Duration::from_millis(1))))?;
+        match s.read(&mut buf) {
+            Ok(0) => return Ok(out),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// How a connection ended, seen from the client.
+#[derive(Debug)]
+pub struct Closed {
+    pub after: Duration,
+    /// true: orderly EOF; false: an error (reset).
+    pub eof: bool,
+    /// Bytes received before the end.
+    pub data: Vec<u8>,
+}
+
+/// Expects the peer to close `s` within `within` (EOF or reset); returns how
+/// and when, measured from `since`. Panics if the connection is still open.
+pub fn expect_closed_since(s: &mut TcpStream, since: Instant, within: Duration) -> Closed {
+    let deadline = since + within;
+    let mut data = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            panic!(
+                "connection still open {:?} after start (expected it closed within {within:?}); received {} bytes",
+                since.elapsed(),
+                data.len()
+            );
+        }
+        s.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .unwrap();
+        match s.read(&mut buf) {
+            Ok(0) => {
+                return Closed {
+                    after: since.elapsed(),
+                    eof: true,
+                    data,
+                };
+            }
+            Ok(n) => data.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) if is_timeout(&e) => continue,
+            Err(_) => {
+                return Closed {
+                    after: since.elapsed(),
+                    eof: false,
+                    data,
+                };
+            }
+        }
+    }
+}
+
+pub fn expect_closed(s: &mut TcpStream, within: Duration) -> Closed {
+    expect_closed_since(s, Instant::now(), within)
+}
+
+/// Asserts that nothing arrives on `s` and it is not closed for `dur`.
+pub fn assert_open_and_silent(s: &mut TcpStream, dur: Duration, what: &str) {
+    s.set_read_timeout(Some(dur)).unwrap();
+    let mut b = [0u8; 1024];
+    let r = s.read(&mut b);
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    match r {
+        Err(e) if is_timeout(&e) => {}
+        Ok(0) => panic!("{what}: connection closed (EOF) within {dur:?}, expected it open"),
+        Ok(n) => panic!(
+            "{what}: unexpected {n} bytes within {dur:?}: {:?}",
+            String::from_utf8_lossy(&b[..n])
+        ),
+        Err(e) => panic!("{what}: connection error within {dur:?}: {e}"),
+    }
+}
+
+/// Keeps `s` busy with an echo exchange every `every` for `total`; panics if
+/// any exchange fails (the connection was closed while active).
+pub fn keep_active(s: &mut TcpStream, every: Duration, total: Duration) {
+    let t0 = Instant::now();
+    let mut i = 0u32;
+    while t0.elapsed() < total {
+        let msg = format!("ping {i}\n");
+        s.write_all(msg.as_bytes())
+            .unwrap_or_else(|e| panic!("write #{i} after {:?}: {e}", t0.elapsed()));
+        let got = read_n(s, msg.len())
+            .unwrap_or_else(|e| panic!("echo #{i} after {:?}: {e}", t0.elapsed()));
+        assert_eq!(got, msg.as_bytes());
+        i += 1;
+        thread::sleep(every);
+    }
+}
+
+/// Polls `f` every 10 ms until it holds or `timeout` passes.
+pub fn wait_for(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Backends
+// ---------------------------------------------------------------------------
+
+/// A listening socket on `addr` (SO_REUSEADDR; IPV6_V6ONLY for IPv6) with
+/// the given accept-queue `backlog` (the kernel caps it at somaxconn).
+pub fn listen_with_backlog(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
+    let check = |r: libc::c_int| {
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(r)
+        }
+    };
+    unsafe {
+        let domain = if addr.is_ipv4() {
+            libc::AF_INET
+        } else {
+            libc::AF_INET6
+        };
+        let fd = check(libc::socket(
+            domain,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            0,
+        ))?;
+        let owned = OwnedFd::from_raw_fd(fd);
+        let one: libc::c_int = 1;
+        let optlen = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        let one_ptr = &one as *const libc::c_int as *const libc::c_void;
+        check(libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            one_ptr,
+            optlen,
+        ))?;
+        match addr {
+            SocketAddr::V4(a) => {
+                let sin = libc::sockaddr_in {
+                    sin_family: libc::AF_INET as libc::sa_family_t,
+                    sin_port: a.port().to_be(),
+                    sin_addr: libc::in_addr {
+                        s_addr: u32::from(*a.ip()).to_be(),
+                    },
+                    sin_zero: [0; 8],
+                };
+                check(libc::bind(
+                    fd,
+                    &sin as *const libc::sockaddr_in as *const libc::sockaddr,
+                    std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                ))?;
+            }
+            SocketAddr::V6(a) => {
+                check(libc::setsockopt(
+                    fd,
+                    libc::IPPROTO_IPV6,
+                    libc::IPV6_V6ONLY,
+                    one_ptr,
+                    optlen,
+                ))?;
+                let sin6 = libc::sockaddr_in6 {
+                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                    sin6_port: a.port().to_be(),
+                    sin6_flowinfo: 0,
+                    sin6_addr: libc::in6_addr {
+                        s6_addr: a.ip().octets(),
+                    },
+                    sin6_scope_id: a.scope_id(),
+                };
+                check(libc::bind(
+                    fd,
+                    &sin6 as *const libc::sockaddr_in6 as *const libc::sockaddr,
+                    std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+                ))?;
+            }
+        }
+        check(libc::listen(fd, backlog))?;
+        Ok(TcpListener::from(owned))
+    }
+}
+
+/// One backend connection's context.
+pub struct Conn {
+    /// 1-based accept order on this backend.
+    pub id: usize,
+    pub peer: SocketAddr,
+    state: Arc<BackendState>,
+}
+
+impl Conn {
+    /// Records a fact for the test (e.g. a checksum), with this
+    /// connection's id.
+    pub fn record(&self, text: impl Into<String>) {
+        let mut g = self.state.log.lock().unwrap();
+        g.records.push((self.id, text.into()));
+        self.state.cond.notify_all();
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.state.stop.load(Ordering::SeqCst)
+    }
+}
+
+/// What happened on a backend, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Open(usize),
+    Closed(usize),
+}
+
+#[derive(Default)]
+struct BackendLog {
+    events: Vec<Event>,
+    records: Vec<(usize, String)>,
+}
+
+#[derive(Default)]
+struct BackendState {
+    stop: AtomicBool,
+    accepted: AtomicUsize,
+    active: AtomicUsize,
+    max_active: AtomicUsize,
+    /// Clones of open connections, to shut them down when the backend stops;
+    /// removed (closing the socket) when the handler returns.
+    conns: Mutex<std::collections::HashMap<usize, TcpStream>>,
+    log: Mutex<BackendLog>,
+    cond: Condvar,
+}
+
+pub type Handler = Arc<dyn Fn(TcpStream, &Conn) + Send + Sync>;
+
+/// A test server: an accept thread and one thread per connection running the
+/// handler. Dropping it stops accepting and shuts every connection down.
+pub struct Backend {
+    pub addr: SocketAddr,
+    pub name: String,
+    state: Arc<BackendState>,
+    accept_thread: Option<JoinHandle<()>>,
+}
+
+impl Backend {
+    /// Listens on `bind` (port 0: the kernel picks, and the backend holds the
+    /// port from then on) and runs `handler` for each connection.
+    pub fn spawn_on(
+        name: &str,
+        bind: SocketAddr,
+        handler: impl Fn(TcpStream, &Conn) + Send + Sync + 'static,
+    ) -> Backend {
+        // A deep accept queue, like a real server's: bursts of connects from
+        // the proxy must not be dropped (and retried) by the test backend.
+        let listener = listen_with_backlog(bind, 4096)
+            .unwrap_or_else(|e| panic!("backend {name} bind {bind}: {e}"));
+        Backend::from_listener(name, listener, Arc::new(handler))
+    }
+
+    pub fn spawn(
+        name: &str,
+        handler: impl Fn(TcpStream, &Conn) + Send + Sync + 'static,
+    ) -> Backend {
+        Backend::spawn_on(name, SocketAddr::new(LOCALHOST, 0), handler)
+    }
+
+    fn from_listener(name: &str, listener: TcpListener, handler: Handler) -> Backend {
+        let addr = listener.local_addr().unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let state = Arc::new(BackendState::default());
+        let st = state.clone();
+        let bname = name.to_string();
+        let accept_thread = thread::Builder::new()
+            .name(format!("backend-{name}"))
+            .spawn(move || {
+                while !st.stop.load(Ordering::SeqCst) {
+                    match listener.accept() {
+                        Ok((stream, peer)) => {
+                            let _ = stream.set_nonblocking(false);
+                            let _ = stream.set_nodelay(true);
+                            let _ = stream.set_read_timeout(Some(BACKEND_IO_TIMEOUT));
+                            let _ = stream.set_write_timeout(Some(BACKEND_IO_TIMEOUT));
+                            let id = st.accepted.fetch_add(1, Ordering::SeqCst) + 1;
+                            let now = st.active.fetch_add(1, Ordering::SeqCst) + 1;
+                            st.max_active.fetch_max(now, Ordering::SeqCst);
+                            if let Ok(c) = stream.try_clone() {
+                                st.conns.lock().unwrap().insert(id, c);
+                            }
+                            {
+                                let mut g = st.log.lock().unwrap();
+                                g.events.push(Event::Open(id));
+                                st.cond.notify_all();
+                            }
+                            let conn = Conn {
+                                id,
+                                peer,
+                                state: st.clone(),
+                            };
+                            let h = handler.clone();
+                            let spawned = thread::Builder::new()
+                                .name(format!("{bname}-conn{id}"))
+                                .stack_size(256 * 1024)
+                                .spawn(move || {
+                                    let c = conn;
+                                    h(stream, &c);
+                                    // Drop the clone too: only then is the
+                                    // socket really closed.
+                                    c.state.conns.lock().unwrap().remove(&c.id);
+                                    c.state.active.fetch_sub(1, Ordering::SeqCst);
+                                    let mut g = c.state.log.lock().unwrap();
+                                    g.events.push(Event::Closed(c.id));
+                                    c.state.cond.notify_all();
+                                });
+                            if spawned.is_err() {
+                                eprintln!("backend {bname}: cannot spawn a connection thread");
+                            }
+                        }
+                        Err(e) if is_timeout(&e) => thread::sleep(Duration::from_millis(2)),
+                        Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            eprintln!("backend {bname}: accept: {e}");
+                            thread::sleep(Duration::from_millis(10));
+                        }
+                    }
+                }
+            })
+            .expect("spawn backend accept thread");
+        Backend {
+            addr,
+            name: name.to_string(),
+            state,
+            accept_thread: Some(accept_thread),
+        }
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.state.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Connections whose handler has not finished.
+    pub fn active(&self) -> usize {
+        self.state.active.load(Ordering::SeqCst)
+    }
+
+    /// Most connections open at once.
+    pub fn max_active(&self) -> usize {
+        self.state.max_active.load(Ordering::SeqCst)
+    }
+
+    pub fn events(&self) -> Vec<Event> {
+        self.state.log.lock().unwrap().events.clone()
+    }
+
+    pub fn records(&self) -> Vec<(usize, String)> {
+        self.state.log.lock().unwrap().records.clone()
+    }
+
+    /// Waits until the backend log satisfies `pred`.
+    fn wait_log(&self, timeout: Duration, pred: impl Fn(&BackendLog) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut g = self.state.log.lock().unwrap();
+        loop {
+            if pred(&g) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            g = self.state.cond.wait_timeout(g, deadline - now).unwrap().0;
+        }
+    }
+
+    /// Waits until at least `n` records exist; returns them all.
+    pub fn wait_records(&self, n: usize, timeout: Duration) -> Vec<(usize, String)> {
+        if !self.wait_log(timeout, |l| l.records.len() >= n) {
+            panic!(
+                "backend {}: expected {n} records within {timeout:?}, have {:?} (events {:?})",
+                self.name,
+                self.records(),
+                self.events()
+            );
+        }
+        self.records()
+    }
+
+    /// Waits until `n` connections were accepted.
+    pub fn wait_accepted(&self, n: usize, timeout: Duration) -> bool {
+        self.wait_log(timeout, |l| {
+            l.events
+                .iter()
+                .filter(|e| matches!(e, Event::Open(_)))
+                .count()
+                >= n
+        })
+    }
+
+    /// Waits until connection `id`'s handler finished.
+    pub fn wait_conn_closed(&self, id: usize, timeout: Duration) -> bool {
+        self.wait_log(timeout, |l| l.events.contains(&Event::Closed(id)))
+    }
+
+    /// Waits until no handler is running.
+    pub fn wait_idle(&self, timeout: Duration) -> bool {
+        wait_for(timeout, || self.active() == 0)
+    }
+
+    // ----- ready-made behaviours -----
+
+    /// Echoes everything; closes after the peer's EOF.
+    pub fn echo(name: &str) -> Backend {
+        Backend::spawn(name, |s, _| echo_loop(s))
+    }
+
+    pub fn echo_on(name: &str, bind: SocketAddr) -> Backend {
+        Backend::spawn_on(name, bind, |s, _| echo_loop(s))
+    }
+
+    /// Writes `NAME\n` on accept, then echoes.
+    pub fn hello(name: &str) -> Backend {
+        let n = name.to_string();
+        Backend::spawn(name, move |mut s, _| {
+            if s.write_all(format!("{n}\n").as_bytes()).is_ok() {
+                echo_loop(s);
+            }
+        })
+    }
+
+    /// Reads until EOF, then records and writes back `BYTES FNV\n` and
+    /// closes.
+    pub fn sink(name: &str) -> Backend {
+        Backend::spawn(name, |mut s, c| {
+            let mut f = Fnv::new();
+            let mut n = 0u64;
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                match s.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(k) => {
+                        f.update(&buf[..k]);
+                        n += k as u64;
+                    }
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        c.record(format!("error after {n} bytes: {e}"));
+                        return;
+                    }
+                }
+            }
+            c.record(format!("{n} {:016x}", f.0));
+            let _ = s.write_all(format!("{n} {:016x}\n", f.0).as_bytes());
+        })
+    }
+
+    /// Writes `pattern(seed, len)`, then FIN; then drains until EOF.
+    pub fn source(name: &str, seed: u64, len: usize) -> Backend {
+        let data = Arc::new(pattern(seed, len));
+        Backend::spawn(name, move |mut s, c| {
+            if let Err(e) = s.write_all(&data) {
+                c.record(format!("write error: {e}"));
+                return;
+            }
+            let _ = s.shutdown(Shutdown::Write);
+            c.record("sent");
+            drain(&mut s);
+        })
+    }
+
+    /// Reads a PROXY header (v1 or v2) with [`read_proxy_header`], records
+    /// its description (or `error: ...`), writes the description and `\n`
+    /// back, then echoes what follows the header.
+    pub fn proxy_capture(name: &str) -> Backend {
+        Backend::spawn(name, |mut s, c| match read_proxy_header(&mut s) {
+            Ok(h) => {
+                let d = h.to_string();
+                c.record(d.clone());
+                if s.write_all(format!("{d}\n").as_bytes()).is_ok() {
+                    echo_loop(s);
+                }
+            }
+            Err(e) => {
+                c.record(format!("error: {e}"));
+                let _ = s.write_all(format!("error: {e}\n").as_bytes());
+            }
+        })
+    }
+
+    pub fn proxy_capture_on(name: &str, bind: SocketAddr) -> Backend {
+        Backend::spawn_on(name, bind, |mut s, c| match read_proxy_header(&mut s) {
+            Ok(h) => {
+                let d = h.to_string();
+                c.record(d.clone());
+                if s.write_all(format!("{d}\n").as_bytes()).is_ok() {
+                    echo_loop(s);
+                }
+            }
+            Err(e) => {
+                c.record(format!("error: {e}"));
+                let _ = s.write_all(format!("error: {e}\n").as_bytes());
+            }
+        })
+    }
+
+    /// Accepts and never reads nor writes, until the backend is dropped.
+    pub fn black_hole(name: &str) -> Backend {
+        Backend::spawn(name, |s, c| {
+            while !c.stopping() {
+                thread::sleep(Duration::from_millis(10));
+            }
+            drop(s);
+        })
+    }
+
+    /// Client-FIN-first half close: reads until EOF (records
+    /// `eof BYTES FNV`), then, with its read side finished, still sends
+    /// `chunks` lines `chunk I\n` 30 ms apart, then closes.
+    pub fn respond_after_eof(name: &str, chunks: usize) -> Backend {
+        Backend::spawn(name, move |mut s, c| {
+            let mut f = Fnv::new();
+            let mut n = 0u64;
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                match s.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(k) => {
+                        f.update(&buf[..k]);
+                        n += k as u64;
+                    }
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        c.record(format!("error after {n} bytes: {e}"));
+                        return;
+                    }
+                }
+            }
+            c.record(format!("eof {n} {:016x}", f.0));
+            for i in 0..chunks {
+                if let Err(e) = s.write_all(format!("chunk {i}\n").as_bytes()) {
+                    c.record(format!("write error on chunk {i}: {e}"));
+                    return;
+                }
+                thread::sleep(Duration::from_millis(30));
+            }
+        })
+    }
+
+    /// Server-FIN-first half close: writes `greeting`, sends its FIN
+    /// (shutdown(WR)), then keeps reading until EOF and records
+    /// `eof BYTES FNV` (or `error BYTES: E`), then closes.
+    pub fn fin_first(name: &str, greeting: &str) -> Backend {
+        let g = greeting.to_string();
+        Backend::spawn(name, move |mut s, c| {
+            if s.write_all(g.as_bytes()).is_err() {
+                c.record("error 0: greeting");
+                return;
+            }
+            let _ = s.shutdown(Shutdown::Write);
+            let mut f = Fnv::new();
+            let mut n = 0u64;
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                match s.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(k) => {
+                        f.update(&buf[..k]);
+                        n += k as u64;
+                    }
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        c.record(format!("error {n}: {e}"));
+                        return;
+                    }
+                }
+            }
+            c.record(format!("eof {n} {:016x}", f.0));
+        })
+    }
+
+    /// Reads until EOF, records `eof BYTES`, then keeps its side open and
+    /// silent until dropped.
+    pub fn read_then_hold(name: &str) -> Backend {
+        Backend::spawn(name, |mut s, c| {
+            let n = drain(&mut s);
+            c.record(format!("eof {n}"));
+            while !c.stopping() {
+                thread::sleep(Duration::from_millis(10));
+            }
+        })
+    }
+
+    /// Writes `tick\n` every `period` until the connection fails; records
+    /// `ended` then.
+    pub fn ticker(name: &str, period: Duration) -> Backend {
+        Backend::spawn(name, move |mut s, c| {
+            while !c.stopping() {
+                if s.write_all(b"tick\n").is_err() {
+                    break;
+                }
+                thread::sleep(period);
+            }
+            c.record("ended");
+        })
+    }
+
+    pub fn stop(self) {}
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.state.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.accept_thread.take() {
+            let _ = h.join();
+        }
+        for (_, c) in self.state.conns.lock().unwrap().drain() {
+            let _ = c.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// Echoes until EOF or error.
+pub fn echo_loop(mut s: TcpStream) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                if s.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+}
+
+/// Reads until EOF or error; returns the byte count.
+pub fn drain(s: &mut TcpStream) -> u64 {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut n = 0u64;
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return n,
+            Ok(k) => n += k as u64,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return n,
+        }
+    }
+}
+
+/// A listener whose accept queue is full, so that connects to it hang
+/// (SYNs are dropped). Listens with backlog 0 and fills the queue with
+/// connections it holds; verified on creation: a further connect does not
+/// complete within 300 ms.
+pub struct Unaccepting {
+    pub addr: SocketAddr,
+    _listener: TcpListener,
+    _fillers: Vec<TcpStream>,
+}
+
+impl Unaccepting {
+    pub fn new() -> Unaccepting {
+        let listener = listen_with_backlog(SocketAddr::new(LOCALHOST, 0), 0)
+            .unwrap_or_else(|e| panic!("unaccepting backend: {e}"));
+        let addr = listener.local_addr().unwrap();
+        let mut fillers = Vec::new();
+        let mut hung = false;
+        for _ in 0..8 {
+            match TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+                Ok(s) => fillers.push(s),
+                Err(e) if is_timeout(&e) => {
+                    hung = true;
+                    break;
+                }
+                Err(e) => panic!("unaccepting backend: filler connect: {e}"),
+            }
+        }
+        assert!(
+            hung,
+            "connects to a full backlog-0 listener do not hang here"
+        );
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+            Err(e) if is_timeout(&e) => {}
+            other => panic!("unaccepting backend: verification connect did not hang: {other:?}"),
+        }
+        Unaccepting {
+            addr,
+            _listener: listener,
+            _fillers: fillers,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// PROXY protocol: builders (client side) and an independent parser (server
+// side)
+// ---------------------------------------------------------------------------
+
+pub const V2_SIG: [u8; 12] = [
+    0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A,
+];
+
+/// `PROXY TCP4|TCP6 SRC DST SPORT DPORT\r\n`.
+pub fn proxy_v1(src: SocketAddr, dst: SocketAddr) -> Vec<u8> {
+    let fam = if src.is_ipv4() { "TCP4" } else { "TCP6" };
+    format!(
+        "PROXY {fam} {} {} {} {}\r\n",
+        src.ip(),
+        dst.ip(),
+        src.port(),
+        dst.port()
+    )
+    .into_bytes()
+}
+
+/// A v2 header, command PROXY, STREAM over INET/INET6, with `tlvs`
+/// (type, value) after the addresses.
+pub fn proxy_v2(src: SocketAddr, dst: SocketAddr, tlvs: &[(u8, &[u8])]) -> Vec<u8> {
+    let mut body = Vec::new();
+    let fam = match (src.ip(), dst.ip()) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            body.extend_from_slice(&s.octets());
+            body.extend_from_slice(&d.octets());
+            0x11
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            body.extend_from_slice(&s.octets());
+            body.extend_from_slice(&d.octets());
+            0x21
+        }
+        _ => panic!("mixed families"),
+    };
+    body.extend_from_slice(&src.port().to_be_bytes());
+    body.extend_from_slice(&dst.port().to_be_bytes());
+    for (t, v) in tlvs {
+        body.push(*t);
+        body.extend_from_slice(&(v.len() as u16).to_be_bytes());
+        body.extend_from_slice(v);
+    }
+    let mut h = V2_SIG.to_vec();
+    h.push(0x21); // version 2, command PROXY
+    h.push(fam);
+    h.extend_from_slice(&(body.len() as u16).to_be_bytes());
+    h.extend_from_slice(&body);
+    h
+}
+
+/// A parsed PROXY header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyHeader {
+    pub version: u8,
+    /// v2 LOCAL command (or v1 UNKNOWN): no addresses.
+    pub local: bool,
+    pub src: Option<SocketAddr>,
+    pub dst: Option<SocketAddr>,
+    pub tlvs: Vec<(u8, Vec<u8>)>,
+}
+
+impl fmt::Display for ProxyHeader {
+    /// `v1 TCP4 1.2.3.4:5 -> 6.7.8.9:10`, `v2 PROXY TCP6 [::1]:5 -> [::1]:6`,
+    /// `v1 UNKNOWN`, `v2 LOCAL`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let fam = |a: &SocketAddr| if a.is_ipv4() { "TCP4" } else { "TCP6" };
+        match (self.version, self.local, self.src, self.dst) {
+            (1, true, _, _) => write!(f, "v1 UNKNOWN"),
+            (1, false, Some(s), Some(d)) => write!(f, "v1 {} {s} -> {d}", fam(&s)),
+            (2, true, _, _) => write!(f, "v2 LOCAL"),
+            (2, false, Some(s), Some(d)) => write!(f, "v2 PROXY {} {s} -> {d}", fam(&s)),
+            (2, false, None, None) => write!(f, "v2 PROXY UNSPEC"),
+            _ => write!(f, "{self:?}"),
+        }
+    }
+}
+
+/// Expected description of a v1 header as [`ProxyHeader`] displays it.
+pub fn describe_v1(src: SocketAddr, dst: SocketAddr) -> String {
+    ProxyHeader {
+        version: 1,
+        local: false,
+        src: Some(src),
+        dst: Some(dst),
+        tlvs: vec![],
+    }
+    .to_string()
+}
+
+/// Expected description of a v2 PROXY header as [`ProxyHeader`] displays it.
+pub fn describe_v2(src: SocketAddr, dst: SocketAddr) -> String {
+    ProxyHeader {
+        version: 2,
+        local: false,
+        src: Some(src),
+        dst: Some(dst),
+        tlvs: vec![],
+    }
+    .to_string()
+}
+
+fn read_exact_or(r: &mut impl Read, buf: &mut [u8], what: &str) -> Result<(), String> {
+    r.read_exact(buf).map_err(|e| format!("{what}: {e}"))
+}
+
+/// Reads exactly one PROXY header (v1 or v2) from `r`, nothing past it.
+pub fn read_proxy_header(r: &mut impl Read) -> Result<ProxyHeader, String> {
+    let mut first = [0u8; 1];
+    read_exact_or(r, &mut first, "first byte")?;
+    match first[0] {
+        b'P' => {
+            let mut line = vec![b'P'];
+            let mut b = [0u8; 1];
+            loop {
+                read_exact_or(r, &mut b, "v1 header")?;
+                line.push(b[0]);
+                if line.ends_with(b"\r\n") {
+                    break;
+                }
+                if line.len() > 107 {
+                    return Err(format!(
+                        "v1 header longer than 107 bytes: {:?}",
+                        String::from_utf8_lossy(&line)
+                    ));
+                }
+            }
+            parse_v1(&line[..line.len() - 2])
+        }
+        0x0D => {
+            let mut rest = [0u8; 15];
+            read_exact_or(r, &mut rest, "v2 fixed header")?;
+            let mut fixed = vec![0x0D];
+            fixed.extend_from_slice(&rest);
+            if fixed[..12] != V2_SIG {
+                return Err(format!("bad v2 signature {:02x?}", &fixed[..12]));
+            }
+            let len = u16::from_be_bytes([fixed[14], fixed[15]]) as usize;
+            let mut body = vec![0u8; len];
+            read_exact_or(r, &mut body, "v2 body")?;
+            parse_v2(fixed[12], fixed[13], &body)
+        }
+        other => Err(format!("not a PROXY header (first byte {other:#04x})")),
+    }
+}
+
+/// Parses a v1 line without its CRLF.
+pub fn parse_v1(line: &[u8]) -> Result<ProxyHeader, String> {
+    let text = std::str::from_utf8(line).map_err(|_| "v1 header is not ASCII".to_string())?;
+    let parts: Vec<&str> = text.split(' ').collect();
+    if parts.first() != Some(&"PROXY") {
+        return Err(format!("v1 header does not start with PROXY: {text:?}"));
+    }
+    if parts.get(1) == Some(&"UNKNOWN") {
+        return Ok(ProxyHeader {
+            version: 1,
+            local: true,
+            src: None,
+            dst: None,
+            tlvs: vec![],
+        });
+    }
+    if parts.len() != 6 {
+        return Err(format!("v1 header needs 6 fields: {text:?}"));
+    }
+    let ip = |s: &str| -> Result<IpAddr, String> {
+        match parts[1] {
+            "TCP4" => s
+                .parse::<Ipv4Addr>()
+                .map(IpAddr::V4)
+                .map_err(|_| format!("bad IPv4 {s:?}")),
+            "TCP6" => s
+                .parse::<Ipv6Addr>()
+                .map(IpAddr::V6)
+                .map_err(|_| format!("bad IPv6 {s:?}")),
+            p => Err(format!("bad v1 protocol {p:?}")),
+        }
+    };
+    let port = |s: &str| -> Result<u16, String> {
+        if s.is_empty()
+            || !s.bytes().all(|b| b.is_ascii_digit())
+            || (s.len() > 1 && s.starts_with('0'))
+        {
+            return Err(format!("bad port {s:?}"));
+        }
+        s.parse::<u16>().map_err(|_| format!("bad port {s:?}"))
+    };
+    Ok(ProxyHeader {
+        version: 1,
+        local: false,
+        src: Some(SocketAddr::new(ip(parts[2])?, port(parts[4])?)),
+        dst: Some(SocketAddr::new(ip(parts[3])?, port(parts[5])?)),
+        tlvs: vec![],
+    })
+}
+
+/// Parses a v2 header from its version/command byte, family byte and body.
+pub fn parse_v2(ver_cmd: u8, fam: u8, body: &[u8]) -> Result<ProxyHeader, String> {
+    if ver_cmd >> 4 != 2 {
+        return Err(format!("v2 version nibble {} (expected 2)", ver_cmd >> 4));
+    }
+    let local = match ver_cmd & 0x0F {
+        0 => true,
+        1 => false,
+        c => return Err(format!("v2 command {c}")),
+    };
+    let (src, dst, addr_len) = match fam {
+        0x11 => {
+            if body.len() < 12 {
+                return Err("v2 TCP4 body shorter than 12".into());
+            }
+            let s = Ipv4Addr::new(body[0], body[1], body[2], body[3]);
+            let d = Ipv4Addr::new(body[4], body[5], body[6], body[7]);
+            let sp = u16::from_be_bytes([body[8], body[9]]);
+            let dp = u16::from_be_bytes([body[10], body[11]]);
+            (
+                Some(SocketAddr::new(IpAddr::V4(s), sp)),
+                Some(SocketAddr::new(IpAddr::V4(d), dp)),
+                12,
+            )
+        }
+        0x21 => {
+            if body.len() < 36 {
+                return Err("v2 TCP6 body shorter than 36".into());
+            }
+            let s: [u8; 16] = body[0..16].try_into().unwrap();
+            let d: [u8; 16] = body[16..32].try_into().unwrap();
+            let sp = u16::from_be_bytes([body[32], body[33]]);
+            let dp = u16::from_be_bytes([body[34], body[35]]);
+            (
+                Some(SocketAddr::new(IpAddr::V6(Ipv6Addr::from(s)), sp)),
+                Some(SocketAddr::new(IpAddr::V6(Ipv6Addr::from(d)), dp)),
+                36,
+            )
+        }
+        0x00 => (None, None, 0),
+        f => return Err(format!("v2 family/protocol byte {f:#04x} unsupported here")),
+    };
+    let mut tlvs = Vec::new();
+    let mut rest = &body[addr_len..];
+    while !rest.is_empty() {
+        if rest.len() < 3 {
+            return Err(format!("truncated TLV header ({} bytes left)", rest.len()));
+        }
+        let t = rest[0];
+        let l = u16::from_be_bytes([rest[1], rest[2]]) as usize;
+        if rest.len() < 3 + l {
+            return Err(format!("TLV {t:#04x} of length {l} overruns the header"));
+        }
+        tlvs.push((t, rest[3..3 + l].to_vec()));
+        rest = &rest[3 + l..];
+    }
+    if local {
+        return Ok(ProxyHeader {
+            version: 2,
+            local: true,
+            src: None,
+            dst: None,
+            tlvs,
+        });
+    }
+    Ok(ProxyHeader {
+        version: 2,
+        local: false,
+        src,
+        dst,
+        tlvs,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Configuration snippets
+// ---------------------------------------------------------------------------
+
+/// `global` with `nbthread N` and a `defaults` section in TCP mode with
+/// connect 1s / client 10s / server 10s, followed by `body`.
+pub fn tcp_config(nbthread: usize, body: &str) -> String {
+    format!(
+        "global\n    nbthread {nbthread}\n\ndefaults\n    mode tcp\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n\n{body}\n"
+    )
+}
+
+/// `host:port` as written in a configuration (`[v6]:port` for IPv6).
+pub fn cfg_addr(a: SocketAddr) -> String {
+    a.to_string()
+}
