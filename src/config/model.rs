@@ -47,9 +47,10 @@ pub struct Global {
     pub pidfile: Option<String>,
     /// `tune.bufsize N` (default 16384): size of one I/O buffer.
     pub bufsize: usize,
-    /// `tune.ring.buffers N` (ringproxy-specific, default 2048): number of
-    /// `bufsize` buffers in each shard's provided-buffer ring. Power of two,
-    /// 64..=32768.
+    /// `tune.ring.buffers N` (ringproxy-specific, default 8192): the most
+    /// `bufsize` buffers each shard's provided-buffer ring may hold. The
+    /// pool starts small and grows on demand, so only what the load needs
+    /// becomes resident. Power of two, 64..=32768.
     pub ring_buffers: u32,
     /// `tune.ring.entries N` (ringproxy-specific, default 4096): submission
     /// queue entries of each shard's ring. Power of two, 64..=32768.
@@ -64,7 +65,7 @@ impl Default for Global {
             daemon: false,
             pidfile: None,
             bufsize: 16384,
-            ring_buffers: 2048,
+            ring_buffers: 8192,
             ring_entries: 4096,
         }
     }

@@ -1,0 +1,211 @@
+//! From section drafts to the validated model: name resolution and the
+//! checks that need the whole configuration.
+//!
+//! Backends are numbered in declaration order (a listen yields its backend at
+//! its position), then frontends resolve `default_backend`/`use_backend`
+//! against those numbers. Timeouts are split by side as HAProxy copies them
+//! by capability: a `Frontend` carries only client-side timeouts, a `Backend`
+//! only server-side ones (`http-*` go to both).
+
+use std::collections::HashMap;
+
+use super::parser::{Draft, Kind};
+use super::{Backend, Config, ConfigError, Frontend, Global, Loc, Mode, Timeouts, UseBackend};
+
+/// Builds the model. Every problem goes to `errors`/`warnings`; the returned
+/// `Config` is only meaningful when `errors` is still empty.
+pub(super) fn build(
+    global: Global,
+    proxies: &[Draft],
+    errors: &mut Vec<ConfigError>,
+    warnings: &mut Vec<ConfigError>,
+) -> Config {
+    let mut backends = Vec::new();
+    // Backend number of each proxy with backend capability.
+    let mut own_backend = vec![None; proxies.len()];
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for (i, d) in proxies.iter().enumerate().filter(|(_, d)| d.kind.has_be()) {
+        let n = backends.len();
+        backends.push(backend(d));
+        if let Some(slot) = own_backend.get_mut(i) {
+            *slot = Some(n);
+        }
+        // Duplicate names were reported while parsing; the first one wins.
+        index.entry(d.name.as_str()).or_insert(n);
+    }
+    let mut targets = Targets {
+        index,
+        backends: &backends,
+        errors,
+    };
+    let mut frontends = Vec::new();
+    for (i, d) in proxies.iter().enumerate().filter(|(_, d)| d.kind.has_fe()) {
+        let own = own_backend.get(i).copied().flatten();
+        frontends.push(targets.frontend(d, own));
+    }
+    for d in proxies {
+        if let Some(w) = missing_timeouts(d) {
+            warnings.push(w);
+        }
+    }
+    Config {
+        global,
+        frontends,
+        backends,
+    }
+}
+
+fn backend(d: &Draft) -> Backend {
+    Backend {
+        name: d.name.clone(),
+        loc: d.loc.clone(),
+        mode: d.s.mode,
+        balance: d.s.balance,
+        servers: d.servers.clone(),
+        retries: d.s.retries,
+        redispatch: d.s.redispatch,
+        allbackups: d.s.allbackups,
+        timeouts: back_side(&d.s.timeouts),
+    }
+}
+
+/// Resolves backend names for frontends, reporting what cannot be used.
+struct Targets<'a> {
+    index: HashMap<&'a str, usize>,
+    backends: &'a [Backend],
+    errors: &'a mut Vec<ConfigError>,
+}
+
+impl Targets<'_> {
+    /// Builds a frontend; `own` is the listen's own backend, if any.
+    fn frontend(&mut self, d: &Draft, own: Option<usize>) -> Frontend {
+        let who = format!("{} '{}'", d.kind.word(), d.name);
+        if d.bind_lines == 0 {
+            self.error(
+                &d.loc,
+                format!("{who} has no 'bind' directive. Please declare it as a backend if this was intended"),
+            );
+        }
+        // HAProxy: a listen's default_backend (even inherited) wins over
+        // its own servers; without one, it serves itself.
+        let default_backend = match &d.s.default_backend {
+            Some((name, loc)) => self.find(d, name, loc, "default_backend"),
+            None if d.kind == Kind::Listen && d.server_lines > 0 => own,
+            None => None,
+        };
+        let use_backends: Vec<UseBackend> = (d.use_backends.iter())
+            .filter_map(|(name, loc)| {
+                let backend = self.find(d, name, loc, "use_backend")?;
+                Some(UseBackend {
+                    backend,
+                    loc: loc.clone(),
+                })
+            })
+            .collect();
+        let named_any = d.s.default_backend.is_some() || !d.use_backends.is_empty();
+        if !named_any && default_backend.is_none() {
+            let msg = match d.kind {
+                Kind::Listen => format!(
+                    "{who} has no server and no backend (no 'server', 'default_backend' nor 'use_backend')"
+                ),
+                _ => format!("{who} has no backend (no 'default_backend' nor 'use_backend')"),
+            };
+            self.error(&d.loc, msg);
+        }
+        Frontend {
+            name: d.name.clone(),
+            loc: d.loc.clone(),
+            mode: d.s.mode,
+            binds: d.binds.clone(),
+            maxconn: d.s.maxconn,
+            timeouts: front_side(&d.s.timeouts),
+            default_backend,
+            use_backends,
+        }
+    }
+
+    /// Looks up backend `name` for frontend `d`, checking that its mode
+    /// matches (a mismatch is reported, the index still returned).
+    fn find(&mut self, d: &Draft, name: &str, loc: &Loc, what: &str) -> Option<usize> {
+        let who = format!("{} '{}'", d.kind.word(), d.name);
+        let Some(&n) = self.index.get(name) else {
+            self.error(
+                loc,
+                format!("{who}: unable to find required {what}: '{name}'"),
+            );
+            return None;
+        };
+        let mode = self.backends.get(n).map(|b| b.mode);
+        if let Some(has) = mode.filter(|&m| m != d.s.mode) {
+            let msg = format!(
+                "{who}: unable to use proxy '{name}' with wrong mode, required: {}, has: {}",
+                mode_word(d.s.mode),
+                mode_word(has)
+            );
+            self.error(loc, msg);
+        }
+        Some(n)
+    }
+
+    fn error(&mut self, loc: &Loc, msg: String) {
+        self.errors.push(ConfigError {
+            loc: Some(loc.clone()),
+            msg,
+        });
+    }
+}
+
+fn mode_word(m: Mode) -> &'static str {
+    match m {
+        Mode::Tcp => "tcp",
+        Mode::Http => "http",
+    }
+}
+
+/// Client-side timeouts (HAProxy copies them to proxies with the frontend
+/// capability only).
+fn front_side(t: &Timeouts) -> Timeouts {
+    Timeouts {
+        client: t.client,
+        client_hs: t.client_hs,
+        client_fin: t.client_fin,
+        http_request: t.http_request,
+        http_keep_alive: t.http_keep_alive,
+        ..Timeouts::default()
+    }
+}
+
+/// Server-side timeouts (see `front_side`).
+fn back_side(t: &Timeouts) -> Timeouts {
+    Timeouts {
+        connect: t.connect,
+        server: t.server,
+        server_fin: t.server_fin,
+        tunnel: t.tunnel,
+        queue: t.queue,
+        check: t.check,
+        http_request: t.http_request,
+        http_keep_alive: t.http_keep_alive,
+        ..Timeouts::default()
+    }
+}
+
+/// HAProxy's startup warning for proxies that can wait forever: a frontend
+/// without `timeout client`, or a backend with servers but without `timeout
+/// connect` or without `timeout server` (in TCP, `timeout tunnel` covers it).
+fn missing_timeouts(d: &Draft) -> Option<ConfigError> {
+    let t = &d.s.timeouts;
+    let front = d.kind.has_fe() && t.client.is_none();
+    let server_missing = t.server.is_none() && (d.s.mode == Mode::Http || t.tunnel.is_none());
+    let back = d.kind.has_be() && d.server_lines > 0 && (t.connect.is_none() || server_missing);
+    (front || back).then(|| ConfigError {
+        loc: Some(d.loc.clone()),
+        msg: format!(
+            "missing timeouts for {} '{}'. While not properly invalid, you will certainly \
+             encounter various problems with such a configuration. To fix this, please ensure \
+             that all following timeouts are set to a non-zero value: 'client', 'connect', 'server'",
+            d.kind.word(),
+            d.name
+        ),
+    })
+}
