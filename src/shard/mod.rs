@@ -46,6 +46,12 @@ pub struct Counters {
     pub streams: u64,
 }
 
+/// Buffers provided to the kernel at start; the pool grows by at least
+/// `GROW_BUFFERS` each time a receive finds it empty, up to
+/// `tune.ring.buffers`.
+const INITIAL_BUFFERS: u16 = 64;
+const GROW_BUFFERS: u16 = 64;
+
 /// Who waits for a provided buffer to come back.
 #[derive(Debug, Clone, Copy)]
 pub enum WaitBuf {
@@ -134,7 +140,8 @@ impl Shard {
                 }
             );
         }
-        let bufs = BufRing::new(&ring, 0, g.ring_buffers as u16, g.bufsize)?;
+        let initial = (g.ring_buffers as u16).min(INITIAL_BUFFERS);
+        let bufs = BufRing::new(&ring, 0, g.ring_buffers as u16, initial, g.bufsize)?;
         start.mesh.set_ring_fd(start.id, ring.fd());
         let table = ServerTable::new(&start.rt.backends, start.id);
         let mut shard = Shard {
@@ -346,10 +353,14 @@ impl Shard {
         }
     }
 
-    /// Re-arms receives that found no buffer, as buffers come back.
+    /// Re-arms receives that found no buffer: grows the pool when it can,
+    /// else waits for buffers to come back.
     fn feed_waiting_buffers(&mut self) {
-        let total = self.rt.config.global.ring_buffers;
-        while !self.wait_buf.is_empty() && self.io.bufs.outstanding() < total {
+        if !self.wait_buf.is_empty() && self.io.bufs.available() == 0 {
+            let want = self.wait_buf.len().min(u16::MAX as usize) as u16;
+            self.io.bufs.grow(want.max(GROW_BUFFERS));
+        }
+        while !self.wait_buf.is_empty() && self.io.bufs.available() > 0 {
             match self.wait_buf.pop_front().expect("non-empty") {
                 WaitBuf::Session(sk) => self.session_arm_recv(sk),
                 WaitBuf::Stream(sk, dir) => self.stream_rearm_recv(sk, dir),

@@ -68,9 +68,13 @@ impl Ring {
     /// SINGLE_ISSUER alone, then a plain ring, reporting what it got.
     pub fn new(entries: u32) -> io::Result<(Ring, RingSetup)> {
         let cq = entries.saturating_mul(4);
-        let attempts: [(bool, bool); 3] = [(true, true), (true, false), (false, false)];
+        let attempts: &[(bool, bool)] = match std::env::var("RINGPROXY_RING").as_deref() {
+            Ok("plain") => &[(false, false)],
+            Ok("single") => &[(true, false)],
+            _ => &[(true, true), (true, false), (false, false)],
+        };
         let mut last_err = None;
-        for (single, defer) in attempts {
+        for &(single, defer) in attempts {
             let mut b = IoUring::builder();
             b.setup_cqsize(cq).setup_clamp();
             if single {
@@ -297,7 +301,13 @@ pub struct BufRing {
     /// The buffers themselves: `count * size` bytes.
     data: *mut u8,
     data_len: usize,
+    /// Capacity of the ring (entries and buffers mapped).
     count: u16,
+    /// Buffers handed to the kernel so far: ids `0..provided`. The pool
+    /// grows on demand because the ring is FIFO: every provided buffer gets
+    /// touched in turn, so providing all of them up front would make the
+    /// resident memory the whole pool instead of what the load needs.
+    provided: u16,
     size: usize,
     mask: u16,
     /// Our copy of the tail; published to the kernel with a release store.
@@ -308,8 +318,15 @@ pub struct BufRing {
 }
 
 impl BufRing {
-    /// Maps and registers the ring. `count` must be a power of two ≤ 32768.
-    pub fn new(ring: &Ring, bgid: u16, count: u16, size: usize) -> io::Result<BufRing> {
+    /// Maps and registers the ring. `count` must be a power of two ≤ 32768;
+    /// `initial` buffers are provided now, more by `grow`.
+    pub fn new(
+        ring: &Ring,
+        bgid: u16,
+        count: u16,
+        initial: u16,
+        size: usize,
+    ) -> io::Result<BufRing> {
         if !count.is_power_of_two() || count > 32768 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -333,6 +350,7 @@ impl BufRing {
             data,
             data_len,
             count,
+            provided: 0,
             size,
             mask: count - 1,
             tail: 0,
@@ -350,11 +368,27 @@ impl BufRing {
             drop(br);
             return Err(e);
         }
-        for bid in 0..count {
-            br.put(bid);
-        }
-        br.publish();
+        br.grow(initial.max(1));
         Ok(br)
+    }
+
+    /// Provides up to `n` more buffers to the kernel; returns how many were
+    /// added (0 once the pool is at its capacity).
+    pub fn grow(&mut self, n: u16) -> u16 {
+        let add = n.min(self.count - self.provided);
+        for bid in self.provided..self.provided + add {
+            self.put(bid);
+        }
+        self.provided += add;
+        if add > 0 {
+            self.publish();
+        }
+        add
+    }
+
+    /// Buffers currently in the kernel's hands (provided and not leased).
+    pub fn available(&self) -> u32 {
+        self.provided as u32 - self.out
     }
 
     pub fn bgid(&self) -> u16 {
