@@ -109,14 +109,9 @@ fn setsockopt_int(fd: RawFd, level: i32, name: i32, value: i32) -> io::Result<()
     Ok(())
 }
 
-/// A non-blocking TCP socket for a server connection, TCP_NODELAY set (the
-/// relay forwards what it has at once; batching is the endpoints' business).
-pub fn server_socket(family_v6: bool) -> io::Result<RawFd> {
-    let domain = if family_v6 {
-        libc::AF_INET6
-    } else {
-        libc::AF_INET
-    };
+/// A new non-blocking, close-on-exec TCP socket of the given family.
+fn tcp_socket(v6: bool) -> io::Result<RawFd> {
+    let domain = if v6 { libc::AF_INET6 } else { libc::AF_INET };
     // SAFETY: plain syscall with constant arguments.
     let fd = unsafe {
         libc::socket(
@@ -128,6 +123,13 @@ pub fn server_socket(family_v6: bool) -> io::Result<RawFd> {
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
+    Ok(fd)
+}
+
+/// A non-blocking TCP socket for a server connection, TCP_NODELAY set (the
+/// relay forwards what it has at once; batching is the endpoints' business).
+pub fn server_socket(family_v6: bool) -> io::Result<RawFd> {
+    let fd = tcp_socket(family_v6)?;
     if let Err(e) = setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1) {
         close(fd);
         return Err(e);
@@ -138,22 +140,7 @@ pub fn server_socket(family_v6: bool) -> io::Result<RawFd> {
 /// A listening socket with SO_REUSEPORT, so that each shard gets its own
 /// accept queue for the same address.
 pub fn reuseport_listener(addr: SocketAddr, v6only: bool, backlog: i32) -> io::Result<RawFd> {
-    let domain = if addr.is_ipv6() {
-        libc::AF_INET6
-    } else {
-        libc::AF_INET
-    };
-    // SAFETY: plain syscall with constant arguments.
-    let fd = unsafe {
-        libc::socket(
-            domain,
-            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            0,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let fd = tcp_socket(addr.is_ipv6())?;
     let setup = || -> io::Result<()> {
         setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
         setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;

@@ -145,11 +145,11 @@ impl Lb {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::net::{IpAddr, Ipv4Addr};
 
-    fn srv(weight: u32) -> LbServer {
+    pub(crate) fn srv(weight: u32) -> LbServer {
         LbServer {
             weight,
             eligible: true,

@@ -72,14 +72,7 @@ impl SmoothWrr {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn srv(weight: u32) -> LbServer {
-        LbServer {
-            weight,
-            eligible: true,
-            load: 0,
-        }
-    }
+    use crate::backend::lb::tests::srv;
 
     fn run(rr: &mut SmoothWrr, servers: &[LbServer], picks: usize) -> Vec<usize> {
         (0..picks)

@@ -103,15 +103,8 @@ fn fmix32(mut h: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::lb::tests::srv;
     use std::net::{Ipv4Addr, Ipv6Addr};
-
-    fn srv(weight: u32) -> LbServer {
-        LbServer {
-            weight,
-            eligible: true,
-            load: 0,
-        }
-    }
 
     fn ctx(ip: IpAddr) -> PickCtx {
         PickCtx {
