@@ -238,7 +238,10 @@ impl Shard {
             }
             return;
         };
-        conn.inflight -= 1;
+        // A multishot receive stays in the kernel while it posts `more`.
+        if !(tok.op == Op::Recv && c.more()) {
+            conn.inflight -= 1;
+        }
         let owner = conn.owner;
         let state = conn.state;
         if tok.op == Op::Close {

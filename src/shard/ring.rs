@@ -145,6 +145,23 @@ impl Ring {
         self.push(e)
     }
 
+    /// Multishot receive: stays armed and posts one completion (with the
+    /// `more` flag) per chunk of data, each in a buffer the kernel selects
+    /// from group `bgid`, until EOF, an error, an empty buffer ring
+    /// (`-ENOBUFS`) or a cancellation ends it (a completion without `more`).
+    pub fn recv_multi(&mut self, fd: RawFd, bgid: u16, token: u64) -> io::Result<()> {
+        let e = opcode::RecvMulti::new(types::Fd(fd), bgid)
+            .build()
+            .user_data(token);
+        self.push(e)
+    }
+
+    /// Cancels the one operation submitted with `target` as user_data.
+    pub fn cancel_op(&mut self, target: u64, token: u64) -> io::Result<()> {
+        let e = opcode::AsyncCancel::new(target).build().user_data(token);
+        self.push(e)
+    }
+
     /// Sends `lease[off..end]`. The lease must stay with the caller, not
     /// recycled, until this operation's completion (module rule for leases).
     pub fn send_lease(

@@ -5,6 +5,7 @@
 //! a timeout. Its end is recorded as HAProxy does: a cause and the phase in
 //! which it happened.
 
+mod pipe;
 mod tcp;
 pub mod term;
 
@@ -14,6 +15,7 @@ use crate::backend::ServerShared;
 use crate::shard::ring::{BufLease, BufRing};
 use crate::shard::timer::Deadline;
 use crate::shard::token::Key;
+pub use pipe::Pipe;
 pub use term::{Cause, Phase, Termination};
 
 /// Client data that arrived with the handshake, to forward first.
@@ -30,7 +32,7 @@ impl FirstChunk {
         }
     }
 
-    fn into_chunk(self) -> Chunk {
+    pub(crate) fn into_chunk(self) -> Chunk {
         match self {
             FirstChunk::Lease { lease, off, end } => Chunk::Lease { lease, off, end },
             FirstChunk::Owned(data) => Chunk::Owned { data, off: 0 },
@@ -75,60 +77,6 @@ pub enum Dir {
     C2S,
     /// Server to client.
     S2C,
-}
-
-/// One direction's state. A pipe holds at most one chunk in flight: the next
-/// receive is armed only once the previous chunk is fully sent, which is the
-/// backpressure (a slow reader stops the other side's reads, and the kernel's
-/// socket buffers then stop the writer).
-#[derive(Debug)]
-pub enum PipeState {
-    /// Not started (the server connection is not up yet).
-    Idle,
-    /// A receive is armed on the source.
-    Reading,
-    /// The buffer ring was empty; waiting in the shard's list for a buffer.
-    WaitBuffer,
-    /// A send of this chunk is armed on the destination.
-    Sending(Chunk),
-    /// The source sent its FIN; shutdown(SHUT_WR) of the destination is armed.
-    ShuttingDown,
-    /// The FIN was passed on; this direction is finished.
-    Done,
-}
-
-#[derive(Debug)]
-pub struct Pipe {
-    pub state: PipeState,
-    /// A chunk to send after the current one (handshake leftovers behind a
-    /// PROXY header sent to the server).
-    pub next: Option<Chunk>,
-    /// Bytes delivered to the destination.
-    pub bytes: u64,
-}
-
-impl Pipe {
-    fn new() -> Pipe {
-        Pipe {
-            state: PipeState::Idle,
-            next: None,
-            bytes: 0,
-        }
-    }
-
-    fn is_done(&self) -> bool {
-        matches!(self.state, PipeState::Done)
-    }
-
-    /// Gives back every leased buffer the pipe holds.
-    fn release(&mut self, bufs: &mut BufRing) {
-        if let PipeState::Sending(chunk) = std::mem::replace(&mut self.state, PipeState::Done) {
-            chunk.release(bufs);
-        }
-        if let Some(chunk) = self.next.take() {
-            chunk.release(bufs);
-        }
-    }
 }
 
 /// Where the stream is in its life.

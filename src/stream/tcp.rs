@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 
 use super::{Cause, Phase, Termination};
-use super::{Chunk, Dir, FirstChunk, Pipe, PipeState, Stream, StreamState};
+use super::{Chunk, Dir, FirstChunk, Pipe, Stream, StreamState};
 use crate::backend::Pick;
 use crate::config::ProxyVersion;
 use crate::connection::{Connection, Owner, Side};
@@ -13,18 +13,10 @@ use crate::proto::proxy;
 use crate::shard::ring::Completion;
 use crate::shard::timer::{Deadline, TimerEntry, TimerOwner};
 use crate::shard::token::{Key, Op, Token};
-use crate::shard::{Shard, WaitBuf, sys};
+use crate::shard::{Shard, sys};
 
 fn ms(d: Option<std::time::Duration>) -> Option<u64> {
     d.map(|d| d.as_millis() as u64)
-}
-
-/// Source and destination sides of a direction.
-fn sides(dir: Dir) -> (Side, Side) {
-    match dir {
-        Dir::C2S => (Side::Front, Side::Back),
-        Dir::S2C => (Side::Back, Side::Front),
-    }
 }
 
 impl Shard {
@@ -300,17 +292,8 @@ impl Shard {
         st.cli_last = now;
         st.srv_last = now;
         let first = st.first.take().map(FirstChunk::into_chunk);
-        match (header, first) {
-            (Some(h), first) => {
-                st.c2s.state = PipeState::Sending(Chunk::Owned { data: h, off: 0 });
-                st.c2s.next = first;
-            }
-            (None, Some(chunk)) => st.c2s.state = PipeState::Sending(chunk),
-            (None, None) => st.c2s.state = PipeState::Reading,
-        }
-        st.s2c.state = PipeState::Reading;
-        self.pipe_kick(sk, Dir::C2S);
-        self.pipe_kick(sk, Dir::S2C);
+        let header = header.map(|data| Chunk::Owned { data, off: 0 });
+        self.pipes_start(sk, [header, first]);
         self.stream_rearm_timer(sk);
     }
 
@@ -330,69 +313,6 @@ impl Shard {
             ProxyVersion::V2 => proxy::encode_v2(addrs.as_ref(), &mut buf),
         };
         Some(buf[..n].into())
-    }
-
-    /// Arms whatever the pipe's state calls for.
-    fn pipe_kick(&mut self, sk: Key, dir: Dir) {
-        let Some(st) = self.streams.get(sk) else {
-            return;
-        };
-        let (src_side, dst_side) = sides(dir);
-        let conn_of = |side: Side| match side {
-            Side::Front => st.cli,
-            Side::Back => st.srv,
-        };
-        let (Some(src), Some(dst)) = (conn_of(src_side), conn_of(dst_side)) else {
-            return;
-        };
-        let pipe = match dir {
-            Dir::C2S => &st.c2s,
-            Dir::S2C => &st.s2c,
-        };
-        match &pipe.state {
-            PipeState::Reading => {
-                let bgid = self.io.bufs.bgid();
-                self.conn_op(src, Op::Recv, |r, fd, tok| r.recv_select(fd, bgid, tok));
-            }
-            PipeState::Sending(Chunk::Lease { lease, off, end }) => {
-                let (off, end) = (*off, *end);
-                let Some(conn) = self.conns.get_mut(dst).filter(|c| c.is_open()) else {
-                    return;
-                };
-                conn.inflight += 1;
-                let fd = conn.fd;
-                let tok = Token::new(Op::Send, dst).encode();
-                // The lease stays in the pipe until this send completes.
-                if let Err(e) = self
-                    .io
-                    .ring
-                    .send_lease(fd, &self.io.bufs, lease, off, end, tok)
-                {
-                    log::error!("shard {}: cannot submit to io_uring: {e}", self.id);
-                    self.stopping = true;
-                }
-            }
-            PipeState::Sending(Chunk::Owned { data, off }) => {
-                let off = *off;
-                let Some(conn) = self.conns.get_mut(dst).filter(|c| c.is_open()) else {
-                    return;
-                };
-                conn.inflight += 1;
-                let fd = conn.fd;
-                let tok = Token::new(Op::Send, dst).encode();
-                // The box stays in the pipe until this send completes.
-                if let Err(e) = self.io.ring.send_owned(fd, data, off, tok) {
-                    log::error!("shard {}: cannot submit to io_uring: {e}", self.id);
-                    self.stopping = true;
-                }
-            }
-            PipeState::ShuttingDown => {
-                self.conn_op(dst, Op::Shutdown, |r, fd, tok| {
-                    r.shutdown(fd, libc::SHUT_WR, tok)
-                });
-            }
-            PipeState::Idle | PipeState::WaitBuffer | PipeState::Done => {}
-        }
     }
 
     /// A completion on one of the stream's connections.
@@ -427,7 +347,7 @@ impl Shard {
                 } else {
                     Dir::S2C
                 };
-                self.on_recv(sk, side, dir, c.result, lease);
+                self.pipe_on_recv(sk, side, dir, c.result, c.more(), lease);
             }
             Op::Send => {
                 let dir = if side == Side::Back {
@@ -435,7 +355,7 @@ impl Shard {
                 } else {
                     Dir::S2C
                 };
-                self.on_send(sk, side, dir, c.result);
+                self.pipe_on_send(sk, side, dir, c.result);
             }
             Op::Shutdown => {
                 let dir = if side == Side::Back {
@@ -443,115 +363,9 @@ impl Shard {
                 } else {
                     Dir::S2C
                 };
-                self.on_shutdown(sk, dir);
+                self.pipe_on_shutdown(sk, dir);
             }
             _ => {}
-        }
-    }
-
-    fn on_recv(
-        &mut self,
-        sk: Key,
-        side: Side,
-        dir: Dir,
-        res: i32,
-        lease: Option<crate::shard::ring::BufLease>,
-    ) {
-        let now = self.now;
-        let st = self.streams.get_mut(sk).expect("caller checked");
-        match (res, lease) {
-            (n, Some(lease)) if n > 0 => {
-                touch(st, side, now);
-                st.pipe_mut(dir).state = PipeState::Sending(Chunk::Lease {
-                    lease,
-                    off: 0,
-                    end: n as u32,
-                });
-                self.pipe_kick(sk, dir);
-            }
-            (0, lease) => {
-                if let Some(l) = lease {
-                    self.io.bufs.recycle(l);
-                }
-                touch(st, side, now);
-                match side {
-                    Side::Front => st.cli_fin = true,
-                    Side::Back => st.srv_fin = true,
-                }
-                st.pipe_mut(dir).state = PipeState::ShuttingDown;
-                self.pipe_kick(sk, dir);
-                // The other side is now half-closed: its *-fin timeout may apply.
-                self.stream_rearm_timer(sk);
-            }
-            (e, lease) if e == -libc::ENOBUFS => {
-                if let Some(l) = lease {
-                    self.io.bufs.recycle(l);
-                }
-                st.pipe_mut(dir).state = PipeState::WaitBuffer;
-                self.wait_buf.push_back(WaitBuf::Stream(sk, dir));
-            }
-            (_, lease) => {
-                if let Some(l) = lease {
-                    self.io.bufs.recycle(l);
-                }
-                let cause = match side {
-                    Side::Front => Cause::ClientAbort,
-                    Side::Back => Cause::ServerAbort,
-                };
-                self.stream_terminate(sk, Termination::new(cause, Phase::Data));
-            }
-        }
-    }
-
-    fn on_send(&mut self, sk: Key, side: Side, dir: Dir, res: i32) {
-        let now = self.now;
-        let st = self.streams.get_mut(sk).expect("caller checked");
-        if res <= 0 {
-            let cause = match side {
-                Side::Front => Cause::ClientAbort,
-                Side::Back => Cause::ServerAbort,
-            };
-            self.stream_terminate(sk, Termination::new(cause, Phase::Data));
-            return;
-        }
-        touch(st, side, now);
-        let pipe = st.pipe_mut(dir);
-        pipe.bytes += res as u64;
-        let PipeState::Sending(chunk) = &mut pipe.state else {
-            return;
-        };
-        chunk.advance(res as u32);
-        if chunk.remaining() > 0 {
-            self.pipe_kick(sk, dir);
-            return;
-        }
-        let next_state = match pipe.next.take() {
-            Some(next) => PipeState::Sending(next),
-            None => PipeState::Reading,
-        };
-        if let PipeState::Sending(done) = std::mem::replace(&mut pipe.state, next_state) {
-            done.release(&mut self.io.bufs);
-        }
-        self.pipe_kick(sk, dir);
-    }
-
-    fn on_shutdown(&mut self, sk: Key, dir: Dir) {
-        let st = self.streams.get_mut(sk).expect("caller checked");
-        st.pipe_mut(dir).state = PipeState::Done;
-        if st.c2s.is_done() && st.s2c.is_done() {
-            self.stream_terminate(sk, Termination::new(Cause::None, Phase::Data));
-        }
-    }
-
-    /// A buffer came back for a pipe that was waiting for one.
-    pub fn stream_rearm_recv(&mut self, sk: Key, dir: Dir) {
-        let Some(st) = self.streams.get_mut(sk) else {
-            return;
-        };
-        let pipe = st.pipe_mut(dir);
-        if matches!(pipe.state, PipeState::WaitBuffer) {
-            pipe.state = PipeState::Reading;
-            self.pipe_kick(sk, dir);
         }
     }
 
@@ -596,7 +410,7 @@ impl Shard {
         )
     }
 
-    fn stream_rearm_timer(&mut self, sk: Key) {
+    pub(super) fn stream_rearm_timer(&mut self, sk: Key) {
         let Some(st) = self.streams.get(sk) else {
             return;
         };
@@ -708,7 +522,7 @@ impl Shard {
     }
 }
 
-fn touch(st: &mut Stream, side: Side, now: u64) {
+pub(super) fn touch(st: &mut Stream, side: Side, now: u64) {
     match side {
         Side::Front => st.cli_last = now,
         Side::Back => st.srv_last = now,

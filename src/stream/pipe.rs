@@ -1,0 +1,349 @@
+//! One direction of a stream: a multishot receive on the source feeding a
+//! short queue of chunks that are sent, in order, one send at a time, to the
+//! destination; then the FIN passed on.
+//!
+//! Backpressure: when `PIPE_DEPTH` chunks wait (the destination is slower
+//! than the source), the receive is cancelled; it is re-armed once the queue
+//! drains below that. The kernel's socket buffers then push back on the
+//! sender. A receive that finds the buffer ring empty waits in the shard's
+//! `wait_buf` list.
+//!
+//! Every decision is taken by `pipe_pump` from the pipe's state, so each
+//! completion handler only records what happened and calls it.
+
+use super::{Cause, Phase, Termination};
+use super::{Chunk, Dir, Stream, StreamState};
+use crate::connection::Side;
+use crate::shard::ring::{BufLease, BufRing};
+use crate::shard::token::{Key, Op, Token};
+use crate::shard::{Shard, WaitBuf};
+
+/// Chunks queued before the receive is paused.
+const PIPE_DEPTH: usize = 4;
+/// Inline queue capacity; receives already posted when the pause is
+/// requested may add a few chunks beyond `PIPE_DEPTH`, which spill to a
+/// vector only in that rare case.
+const INLINE: usize = 8;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecvState {
+    /// No receive in the kernel.
+    Off,
+    /// A multishot receive is armed.
+    Armed,
+    /// Its cancellation was requested (queue full); it ends soon.
+    Cancelling,
+    /// The buffer ring was empty; waiting in the shard's list.
+    WaitBuffer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Not started: the server connection is not up yet.
+    Idle,
+    /// Moving data.
+    Open,
+    /// The source's FIN was reached and everything sent: shutdown(SHUT_WR)
+    /// of the destination is in flight.
+    ShuttingDown,
+    /// The FIN was passed on; nothing more will move this way.
+    Done,
+}
+
+#[derive(Debug)]
+pub struct Pipe {
+    ring: [Option<Chunk>; INLINE],
+    head: usize,
+    len: usize,
+    spill: Vec<Chunk>,
+    /// A send of the front chunk is in flight.
+    sending: bool,
+    pub recv: RecvState,
+    /// The source sent its FIN.
+    pub eof: bool,
+    pub flow: Flow,
+    /// Bytes delivered to the destination.
+    pub bytes: u64,
+}
+
+impl Pipe {
+    pub fn new() -> Pipe {
+        Pipe {
+            ring: Default::default(),
+            head: 0,
+            len: 0,
+            spill: Vec::new(),
+            sending: false,
+            recv: RecvState::Off,
+            eof: false,
+            flow: Flow::Idle,
+            bytes: 0,
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.flow == Flow::Done
+    }
+
+    fn queued(&self) -> usize {
+        self.len + self.spill.len()
+    }
+
+    pub fn push(&mut self, chunk: Chunk) {
+        if self.len < INLINE && self.spill.is_empty() {
+            self.ring[(self.head + self.len) % INLINE] = Some(chunk);
+            self.len += 1;
+        } else {
+            self.spill.push(chunk);
+        }
+    }
+
+    fn front(&self) -> Option<&Chunk> {
+        if self.len == 0 {
+            return None;
+        }
+        self.ring[self.head].as_ref()
+    }
+
+    fn front_mut(&mut self) -> Option<&mut Chunk> {
+        if self.len == 0 {
+            return None;
+        }
+        self.ring[self.head].as_mut()
+    }
+
+    fn pop(&mut self) -> Option<Chunk> {
+        if self.len == 0 {
+            return None;
+        }
+        let c = self.ring[self.head].take();
+        self.head = (self.head + 1) % INLINE;
+        self.len -= 1;
+        if !self.spill.is_empty() {
+            // Keep order: the oldest spilled chunk moves into the ring.
+            let next = self.spill.remove(0);
+            self.ring[(self.head + self.len) % INLINE] = Some(next);
+            self.len += 1;
+        }
+        c
+    }
+
+    /// Gives back every leased buffer the pipe holds (the stream is being
+    /// freed: no operation on them is in the kernel any more).
+    pub fn release(&mut self, bufs: &mut BufRing) {
+        while let Some(c) = self.pop() {
+            c.release(bufs);
+        }
+        self.flow = Flow::Done;
+    }
+}
+
+/// Source and destination sides of a direction.
+fn sides(dir: Dir) -> (Side, Side) {
+    match dir {
+        Dir::C2S => (Side::Front, Side::Back),
+        Dir::S2C => (Side::Back, Side::Front),
+    }
+}
+
+fn conn_of(st: &Stream, side: Side) -> Option<Key> {
+    match side {
+        Side::Front => st.cli,
+        Side::Back => st.srv,
+    }
+}
+
+impl Shard {
+    /// Issues whatever the pipe's state calls for: the next send, the FIN,
+    /// (re)arming or pausing the receive.
+    pub(super) fn pipe_pump(&mut self, sk: Key, dir: Dir) {
+        let Some(st) = self.streams.get_mut(sk) else {
+            return;
+        };
+        if st.state != StreamState::Established {
+            return;
+        }
+        let (src_side, dst_side) = sides(dir);
+        let (Some(src), Some(dst)) = (conn_of(st, src_side), conn_of(st, dst_side)) else {
+            return;
+        };
+        let pipe = st.pipe_mut(dir);
+        if pipe.flow != Flow::Open {
+            return;
+        }
+        // 1. Send the front chunk.
+        let dst_open = self.conns.get(dst).is_some_and(|c| c.is_open());
+        if !pipe.sending && dst_open && pipe.front().is_some() {
+            pipe.sending = true;
+            let chunk = pipe.front().expect("checked");
+            if let Some(conn) = self.conns.get_mut(dst) {
+                conn.inflight += 1;
+                let fd = conn.fd;
+                let tok = Token::new(Op::Send, dst).encode();
+                // The chunk stays at the front of the queue until this send
+                // completes (the ring module's ownership rule).
+                let r = match chunk {
+                    Chunk::Lease { lease, off, end } => {
+                        self.io
+                            .ring
+                            .send_lease(fd, &self.io.bufs, lease, *off, *end, tok)
+                    }
+                    Chunk::Owned { data, off } => self.io.ring.send_owned(fd, data, *off, tok),
+                };
+                if let Err(e) = r {
+                    log::error!("shard {}: cannot submit to io_uring: {e}", self.id);
+                    self.stopping = true;
+                }
+            }
+        }
+        let st = self.streams.get_mut(sk).expect("checked above");
+        let pipe = st.pipe_mut(dir);
+        // 2. Pass the FIN on once everything before it is sent.
+        if pipe.eof && !pipe.sending && pipe.queued() == 0 {
+            pipe.flow = Flow::ShuttingDown;
+            self.conn_op(dst, Op::Shutdown, |r, fd, tok| {
+                r.shutdown(fd, libc::SHUT_WR, tok)
+            });
+            return;
+        }
+        // 3. Keep the receive armed while there is room, pause it when not.
+        let room = pipe.queued() < PIPE_DEPTH;
+        match pipe.recv {
+            RecvState::Off if room && !pipe.eof => {
+                pipe.recv = RecvState::Armed;
+                let bgid = self.io.bufs.bgid();
+                self.conn_op(src, Op::Recv, |r, fd, tok| r.recv_multi(fd, bgid, tok));
+            }
+            RecvState::Armed if !room => {
+                pipe.recv = RecvState::Cancelling;
+                let target = Token::new(Op::Recv, src).encode();
+                self.conn_op(src, Op::Cancel, |r, _fd, tok| r.cancel_op(target, tok));
+            }
+            _ => {}
+        }
+    }
+
+    /// Starts moving data once the server connection is up; `first` chunks
+    /// (PROXY header to the server, handshake leftovers) go out first.
+    pub(super) fn pipes_start(&mut self, sk: Key, first: [Option<Chunk>; 2]) {
+        let Some(st) = self.streams.get_mut(sk) else {
+            return;
+        };
+        for c in first.into_iter().flatten() {
+            st.c2s.push(c);
+        }
+        st.c2s.flow = Flow::Open;
+        st.s2c.flow = Flow::Open;
+        self.pipe_pump(sk, Dir::C2S);
+        self.pipe_pump(sk, Dir::S2C);
+    }
+
+    /// A receive completion on the source of `dir`.
+    pub(super) fn pipe_on_recv(
+        &mut self,
+        sk: Key,
+        side: Side,
+        dir: Dir,
+        res: i32,
+        more: bool,
+        lease: Option<BufLease>,
+    ) {
+        let now = self.now;
+        let st = self.streams.get_mut(sk).expect("caller checked");
+        super::tcp::touch(st, side, now);
+        let pipe = st.pipe_mut(dir);
+        if !more {
+            pipe.recv = RecvState::Off;
+        }
+        match (res, lease) {
+            (n, Some(lease)) if n > 0 => {
+                pipe.push(Chunk::Lease {
+                    lease,
+                    off: 0,
+                    end: n as u32,
+                });
+            }
+            (0, lease) => {
+                if let Some(l) = lease {
+                    self.io.bufs.recycle(l);
+                }
+                pipe.eof = true;
+                match side {
+                    Side::Front => st.cli_fin = true,
+                    Side::Back => st.srv_fin = true,
+                }
+                // The other side becomes half-closed: its *-fin timeout may
+                // now apply.
+                self.stream_rearm_timer(sk);
+            }
+            (e, lease) if e == -libc::ENOBUFS || e == -libc::ECANCELED => {
+                if let Some(l) = lease {
+                    self.io.bufs.recycle(l);
+                }
+                if e == -libc::ENOBUFS {
+                    pipe.recv = RecvState::WaitBuffer;
+                    self.wait_buf.push_back(WaitBuf::Stream(sk, dir));
+                }
+            }
+            (_, lease) => {
+                if let Some(l) = lease {
+                    self.io.bufs.recycle(l);
+                }
+                let cause = match side {
+                    Side::Front => Cause::ClientAbort,
+                    Side::Back => Cause::ServerAbort,
+                };
+                self.stream_terminate(sk, Termination::new(cause, Phase::Data));
+                return;
+            }
+        }
+        self.pipe_pump(sk, dir);
+    }
+
+    /// A send completion on the destination of `dir`.
+    pub(super) fn pipe_on_send(&mut self, sk: Key, side: Side, dir: Dir, res: i32) {
+        let now = self.now;
+        let st = self.streams.get_mut(sk).expect("caller checked");
+        if res <= 0 {
+            let cause = match side {
+                Side::Front => Cause::ClientAbort,
+                Side::Back => Cause::ServerAbort,
+            };
+            self.stream_terminate(sk, Termination::new(cause, Phase::Data));
+            return;
+        }
+        super::tcp::touch(st, side, now);
+        let pipe = st.pipe_mut(dir);
+        pipe.sending = false;
+        pipe.bytes += res as u64;
+        let Some(front) = pipe.front_mut() else {
+            return;
+        };
+        front.advance(res as u32);
+        if front.remaining() == 0 {
+            let done = pipe.pop().expect("front exists");
+            done.release(&mut self.io.bufs);
+        }
+        self.pipe_pump(sk, dir);
+    }
+
+    pub(super) fn pipe_on_shutdown(&mut self, sk: Key, dir: Dir) {
+        let st = self.streams.get_mut(sk).expect("caller checked");
+        st.pipe_mut(dir).flow = Flow::Done;
+        if st.c2s.is_done() && st.s2c.is_done() {
+            self.stream_terminate(sk, Termination::new(Cause::None, Phase::Data));
+        }
+    }
+
+    /// A buffer came back for a pipe that was waiting for one.
+    pub fn stream_rearm_recv(&mut self, sk: Key, dir: Dir) {
+        let Some(st) = self.streams.get_mut(sk) else {
+            return;
+        };
+        let pipe = st.pipe_mut(dir);
+        if pipe.recv == RecvState::WaitBuffer {
+            pipe.recv = RecvState::Off;
+            self.pipe_pump(sk, dir);
+        }
+    }
+}
