@@ -66,6 +66,12 @@ pub struct Pipe {
     pub bytes: u64,
 }
 
+impl Default for Pipe {
+    fn default() -> Self {
+        Pipe::new()
+    }
+}
+
 impl Pipe {
     pub fn new() -> Pipe {
         Pipe {
