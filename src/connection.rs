@@ -39,12 +39,29 @@ pub enum ConnState {
     Closing,
 }
 
+/// The connection's receive. It belongs to the connection rather than to a
+/// stream because a multishot receive outlives streams: on a keep-alive
+/// client connection it stays armed between requests, and on a pooled server
+/// connection while it is idle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecvState {
+    /// No receive in the kernel.
+    Off,
+    /// A multishot receive is armed.
+    Armed,
+    /// Its cancellation was requested; it ends soon.
+    Cancelling,
+    /// The buffer ring was empty; waiting in the shard's list.
+    WaitBuffer,
+}
+
 #[derive(Debug)]
 pub struct Connection {
     pub fd: RawFd,
     pub owner: Owner,
     pub inflight: u16,
     pub state: ConnState,
+    pub recv: RecvState,
 }
 
 impl Connection {
@@ -54,6 +71,7 @@ impl Connection {
             owner,
             inflight: 0,
             state: ConnState::Open,
+            recv: RecvState::Off,
         }
     }
 

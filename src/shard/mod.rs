@@ -241,6 +241,9 @@ impl Shard {
         // A multishot receive stays in the kernel while it posts `more`.
         if !(tok.op == Op::Recv && c.more()) {
             conn.inflight -= 1;
+            if tok.op == Op::Recv {
+                conn.recv = crate::connection::RecvState::Off;
+            }
         }
         let owner = conn.owner;
         let state = conn.state;

@@ -1,11 +1,14 @@
 //! The io_uring driver: every `unsafe` of the data plane lives in this file.
 //!
 //! Ownership rules (who owns a piece of memory while the kernel may touch it):
-//! - **Provided buffers** (`BufRing`): a buffer id is owned by exactly one of
-//!   (a) the kernel, while it sits in the buffer ring, or (b) one `BufLease`,
-//!   from the receive completion that selected it until `BufRing::recycle`
-//!   consumes the lease. `BufLease` is neither `Copy` nor `Clone`, so at most
-//!   one owner can recycle it. A lease handed to a send stays with the stream
+//! - **Provided buffers** (`BufRing`): a buffer id is owned either (a) by the
+//!   kernel, while it sits in the buffer ring, or (b) by user space, from the
+//!   receive completion that selected it until the last `BufLease` on it is
+//!   consumed by `BufRing::recycle`. Leases are counted references (`retain`
+//!   makes another, e.g. to forward the end of one HTTP message and keep the
+//!   start of the next); `BufLease` is neither `Copy` nor `Clone`, so every
+//!   handle is recycled exactly once and the buffer returns to the kernel
+//!   only with the last one. A lease handed to a send stays with its owner
 //!   until that send's completion arrives, so the kernel never reads memory
 //!   that was returned to the ring.
 //! - **Owned byte buffers** (`Box<[u8]>`, e.g. a PROXY header sent to a
@@ -330,8 +333,10 @@ pub struct BufRing {
     /// Our copy of the tail; published to the kernel with a release store.
     tail: u16,
     bgid: u16,
-    /// Buffers currently out of the ring (leases), for accounting.
+    /// Buffers currently out of the ring (leased), for accounting.
     out: u32,
+    /// Live leases per buffer id (0: in the kernel's ring).
+    refs: Vec<u16>,
 }
 
 impl BufRing {
@@ -373,6 +378,7 @@ impl BufRing {
             tail: 0,
             bgid,
             out: 0,
+            refs: vec![0; count as usize],
         };
         // SAFETY: `entries` points to `count` entries mapped above, which
         // stay mapped until `Drop`, after the ring that uses them is gone.
@@ -423,9 +429,17 @@ impl BufRing {
     /// Turns a receive completion's buffer id into a lease. The kernel handed
     /// the buffer over with that completion, so nobody else owns it.
     pub fn lease(&mut self, bid: u16) -> BufLease {
-        debug_assert!(bid < self.count);
+        debug_assert!(bid < self.count && self.refs[bid as usize] == 0);
         self.out += 1;
+        self.refs[bid as usize] = 1;
         BufLease { bid }
+    }
+
+    /// Another reference to a leased buffer; it goes back to the kernel only
+    /// when every reference has been recycled.
+    pub fn retain(&mut self, lease: &BufLease) -> BufLease {
+        self.refs[lease.bid as usize] += 1;
+        BufLease { bid: lease.bid }
     }
 
     /// The first `len` bytes of a leased buffer, as the kernel wrote them.
@@ -436,9 +450,14 @@ impl BufRing {
         unsafe { std::slice::from_raw_parts(self.ptr(lease.bid), len) }
     }
 
-    /// Gives a buffer back to the kernel. Consuming the lease ends the only
-    /// ownership of it that user space had.
+    /// Drops one reference; the last one gives the buffer back to the
+    /// kernel. Consuming the lease makes a double recycle impossible.
     pub fn recycle(&mut self, lease: BufLease) {
+        let r = &mut self.refs[lease.bid as usize];
+        *r -= 1;
+        if *r > 0 {
+            return;
+        }
         self.out -= 1;
         self.put(lease.bid);
         self.publish();
@@ -538,3 +557,27 @@ impl WakeRing {
 
 // The raw pointers are only dereferenced by the owning shard thread; a
 // BufRing is created on the shard thread and never leaves it.
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retained_buffer_returns_to_the_kernel_with_the_last_reference() {
+        let (ring, _) = Ring::new(8).expect("io_uring available");
+        let mut bufs = BufRing::new(&ring, 7, 8, 4, 256).expect("buffer ring");
+        assert_eq!(bufs.available(), 4);
+        // As if a receive completion had selected buffer 0.
+        let a = bufs.lease(0);
+        assert_eq!(bufs.available(), 3);
+        let b = bufs.retain(&a);
+        bufs.recycle(a);
+        assert_eq!(bufs.available(), 3, "a reference is still live");
+        bufs.recycle(b);
+        assert_eq!(bufs.available(), 4);
+        assert_eq!(bufs.grow(100), 4, "capped at the ring's capacity");
+        assert_eq!(bufs.available(), 8);
+        drop(bufs);
+        drop(ring);
+    }
+}

@@ -13,7 +13,7 @@
 
 use super::{Cause, Phase, Termination};
 use super::{Chunk, Dir, Stream, StreamState};
-use crate::connection::Side;
+use crate::connection::{RecvState, Side};
 use crate::shard::ring::{BufLease, BufRing};
 use crate::shard::token::{Key, Op, Token};
 use crate::shard::{Shard, WaitBuf};
@@ -24,18 +24,6 @@ const PIPE_DEPTH: usize = 4;
 /// requested may add a few chunks beyond `PIPE_DEPTH`, which spill to a
 /// vector only in that rare case.
 const INLINE: usize = 8;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecvState {
-    /// No receive in the kernel.
-    Off,
-    /// A multishot receive is armed.
-    Armed,
-    /// Its cancellation was requested (queue full); it ends soon.
-    Cancelling,
-    /// The buffer ring was empty; waiting in the shard's list.
-    WaitBuffer,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
@@ -58,7 +46,6 @@ pub struct Pipe {
     spill: Vec<Chunk>,
     /// A send of the front chunk is in flight.
     sending: bool,
-    pub recv: RecvState,
     /// The source sent its FIN.
     pub eof: bool,
     pub flow: Flow,
@@ -80,7 +67,6 @@ impl Pipe {
             len: 0,
             spill: Vec::new(),
             sending: false,
-            recv: RecvState::Off,
             eof: false,
             flow: Flow::Idle,
             bytes: 0,
@@ -213,17 +199,26 @@ impl Shard {
             return;
         }
         // 3. Keep the receive armed while there is room, pause it when not.
-        let room = pipe.queued() < PIPE_DEPTH;
-        match pipe.recv {
-            RecvState::Off if room && !pipe.eof => {
-                pipe.recv = RecvState::Armed;
+        let want = pipe.queued() < PIPE_DEPTH && !pipe.eof;
+        self.conn_want_recv(src, want);
+    }
+
+    /// Arms the connection's multishot receive when `want` and it is off,
+    /// or cancels it when not wanted and armed.
+    pub fn conn_want_recv(&mut self, ck: Key, want: bool) {
+        let Some(conn) = self.conns.get_mut(ck).filter(|c| c.is_open()) else {
+            return;
+        };
+        match (conn.recv, want) {
+            (RecvState::Off, true) => {
+                conn.recv = RecvState::Armed;
                 let bgid = self.io.bufs.bgid();
-                self.conn_op(src, Op::Recv, |r, fd, tok| r.recv_multi(fd, bgid, tok));
+                self.conn_op(ck, Op::Recv, |r, fd, tok| r.recv_multi(fd, bgid, tok));
             }
-            RecvState::Armed if !room => {
-                pipe.recv = RecvState::Cancelling;
-                let target = Token::new(Op::Recv, src).encode();
-                self.conn_op(src, Op::Cancel, |r, _fd, tok| r.cancel_op(target, tok));
+            (RecvState::Armed, false) => {
+                conn.recv = RecvState::Cancelling;
+                let target = Token::new(Op::Recv, ck).encode();
+                self.conn_op(ck, Op::Cancel, |r, _fd, tok| r.cancel_op(target, tok));
             }
             _ => {}
         }
@@ -251,16 +246,13 @@ impl Shard {
         side: Side,
         dir: Dir,
         res: i32,
-        more: bool,
         lease: Option<BufLease>,
     ) {
         let now = self.now;
         let st = self.streams.get_mut(sk).expect("caller checked");
         super::tcp::touch(st, side, now);
+        let src = conn_of(st, side);
         let pipe = st.pipe_mut(dir);
-        if !more {
-            pipe.recv = RecvState::Off;
-        }
         match (res, lease) {
             (n, Some(lease)) if n > 0 => {
                 pipe.push(Chunk::Lease {
@@ -286,8 +278,10 @@ impl Shard {
                 if let Some(l) = lease {
                     self.io.bufs.recycle(l);
                 }
-                if e == -libc::ENOBUFS {
-                    pipe.recv = RecvState::WaitBuffer;
+                if e == -libc::ENOBUFS
+                    && let Some(conn) = src.and_then(|k| self.conns.get_mut(k))
+                {
+                    conn.recv = RecvState::WaitBuffer;
                     self.wait_buf.push_back(WaitBuf::Stream(sk, dir));
                 }
             }
@@ -343,12 +337,15 @@ impl Shard {
 
     /// A buffer came back for a pipe that was waiting for one.
     pub fn stream_rearm_recv(&mut self, sk: Key, dir: Dir) {
-        let Some(st) = self.streams.get_mut(sk) else {
+        let Some(st) = self.streams.get(sk) else {
             return;
         };
-        let pipe = st.pipe_mut(dir);
-        if pipe.recv == RecvState::WaitBuffer {
-            pipe.recv = RecvState::Off;
+        let (src_side, _) = sides(dir);
+        let Some(conn) = conn_of(st, src_side).and_then(|k| self.conns.get_mut(k)) else {
+            return;
+        };
+        if conn.recv == RecvState::WaitBuffer {
+            conn.recv = RecvState::Off;
             self.pipe_pump(sk, dir);
         }
     }

@@ -347,7 +347,7 @@ impl Shard {
                 } else {
                     Dir::S2C
                 };
-                self.pipe_on_recv(sk, side, dir, c.result, c.more(), lease);
+                self.pipe_on_recv(sk, side, dir, c.result, lease);
             }
             Op::Send => {
                 let dir = if side == Side::Back {
