@@ -8,6 +8,7 @@
 //! balancing state and queue, and reads the shared atomics.
 
 pub mod lb;
+pub mod pool;
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -147,11 +148,18 @@ pub enum Pick {
     NoServer,
 }
 
-/// What one shard knows about one server.
-#[derive(Debug, Default, Clone, Copy)]
+/// What one shard knows about one server: everything on this shard that
+/// refers to it (the deletion protocol asks every shard for these).
+#[derive(Debug, Default)]
 pub struct LocalServer {
     /// Streams of this shard currently assigned to the server.
     pub streams: u32,
+    /// Connections to it in use by a stream.
+    pub used_conns: u32,
+    /// Idle pooled connections to it.
+    pub pool: pool::ServerPool,
+    /// Session-owned private connections to it (seed 000), idle or in use.
+    pub sess_conns: Vec<pool::SessConn>,
 }
 
 /// One backend on one shard.
@@ -168,7 +176,7 @@ impl LocalBackend {
         let n = shared.servers.len();
         LocalBackend {
             lb: Lb::new(shared.cfg.balance, n, seed),
-            servers: vec![LocalServer::default(); n],
+            servers: (0..n).map(|_| LocalServer::default()).collect(),
             queue: VecDeque::new(),
             scratch: Vec::with_capacity(n),
         }

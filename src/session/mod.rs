@@ -21,7 +21,7 @@ use crate::shard::ring::Completion;
 use crate::shard::sys;
 use crate::shard::timer::{Deadline, TimerEntry, TimerOwner};
 use crate::shard::token::{Key, Op, Token};
-use crate::stream::FirstChunk;
+use crate::stream::Chunk;
 
 /// Addresses of the session as the rest of the proxy must see them: the
 /// ones a PROXY header advertised, else the connection's own, looked up only
@@ -174,9 +174,14 @@ impl Shard {
                 let first = if accumulated {
                     let acc = partial.take().expect("accumulated");
                     self.io.bufs.recycle(lease);
-                    (consumed < acc.len()).then(|| FirstChunk::Owned(acc[consumed..].into()))
+                    let rest = (consumed < acc.len()).then(|| {
+                        let mut v = self.io.vecs.take();
+                        v.extend_from_slice(&acc[consumed..]);
+                        Chunk::Owned { data: v, off: 0 }
+                    });
+                    rest
                 } else if consumed < n {
-                    Some(FirstChunk::Lease {
+                    Some(Chunk::Lease {
                         lease,
                         off: consumed as u32,
                         end: n as u32,
@@ -228,10 +233,10 @@ impl Shard {
 
     /// The handshake is over: the session becomes full and starts its
     /// stream. `first` is client data that arrived behind the header.
-    fn session_complete(&mut self, sk: Key, first: Option<FirstChunk>) {
+    fn session_complete(&mut self, sk: Key, first: Option<Chunk>) {
         let Some(s) = self.sessions.get_mut(sk) else {
             if let Some(f) = first {
-                f.release(&mut self.io.bufs);
+                f.release(&mut self.io);
             }
             return;
         };

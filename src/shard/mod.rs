@@ -63,7 +63,43 @@ pub enum WaitBuf {
 pub struct Io {
     pub ring: Ring,
     pub bufs: BufRing,
+    pub vecs: VecPool,
     cqes: Vec<Completion>,
+}
+
+/// Byte vectors for owned chunks (request and response heads we write,
+/// PROXY headers, internal answers), recycled so that the steady state
+/// allocates nothing.
+pub struct VecPool {
+    free: Vec<Vec<u8>>,
+    capacity: usize,
+}
+
+impl VecPool {
+    /// Most vectors kept for reuse; more are freed.
+    const KEEP: usize = 1024;
+
+    pub fn new(capacity: usize) -> VecPool {
+        VecPool {
+            free: Vec::new(),
+            capacity,
+        }
+    }
+
+    /// An empty vector with at least the pool's capacity.
+    pub fn take(&mut self) -> Vec<u8> {
+        self.free
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(self.capacity))
+    }
+
+    pub fn put(&mut self, mut v: Vec<u8>) {
+        // Oversized ones (a large errorfile, say) are not kept.
+        if self.free.len() < Self::KEEP && v.capacity() <= 4 * self.capacity {
+            v.clear();
+            self.free.push(v);
+        }
+    }
 }
 
 /// Everything a shard thread needs to start.
@@ -149,6 +185,7 @@ impl Shard {
             io: Io {
                 ring,
                 bufs,
+                vecs: VecPool::new(1024),
                 cqes: Vec::with_capacity(1024),
             },
             conns: GenSlab::with_capacity(1024),

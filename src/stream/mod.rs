@@ -12,60 +12,59 @@ pub mod term;
 use std::sync::Arc;
 
 use crate::backend::ServerShared;
+use crate::shard::Io;
 use crate::shard::ring::{BufLease, BufRing};
 use crate::shard::timer::Deadline;
 use crate::shard::token::Key;
 pub use pipe::Pipe;
 pub use term::{Cause, Phase, Termination};
 
-/// Client data that arrived with the handshake, to forward first.
-#[derive(Debug)]
-pub enum FirstChunk {
-    Lease { lease: BufLease, off: u32, end: u32 },
-    Owned(Box<[u8]>),
-}
-
-impl FirstChunk {
-    pub fn release(self, bufs: &mut BufRing) {
-        if let FirstChunk::Lease { lease, .. } = self {
-            bufs.recycle(lease);
-        }
-    }
-
-    pub(crate) fn into_chunk(self) -> Chunk {
-        match self {
-            FirstChunk::Lease { lease, off, end } => Chunk::Lease { lease, off, end },
-            FirstChunk::Owned(data) => Chunk::Owned { data, off: 0 },
-        }
-    }
-}
-
 /// Bytes on their way to one side: either a provided buffer leased from the
 /// ring (the steady state: no allocation) or owned bytes (a PROXY header to
 /// a server, or handshake leftovers).
 #[derive(Debug)]
 pub enum Chunk {
-    Lease { lease: BufLease, off: u32, end: u32 },
-    Owned { data: Box<[u8]>, off: u32 },
+    Lease {
+        lease: BufLease,
+        off: u32,
+        end: u32,
+    },
+    /// `data[off..]`; the vector comes from (and returns to) the shard's
+    /// `VecPool`, so owned chunks cost no allocation once warm.
+    Owned {
+        data: Vec<u8>,
+        off: u32,
+    },
 }
 
 impl Chunk {
-    fn remaining(&self) -> u32 {
+    pub fn remaining(&self) -> u32 {
         match self {
             Chunk::Lease { off, end, .. } => end - off,
             Chunk::Owned { data, off } => data.len() as u32 - off,
         }
     }
 
-    fn advance(&mut self, n: u32) {
+    pub fn advance(&mut self, n: u32) {
         match self {
             Chunk::Lease { off, .. } | Chunk::Owned { off, .. } => *off += n,
         }
     }
 
-    fn release(self, bufs: &mut BufRing) {
-        if let Chunk::Lease { lease, .. } = self {
-            bufs.recycle(lease);
+    /// The bytes still to send.
+    pub fn bytes<'a>(&'a self, bufs: &'a BufRing) -> &'a [u8] {
+        match self {
+            Chunk::Lease { lease, off, end } => &bufs.data(lease, *end as usize)[*off as usize..],
+            Chunk::Owned { data, off } => &data[*off as usize..],
+        }
+    }
+
+    /// Gives the chunk's memory back: the lease to the buffer ring, the
+    /// vector to the pool.
+    pub fn release(self, io: &mut Io) {
+        match self {
+            Chunk::Lease { lease, .. } => io.bufs.recycle(lease),
+            Chunk::Owned { data, .. } => io.vecs.put(data),
         }
     }
 }
@@ -116,7 +115,7 @@ pub struct Stream {
     pub c2s: Pipe,
     pub s2c: Pipe,
     /// Data that came with the handshake, forwarded once connected.
-    pub first: Option<FirstChunk>,
+    pub first: Option<Chunk>,
     pub cli_last: u64,
     pub srv_last: u64,
     /// The client sent its FIN; once passed on, the server side is

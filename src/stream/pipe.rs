@@ -14,9 +14,9 @@
 use super::{Cause, Phase, Termination};
 use super::{Chunk, Dir, Stream, StreamState};
 use crate::connection::{RecvState, Side};
-use crate::shard::ring::{BufLease, BufRing};
+use crate::shard::ring::BufLease;
 use crate::shard::token::{Key, Op, Token};
-use crate::shard::{Shard, WaitBuf};
+use crate::shard::{Io, Shard, WaitBuf};
 
 /// Chunks queued before the receive is paused.
 const PIPE_DEPTH: usize = 4;
@@ -122,9 +122,9 @@ impl Pipe {
 
     /// Gives back every leased buffer the pipe holds (the stream is being
     /// freed: no operation on them is in the kernel any more).
-    pub fn release(&mut self, bufs: &mut BufRing) {
+    pub fn release(&mut self, io: &mut Io) {
         while let Some(c) = self.pop() {
-            c.release(bufs);
+            c.release(io);
         }
         self.flow = Flow::Done;
     }
@@ -322,7 +322,7 @@ impl Shard {
         front.advance(res as u32);
         if front.remaining() == 0 {
             let done = pipe.pop().expect("front exists");
-            done.release(&mut self.io.bufs);
+            done.release(&mut self.io);
         }
         self.pipe_pump(sk, dir);
     }

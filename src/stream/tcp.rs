@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 
 use super::{Cause, Phase, Termination};
-use super::{Chunk, Dir, FirstChunk, Pipe, Stream, StreamState};
+use super::{Chunk, Dir, Pipe, Stream, StreamState};
 use crate::backend::Pick;
 use crate::config::ProxyVersion;
 use crate::connection::{Connection, Owner, Side};
@@ -21,7 +21,7 @@ fn ms(d: Option<std::time::Duration>) -> Option<u64> {
 
 impl Shard {
     /// Creates the stream of a session that just became full.
-    pub fn stream_new(&mut self, session: Key, first: Option<FirstChunk>) -> Key {
+    pub fn stream_new(&mut self, session: Key, first: Option<Chunk>) -> Key {
         let s = self
             .sessions
             .get(session)
@@ -291,14 +291,14 @@ impl Shard {
         st.state = StreamState::Established;
         st.cli_last = now;
         st.srv_last = now;
-        let first = st.first.take().map(FirstChunk::into_chunk);
+        let first = st.first.take();
         let header = header.map(|data| Chunk::Owned { data, off: 0 });
         self.pipes_start(sk, [header, first]);
         self.stream_rearm_timer(sk);
     }
 
     /// The PROXY header to send first, when the server wants one.
-    fn proxy_header_for(&mut self, sk: Key) -> Option<Box<[u8]>> {
+    fn proxy_header_for(&mut self, sk: Key) -> Option<Vec<u8>> {
         let st = self.streams.get(sk)?;
         let version = st.server_ref.as_ref()?.send_proxy?;
         let session = st.session;
@@ -312,7 +312,9 @@ impl Shard {
             ProxyVersion::V1 => proxy::encode_v1(addrs.as_ref(), &mut buf),
             ProxyVersion::V2 => proxy::encode_v2(addrs.as_ref(), &mut buf),
         };
-        Some(buf[..n].into())
+        let mut v = self.io.vecs.take();
+        v.extend_from_slice(&buf[..n]);
+        Some(v)
     }
 
     /// A completion on one of the stream's connections.
@@ -513,10 +515,10 @@ impl Shard {
             return;
         }
         let mut st = self.streams.remove(sk).expect("checked above");
-        st.c2s.release(&mut self.io.bufs);
-        st.s2c.release(&mut self.io.bufs);
+        st.c2s.release(&mut self.io);
+        st.s2c.release(&mut self.io);
         if let Some(f) = st.first.take() {
-            f.release(&mut self.io.bufs);
+            f.release(&mut self.io);
         }
         self.session_end(st.session);
     }
