@@ -174,12 +174,11 @@ impl Shard {
                 let first = if accumulated {
                     let acc = partial.take().expect("accumulated");
                     self.io.bufs.recycle(lease);
-                    let rest = (consumed < acc.len()).then(|| {
+                    (consumed < acc.len()).then(|| {
                         let mut v = self.io.vecs.take();
                         v.extend_from_slice(&acc[consumed..]);
                         Chunk::Owned { data: v, off: 0 }
-                    });
-                    rest
+                    })
                 } else if consumed < n {
                     Some(Chunk::Lease {
                         lease,
