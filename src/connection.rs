@@ -25,9 +25,21 @@ pub enum Owner {
     Session(Key),
     /// A stream, on one of its sides.
     Stream(Key, Side),
+    /// An idle server connection in the server's pool on this shard.
+    Pool { backend: u32, server: u32 },
+    /// An idle server connection private to this session (`http-reuse
+    /// never`, seed 000).
+    Private(Key),
     /// Nobody any more: being closed on its own (e.g. the previous server
     /// connection of a stream that retried elsewhere).
     Orphan,
+}
+
+/// The server a server connection goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerRef {
+    pub backend: u32,
+    pub server: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +74,14 @@ pub struct Connection {
     pub inflight: u16,
     pub state: ConnState,
     pub recv: RecvState,
+    /// For server connections: which server.
+    pub server: Option<ServerRef>,
+    /// For a session-owned private server connection: the session, whose
+    /// list and the server's `sess_conns` list name it until it is released.
+    pub private_to: Option<Key>,
+    /// Requests this connection has carried (a server connection that
+    /// served more than one is "proven" reusable).
+    pub requests: u32,
 }
 
 impl Connection {
@@ -72,6 +92,9 @@ impl Connection {
             inflight: 0,
             state: ConnState::Open,
             recv: RecvState::Off,
+            server: None,
+            private_to: None,
+            requests: 0,
         }
     }
 

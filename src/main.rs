@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use argh::FromArgs;
 
-use ringproxy::config::{self, Mode};
+use ringproxy::config;
 use ringproxy::control::{self, Control};
 use ringproxy::listener;
 use ringproxy::mesh::Mesh;
@@ -121,14 +121,6 @@ fn run(args: Args) -> i32 {
             return 1;
         }
     };
-    let errors = unsupported(&loaded.config);
-    if !errors.is_empty() {
-        for e in &errors {
-            eprintln!("{e}");
-        }
-        eprintln!("Fatal errors found in configuration.");
-        return 1;
-    }
     for w in &loaded.warnings {
         log::warn!("{w}");
     }
@@ -253,22 +245,4 @@ fn run(args: Args) -> i32 {
         let _ = std::fs::remove_file(p);
     }
     code
-}
-
-/// What the configuration may say that this version cannot do yet.
-fn unsupported(cfg: &config::Config) -> Vec<String> {
-    let mut out = Vec::new();
-    for f in cfg.frontends.iter().filter(|f| f.mode == Mode::Http) {
-        out.push(format!(
-            "{}: frontend '{}': 'mode http' is not supported by this version yet (TCP mode only)",
-            f.loc, f.name
-        ));
-    }
-    for b in cfg.backends.iter().filter(|b| b.mode == Mode::Http) {
-        out.push(format!(
-            "{}: backend '{}': 'mode http' is not supported by this version yet (TCP mode only)",
-            b.loc, b.name
-        ));
-    }
-    out
 }

@@ -23,6 +23,8 @@ use crate::shard::timer::{Deadline, TimerEntry, TimerOwner};
 use crate::shard::token::{Key, Op, Token};
 use crate::stream::Chunk;
 
+mod http;
+
 /// Addresses of the session as the rest of the proxy must see them: the
 /// ones a PROXY header advertised, else the connection's own, looked up only
 /// when something needs them.
@@ -44,6 +46,14 @@ pub enum SessionState {
     Full { stream: Option<Key> },
 }
 
+/// A server connection owned by the session (seed 000).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrivConn {
+    pub backend: usize,
+    pub server: usize,
+    pub conn: Key,
+}
+
 #[derive(Debug)]
 pub struct Session {
     pub listener: usize,
@@ -53,6 +63,12 @@ pub struct Session {
     pub addrs: SessionAddrs,
     pub state: SessionState,
     pub deadline: Deadline,
+    /// Streams (HTTP requests) started on this session so far.
+    pub requests: u32,
+    /// Private server connections (`http-reuse never`): kept for this
+    /// session's next requests, never pooled, released when it ends. Each
+    /// is also in its server's `sess_conns` list on this shard.
+    pub priv_conns: Vec<PrivConn>,
 }
 
 /// Why an embryonic session was killed.
@@ -87,6 +103,8 @@ impl Shard {
             addrs: SessionAddrs::default(),
             state: SessionState::Embryonic { partial: None },
             deadline: Deadline::default(),
+            requests: 0,
+            priv_conns: Vec::new(),
         });
         let ck = self.conns.insert(Connection::new(fd, Owner::Session(sk)));
         self.sessions.get_mut(sk).expect("just inserted").cli = ck;
@@ -109,6 +127,11 @@ impl Shard {
             return;
         };
         let ck = s.cli;
+        if matches!(s.state, SessionState::Full { stream: None }) {
+            // An idle HTTP session keeps a multishot receive armed.
+            self.conn_want_recv(ck, true);
+            return;
+        }
         let bgid = self.io.bufs.bgid();
         self.conn_op(ck, Op::Recv, |r, fd, tok| r.recv_select(fd, bgid, tok));
     }
@@ -117,6 +140,14 @@ impl Shard {
     pub fn session_io(&mut self, sk: Key, tok: Token, c: Completion) {
         debug_assert_eq!(tok.op, Op::Recv);
         let lease = c.buffer_id().map(|bid| self.io.bufs.lease(bid));
+        if self
+            .sessions
+            .get(sk)
+            .is_some_and(|s| matches!(s.state, SessionState::Full { .. }))
+        {
+            self.session_idle_io(sk, c.result, lease);
+            return;
+        }
         if c.result <= 0 {
             if let Some(l) = lease {
                 self.io.bufs.recycle(l);
@@ -222,10 +253,18 @@ impl Shard {
         let Some(s) = self.sessions.get_mut(e.key()) else {
             return;
         };
-        if !matches!(s.state, SessionState::Embryonic { .. }) {
+        let idle = matches!(s.state, SessionState::Full { stream: None });
+        if !idle && !matches!(s.state, SessionState::Embryonic { .. }) {
             return;
         }
-        if self.timers.fired(&mut s.deadline, &e, now) {
+        if !self.timers.fired(&mut s.deadline, &e, now) {
+            return;
+        }
+        if idle {
+            // http-request / http-keep-alive: an idle connection is closed
+            // silently, as HAProxy does.
+            self.session_kill(e.key());
+        } else {
             self.session_fail(e.key(), HandshakeFailure::Timeout);
         }
     }
@@ -241,6 +280,11 @@ impl Shard {
         };
         s.deadline.at_ms = u64::MAX;
         s.state = SessionState::Full { stream: None };
+        if self.rt.config.frontends[s.frontend].mode == crate::config::Mode::Http {
+            // HTTP: a stream is created per request, when one arrives.
+            self.session_http_wait(sk, first);
+            return;
+        }
         let ck = s.cli;
         let stk = self.stream_new(sk, first);
         if let Some(s) = self.sessions.get_mut(sk) {
@@ -257,9 +301,13 @@ impl Shard {
         self.session_end(sk);
     }
 
-    /// Frees the session and gives its connection slots back.
+    /// Frees the session and gives its connection slots back; its private
+    /// server connections are closed (they leave the lists when released).
     pub fn session_end(&mut self, sk: Key) {
         if let Some(s) = self.sessions.remove(sk) {
+            for pc in &s.priv_conns {
+                self.close_conn(pc.conn);
+            }
             self.release_slots(s.frontend);
         }
     }

@@ -287,6 +287,7 @@ impl Shard {
         if tok.op == Op::Close {
             let conn = self.conns.remove(tok.key).expect("checked above");
             debug_assert_eq!(conn.inflight, 0);
+            self.server_conn_released(&conn, tok.key);
             self.on_conn_released(owner, tok.key);
             return;
         }
@@ -306,6 +307,10 @@ impl Shard {
         match owner {
             Owner::Session(sk) => self.session_io(sk, tok, c),
             Owner::Stream(sk, side) => self.stream_io(sk, side, tok, c),
+            Owner::Pool { .. } | Owner::Private(_) => {
+                let lease = c.buffer_id().map(|bid| self.io.bufs.lease(bid));
+                self.idle_server_conn_event(tok.key, lease, c.result);
+            }
             Owner::Orphan => {
                 if let Some(bid) = c.buffer_id() {
                     let lease = self.io.bufs.lease(bid);
@@ -353,7 +358,7 @@ impl Shard {
         match owner {
             Owner::Session(sk) => self.session_conn_released(sk, key),
             Owner::Stream(sk, side) => self.stream_conn_released(sk, side, key),
-            Owner::Orphan => {}
+            Owner::Pool { .. } | Owner::Private(_) | Owner::Orphan => {}
         }
     }
 

@@ -5,8 +5,9 @@
 //! a timeout. Its end is recorded as HAProxy does: a cause and the phase in
 //! which it happened.
 
-mod pipe;
-mod tcp;
+pub mod http;
+pub(crate) mod pipe;
+pub(crate) mod tcp;
 pub mod term;
 
 use std::sync::Arc;
@@ -35,6 +36,11 @@ pub enum Chunk {
         data: Vec<u8>,
         off: u32,
     },
+    /// Bytes with a static lifetime (HAProxy's canned error pages).
+    Static {
+        data: &'static [u8],
+        off: u32,
+    },
 }
 
 impl Chunk {
@@ -42,12 +48,15 @@ impl Chunk {
         match self {
             Chunk::Lease { off, end, .. } => end - off,
             Chunk::Owned { data, off } => data.len() as u32 - off,
+            Chunk::Static { data, off } => data.len() as u32 - off,
         }
     }
 
     pub fn advance(&mut self, n: u32) {
         match self {
-            Chunk::Lease { off, .. } | Chunk::Owned { off, .. } => *off += n,
+            Chunk::Lease { off, .. } | Chunk::Owned { off, .. } | Chunk::Static { off, .. } => {
+                *off += n
+            }
         }
     }
 
@@ -56,6 +65,7 @@ impl Chunk {
         match self {
             Chunk::Lease { lease, off, end } => &bufs.data(lease, *end as usize)[*off as usize..],
             Chunk::Owned { data, off } => &data[*off as usize..],
+            Chunk::Static { data, off } => &data[*off as usize..],
         }
     }
 
@@ -65,6 +75,7 @@ impl Chunk {
         match self {
             Chunk::Lease { lease, .. } => io.bufs.recycle(lease),
             Chunk::Owned { data, .. } => io.vecs.put(data),
+            Chunk::Static { .. } => {}
         }
     }
 }
@@ -81,6 +92,11 @@ pub enum Dir {
 /// Where the stream is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamState {
+    /// HTTP: reading the request head, until `until` (`timeout
+    /// http-request`).
+    Request { until: u64 },
+    /// HTTP: sending an answer of the proxy's own; no server involved.
+    Answering,
     /// Waiting in the backend queue for a server slot, until `until`.
     Queued { until: u64 },
     /// Waiting out the turn-around before retrying a failed connect.
@@ -127,9 +143,24 @@ pub struct Stream {
     pub in_queue: bool,
     pub deadline: Deadline,
     pub term: Option<Termination>,
+    /// HTTP mode: the transaction (L7). None in TCP mode and once an HTTP
+    /// stream became a tunnel.
+    pub http: Option<http::HttpTxn>,
+    /// The client connection went back to its session (HTTP keep-alive):
+    /// freeing the stream must not end the session.
+    pub keep_session: bool,
 }
 
 impl Stream {
+    /// Whether the source of `dir` should be read: always in TCP mode (the
+    /// pipe stops at EOF by itself), as the transaction says in HTTP mode.
+    pub fn wants_data(&self, dir: Dir) -> bool {
+        match &self.http {
+            None => true,
+            Some(txn) => txn.wants_data(dir == Dir::C2S),
+        }
+    }
+
     fn pipe_mut(&mut self, dir: Dir) -> &mut Pipe {
         match dir {
             Dir::C2S => &mut self.c2s,

@@ -77,7 +77,7 @@ impl Pipe {
         self.flow == Flow::Done
     }
 
-    fn queued(&self) -> usize {
+    pub fn queued(&self) -> usize {
         self.len + self.spill.len()
     }
 
@@ -88,6 +88,21 @@ impl Pipe {
         } else {
             self.spill.push(chunk);
         }
+    }
+
+    /// Puts a chunk before everything queued (a PROXY header in front of
+    /// an HTTP request already waiting for its connection).
+    pub fn push_front(&mut self, chunk: Chunk) {
+        if self.len == INLINE {
+            let last = self.ring[(self.head + self.len - 1) % INLINE]
+                .take()
+                .expect("full ring");
+            self.spill.insert(0, last);
+            self.len -= 1;
+        }
+        self.head = (self.head + INLINE - 1) % INLINE;
+        self.ring[self.head] = Some(chunk);
+        self.len += 1;
     }
 
     fn front(&self) -> Option<&Chunk> {
@@ -152,20 +167,25 @@ impl Shard {
         let Some(st) = self.streams.get_mut(sk) else {
             return;
         };
-        if st.state != StreamState::Established {
+        if st.state == StreamState::Closing {
             return;
         }
         let (src_side, dst_side) = sides(dir);
-        let (Some(src), Some(dst)) = (conn_of(st, src_side), conn_of(st, dst_side)) else {
-            return;
-        };
+        let (src, dst) = (conn_of(st, src_side), conn_of(st, dst_side));
+        // An HTTP stream reads its request, and may send an internal answer,
+        // before (or without) a server connection: the source and the
+        // destination are each optional here.
+        let wants_source = st.wants_data(dir);
+        // Nothing goes to a server connection before its connect completes.
+        let can_send = dst_side == Side::Front || st.state == StreamState::Established;
         let pipe = st.pipe_mut(dir);
         if pipe.flow != Flow::Open {
             return;
         }
         // 1. Send the front chunk.
-        let dst_open = self.conns.get(dst).is_some_and(|c| c.is_open());
-        if !pipe.sending && dst_open && pipe.front().is_some() {
+        let dst_open = dst.is_some_and(|d| self.conns.get(d).is_some_and(|c| c.is_open()));
+        if !pipe.sending && dst_open && can_send && pipe.front().is_some() {
+            let dst = dst.expect("checked");
             pipe.sending = true;
             let chunk = pipe.front().expect("checked");
             if let Some(conn) = self.conns.get_mut(dst) {
@@ -181,6 +201,7 @@ impl Shard {
                             .send_lease(fd, &self.io.bufs, lease, *off, *end, tok)
                     }
                     Chunk::Owned { data, off } => self.io.ring.send_owned(fd, data, *off, tok),
+                    Chunk::Static { data, off } => self.io.ring.send_owned(fd, data, *off, tok),
                 };
                 if let Err(e) = r {
                     log::error!("shard {}: cannot submit to io_uring: {e}", self.id);
@@ -192,15 +213,24 @@ impl Shard {
         let pipe = st.pipe_mut(dir);
         // 2. Pass the FIN on once everything before it is sent.
         if pipe.eof && !pipe.sending && pipe.queued() == 0 {
-            pipe.flow = Flow::ShuttingDown;
-            self.conn_op(dst, Op::Shutdown, |r, fd, tok| {
-                r.shutdown(fd, libc::SHUT_WR, tok)
-            });
+            if let Some(dst) = dst {
+                pipe.flow = Flow::ShuttingDown;
+                self.conn_op(dst, Op::Shutdown, |r, fd, tok| {
+                    r.shutdown(fd, libc::SHUT_WR, tok)
+                });
+            }
             return;
         }
         // 3. Keep the receive armed while there is room, pause it when not.
-        let want = pipe.queued() < PIPE_DEPTH && !pipe.eof;
-        self.conn_want_recv(src, want);
+        let want = pipe.queued() < PIPE_DEPTH && !pipe.eof && wants_source;
+        if let Some(src) = src {
+            self.conn_want_recv(src, want);
+        }
+    }
+
+    /// Nothing left to send in either direction.
+    pub(super) fn pipes_idle(st: &Stream) -> bool {
+        !st.c2s.sending && st.c2s.queued() == 0 && !st.s2c.sending && st.s2c.queued() == 0
     }
 
     /// Arms the connection's multishot receive when `want` and it is off,
@@ -250,6 +280,11 @@ impl Shard {
     ) {
         let now = self.now;
         let st = self.streams.get_mut(sk).expect("caller checked");
+        if st.http.is_some() {
+            // HTTP parses and frames what it receives before queueing it.
+            self.http_on_recv(sk, side, res, lease);
+            return;
+        }
         super::tcp::touch(st, side, now);
         let src = conn_of(st, side);
         let pipe = st.pipe_mut(dir);
@@ -325,6 +360,9 @@ impl Shard {
             done.release(&mut self.io);
         }
         self.pipe_pump(sk, dir);
+        if self.streams.get(sk).is_some_and(|st| st.http.is_some()) {
+            self.http_after_send(sk);
+        }
     }
 
     pub(super) fn pipe_on_shutdown(&mut self, sk: Key, dir: Dir) {

@@ -7,7 +7,7 @@ use super::{Cause, Phase, Termination};
 use super::{Chunk, Dir, Pipe, Stream, StreamState};
 use crate::backend::Pick;
 use crate::config::ProxyVersion;
-use crate::connection::{Connection, Owner, Side};
+use crate::connection::{Connection, Owner, ServerRef, Side};
 use crate::mesh::Msg;
 use crate::proto::proxy;
 use crate::shard::ring::Completion;
@@ -53,6 +53,8 @@ impl Shard {
             in_queue: false,
             deadline: Deadline::default(),
             term: None,
+            http: None,
+            keep_session: false,
         })
     }
 
@@ -81,6 +83,10 @@ impl Shard {
                 self.stream_connect(sk);
             }
             Pick::Queue => self.stream_enqueue(sk, b),
+            Pick::NoServer if self.streams.get(sk).is_some_and(|s| s.http.is_some()) => {
+                self.counters.no_server += 1;
+                self.http_error(sk, 503);
+            }
             Pick::NoServer => {
                 self.counters.no_server += 1;
                 log::debug!(
@@ -198,6 +204,10 @@ impl Shard {
         let (Some(b), Some(server)) = (st.backend, st.server_ref.clone()) else {
             return;
         };
+        let si = st.server.expect("a server is assigned before connecting");
+        if st.http.is_some() && self.http_take_pooled(sk) {
+            return;
+        }
         let fd = match sys::server_socket(server.addr.is_ipv6()) {
             Ok(fd) => fd,
             Err(e) => {
@@ -206,9 +216,13 @@ impl Shard {
                 return;
             }
         };
-        let ck = self
-            .conns
-            .insert(Connection::new(fd, Owner::Stream(sk, Side::Back)));
+        let mut conn = Connection::new(fd, Owner::Stream(sk, Side::Back));
+        conn.server = Some(ServerRef {
+            backend: b as u32,
+            server: si as u32,
+        });
+        let ck = self.conns.insert(conn);
+        self.table.backends[b].servers[si].used_conns += 1;
         let until =
             ms(self.rt.config.backends[b].timeouts.connect).map_or(u64::MAX, |d| self.now + d);
         let st = self.streams.get_mut(sk).expect("checked above");
@@ -243,6 +257,11 @@ impl Shard {
                     .map_or("?".into(), |s| s.name.clone()),
                 std::io::Error::from_raw_os_error(e)
             );
+        }
+        if st.retries_left == 0 && st.http.is_some() {
+            // HAProxy answers 503 when it cannot reach a server.
+            self.http_error(sk, 503);
+            return;
         }
         if st.retries_left == 0 {
             let phase = Phase::Connect;
@@ -281,10 +300,19 @@ impl Shard {
         self.stream_rearm_timer(sk);
     }
 
-    /// The server connection is up: start both pipes.
+    /// The server connection is up (`reused`: an idle one was attached):
+    /// start both pipes, a PROXY header first on a new connection.
     fn stream_established(&mut self, sk: Key) {
+        self.stream_established_pub(sk, false);
+    }
+
+    pub(crate) fn stream_established_pub(&mut self, sk: Key, reused: bool) {
         let now = self.now;
-        let header = self.proxy_header_for(sk);
+        let header = if reused {
+            None
+        } else {
+            self.proxy_header_for(sk)
+        };
         let Some(st) = self.streams.get_mut(sk) else {
             return;
         };
@@ -293,7 +321,17 @@ impl Shard {
         st.srv_last = now;
         let first = st.first.take();
         let header = header.map(|data| Chunk::Owned { data, off: 0 });
-        self.pipes_start(sk, [header, first]);
+        if let Some(txn) = st.http.as_mut() {
+            // HTTP: the request head (and body) are already queued.
+            txn.times.connected = now;
+            if let Some(h) = header {
+                st.c2s.push_front(h);
+            }
+            self.pipe_pump(sk, Dir::C2S);
+            self.pipe_pump(sk, Dir::S2C);
+        } else {
+            self.pipes_start(sk, [header, first]);
+        }
         self.stream_rearm_timer(sk);
     }
 
@@ -374,10 +412,15 @@ impl Shard {
     /// When the stream must next be looked at, from its state.
     fn stream_deadline(&self, st: &Stream) -> u64 {
         match st.state {
-            StreamState::Queued { until }
+            StreamState::Request { until }
+            | StreamState::Queued { until }
             | StreamState::TurnAround { until }
             | StreamState::Connecting { until } => until,
             StreamState::Closing => u64::MAX,
+            StreamState::Answering => {
+                let fe = &self.rt.config.frontends[st.frontend].timeouts;
+                ms(fe.client).map_or(u64::MAX, |t| st.cli_last + t)
+            }
             StreamState::Established => {
                 let (cli, srv) = self.side_deadlines(st);
                 cli.min(srv)
@@ -438,10 +481,22 @@ impl Shard {
         if !self.timers.fired(&mut st.deadline, &e, now) {
             return;
         }
+        let http = st.http.is_some();
         match st.state {
+            StreamState::Request { .. } => {
+                // timeout http-request: 408, as HAProxy answers.
+                self.http_error(sk, 408);
+            }
+            StreamState::Answering => {
+                self.stream_terminate(sk, Termination::new(Cause::ClientTimeout, Phase::Data));
+            }
             StreamState::Queued { .. } => {
                 self.counters.queue_timeouts += 1;
-                self.stream_terminate(sk, Termination::new(Cause::ServerTimeout, Phase::Queue));
+                if http {
+                    self.http_error(sk, 503);
+                } else {
+                    self.stream_terminate(sk, Termination::new(Cause::ServerTimeout, Phase::Queue));
+                }
             }
             StreamState::TurnAround { .. } => self.stream_connect(sk),
             StreamState::Connecting { .. } => self.stream_connect_failed(sk, true, None),
@@ -453,7 +508,13 @@ impl Shard {
                 } else {
                     Cause::ServerTimeout
                 };
-                self.stream_terminate(sk, Termination::new(cause, Phase::Data));
+                if http && cause == Cause::ServerTimeout {
+                    // No (complete) response in time: 504 if nothing was
+                    // sent yet, as HAProxy does.
+                    self.http_error(sk, 504);
+                } else {
+                    self.stream_terminate(sk, Termination::new(cause, Phase::Data));
+                }
             }
             StreamState::Closing => {}
         }
@@ -520,7 +581,32 @@ impl Shard {
         if let Some(f) = st.first.take() {
             f.release(&mut self.io);
         }
-        self.session_end(st.session);
+        if let Some(txn) = st.http.as_mut() {
+            txn.release(&mut self.io);
+        }
+        if !st.keep_session {
+            self.session_end(st.session);
+        }
+    }
+
+    pub(crate) fn stream_maybe_free_pub(&mut self, sk: Key) {
+        self.stream_maybe_free(sk);
+    }
+
+    pub(crate) fn stream_dequeue_pub(&mut self, sk: Key, b: usize) {
+        self.stream_dequeue(sk, b);
+    }
+
+    pub(crate) fn stream_release_server_pub(&mut self, sk: Key) {
+        self.stream_release_server(sk);
+    }
+
+    /// The proxy answers the request itself; no server is needed any more.
+    pub(crate) fn stream_set_state_answering(&mut self, sk: Key) {
+        if let Some(st) = self.streams.get_mut(sk) {
+            st.state = StreamState::Answering;
+        }
+        self.stream_rearm_timer(sk);
     }
 }
 

@@ -24,6 +24,8 @@ pub enum Cause {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
+    /// Receiving the request ('R').
+    Request,
     /// Waiting in a queue ('Q').
     Queue,
     /// Connecting to the server ('C').
@@ -60,6 +62,7 @@ impl fmt::Display for Termination {
         // A normal end has no phase in HAProxy's notation.
         let p = match (self.cause, self.phase) {
             (Cause::None, _) => '-',
+            (_, Phase::Request) => 'R',
             (_, Phase::Queue) => 'Q',
             (_, Phase::Connect) => 'C',
             (_, Phase::Data) => 'D',

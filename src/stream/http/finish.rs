@@ -1,0 +1,302 @@
+//! Server choice for a request (private and pooled connections first) and
+//! the end of a transaction: where each connection goes next.
+
+use super::{ReqPhase, RspPhase};
+use crate::backend::pool::{IdleConn, Reuse, SessConn};
+use crate::connection::{Owner, ServerRef, Side};
+use crate::session::{PrivConn, SessionAddrs};
+use crate::shard::Shard;
+use crate::shard::token::Key;
+use crate::stream::{Cause, Chunk, Dir, Phase, StreamState, Termination};
+
+impl Shard {
+    /// The addresses rules may need; looked up once per session, and only
+    /// when the configuration can use them.
+    pub(super) fn session_addrs_for_http(&mut self, session: Key, _fe: usize) -> SessionAddrs {
+        self.sessions
+            .get(session)
+            .map(|s| s.addrs)
+            .unwrap_or_default()
+    }
+
+    /// `http-reuse` of backend `b`.
+    pub(crate) fn backend_reuse(&self, b: usize) -> Reuse {
+        let _ = b;
+        // The configuration keyword arrives with the HTTP configuration
+        // work; until then every backend has HAProxy's default.
+        Reuse::Safe
+    }
+
+    /// Idle connections this shard may pool for server `i` of backend `b`
+    /// (`pool-max-conn`, shared out between shards).
+    fn pool_max(&self, b: usize, i: usize) -> Option<usize> {
+        let _ = (b, i);
+        None
+    }
+
+    /// Picks where the request goes: the session's own private connection
+    /// when it has a usable one in this backend (as HAProxy keeps a session
+    /// on the server it holds a private connection to), else the load
+    /// balancer (then, in `stream_connect`, an idle pooled connection before
+    /// a new one).
+    pub(super) fn http_assign(&mut self, sk: Key) {
+        let st = self.streams.get(sk).expect("caller checked");
+        let (session, b) = (st.session, st.backend.expect("assigned"));
+        let shared = self.rt.backends[b].clone();
+        let private = self.sessions.get(session).and_then(|s| {
+            s.priv_conns.iter().copied().find(|pc| {
+                pc.backend == b
+                    && shared.servers[pc.server].usable()
+                    && self
+                        .conns
+                        .get(pc.conn)
+                        .is_some_and(|c| c.is_open() && matches!(c.owner, Owner::Private(_)))
+            })
+        });
+        if let Some(pc) = private
+            && shared.servers[pc.server].try_acquire()
+        {
+            self.table.backends[b].servers[pc.server].streams += 1;
+            let st = self.streams.get_mut(sk).expect("checked");
+            st.server = Some(pc.server);
+            st.server_ref = Some(shared.servers[pc.server].clone());
+            self.http_attach(sk, pc.conn);
+            return;
+        }
+        self.stream_start(sk);
+    }
+
+    /// Takes an idle pooled connection to the stream's server if `http-reuse`
+    /// allows it for this request. Used by `stream_connect`.
+    pub(crate) fn http_take_pooled(&mut self, sk: Key) -> bool {
+        let Some(st) = self.streams.get(sk) else {
+            return false;
+        };
+        let (Some(b), Some(i)) = (st.backend, st.server) else {
+            return false;
+        };
+        let first = self
+            .sessions
+            .get(st.session)
+            .is_none_or(|s| s.requests <= 1);
+        let reuse = self.backend_reuse(b);
+        loop {
+            let Some(ck) = self.table.backends[b].servers[i].pool.take(reuse, first) else {
+                return false;
+            };
+            if self.conns.get(ck).is_some_and(|c| c.is_open()) {
+                self.http_attach(sk, ck);
+                return true;
+            }
+        }
+    }
+
+    /// Attaches an existing (idle) server connection to the stream.
+    fn http_attach(&mut self, sk: Key, ck: Key) {
+        let st = self.streams.get_mut(sk).expect("caller checked");
+        st.srv = Some(ck);
+        st.live_conns += 1;
+        let (b, i) = (st.backend.expect("set"), st.server.expect("set"));
+        if let Some(conn) = self.conns.get_mut(ck) {
+            conn.owner = Owner::Stream(sk, Side::Back);
+        }
+        self.table.backends[b].servers[i].used_conns += 1;
+        self.stream_established_pub(sk, true);
+    }
+
+    /// After a send completed: maybe the transaction is over.
+    pub(in crate::stream) fn http_after_send(&mut self, sk: Key) {
+        self.http_maybe_done(sk);
+    }
+
+    /// Ends the transaction once both messages are complete and sent.
+    pub(super) fn http_maybe_done(&mut self, sk: Key) {
+        let Some(st) = self.streams.get(sk) else {
+            return;
+        };
+        let Some(txn) = st.http.as_ref() else {
+            return;
+        };
+        if st.state == StreamState::Closing
+            || !matches!(txn.req, ReqPhase::Done)
+            || !matches!(txn.rsp, RspPhase::Done)
+            || !Self::pipes_idle(st)
+        {
+            return;
+        }
+        self.http_txn_end(sk);
+    }
+
+    /// The transaction is complete: the server connection goes back to the
+    /// pool (or to the session's private list) when reusable, the client
+    /// connection back to its session when keep-alive; the stream ends.
+    fn http_txn_end(&mut self, sk: Key) {
+        let now = self.now;
+        let st = self.streams.get_mut(sk).expect("caller checked");
+        let txn = st.http.as_mut().expect("http");
+        let session = st.session;
+        let srv_keep = txn.srv_reusable && !txn.internal && st.state == StreamState::Established;
+        let pending = txn.pending.take();
+        // After the client's FIN, requests it already sent (pipelined) are
+        // still answered, as HAProxy does; the connection closes once they
+        // are (the next receive sees the FIN again).
+        let cli_keep = txn.cli_keepalive && (!st.cli_fin || pending.is_some());
+        log::debug!(
+            "shard {}: http txn done: status {} ({} ms){}",
+            self.id,
+            txn.status,
+            now.saturating_sub(txn.times.start),
+            if cli_keep { ", keep-alive" } else { "" }
+        );
+        let srv = st.srv.take();
+        let cli = st.cli;
+        let (b, i) = (st.backend, st.server);
+        st.state = StreamState::Closing;
+        st.term = Some(Termination::new(Cause::None, Phase::Data));
+        if let Some(ck) = srv {
+            match (srv_keep, b, i) {
+                (true, Some(b), Some(i)) => {
+                    st.live_conns -= 1;
+                    self.table.backends[b].servers[i].used_conns -= 1;
+                    self.server_conn_idle(ck, session, b, i);
+                }
+                _ => self.close_conn(ck),
+            }
+        }
+        self.stream_release_server_pub(sk);
+        let st = self.streams.get_mut(sk).expect("still here");
+        match (cli_keep, cli) {
+            (true, Some(ck)) => {
+                st.cli = None;
+                st.live_conns -= 1;
+                st.keep_session = true;
+                self.stream_maybe_free_pub(sk);
+                let _ = ck;
+                self.session_http_wait(session, pending);
+            }
+            (_, cli) => {
+                if let Some(p) = pending {
+                    p.release(&mut self.io);
+                }
+                if let Some(ck) = cli {
+                    self.close_conn(ck);
+                }
+                self.stream_maybe_free_pub(sk);
+            }
+        }
+    }
+
+    /// A server connection that finished a transaction and may serve
+    /// another: into the session's private list (`http-reuse never`) or the
+    /// server's pool, with its receive kept armed to notice a close.
+    fn server_conn_idle(&mut self, ck: Key, session: Key, b: usize, i: usize) {
+        let reuse = self.backend_reuse(b);
+        let max = self.pool_max(b, i);
+        let now = self.now;
+        let Some(conn) = self.conns.get_mut(ck) else {
+            return;
+        };
+        conn.requests += 1;
+        let proven = conn.requests > 1;
+        if reuse == Reuse::Never {
+            conn.owner = Owner::Private(session);
+            if conn.private_to.is_none() {
+                conn.private_to = Some(session);
+                if let Some(s) = self.sessions.get_mut(session) {
+                    s.priv_conns.push(PrivConn {
+                        backend: b,
+                        server: i,
+                        conn: ck,
+                    });
+                }
+                self.table.backends[b].servers[i]
+                    .sess_conns
+                    .push(SessConn { session, conn: ck });
+            }
+        } else {
+            let pooled = self.table.backends[b].servers[i].pool.put(
+                IdleConn {
+                    conn: ck,
+                    since: now,
+                    proven,
+                },
+                max,
+            );
+            if !pooled {
+                self.close_conn(ck);
+                return;
+            }
+            conn.owner = Owner::Pool {
+                backend: b as u32,
+                server: i as u32,
+            };
+        }
+        self.conn_want_recv(ck, true);
+    }
+
+    /// A completion on an idle pooled or private server connection: the
+    /// server closed it or sent something unexpected; it cannot be reused.
+    pub fn idle_server_conn_event(
+        &mut self,
+        ck: Key,
+        lease: Option<crate::shard::ring::BufLease>,
+        res: i32,
+    ) {
+        if let Some(l) = lease {
+            self.io.bufs.recycle(l);
+        }
+        if res == -libc::ECANCELED {
+            return;
+        }
+        if res == -libc::ENOBUFS {
+            // Keep watching once buffers are back; nothing is lost.
+            if let Some(c) = self.conns.get_mut(ck) {
+                c.recv = crate::connection::RecvState::Off;
+            }
+            return;
+        }
+        self.close_conn(ck);
+    }
+
+    /// A server connection's slot was freed: take it out of every list that
+    /// names it (pool, session and server private lists, in-use count).
+    pub fn server_conn_released(&mut self, conn: &crate::connection::Connection, key: Key) {
+        let Some(ServerRef { backend, server }) = conn.server else {
+            return;
+        };
+        let (b, i) = (backend as usize, server as usize);
+        let Some(ls) = self
+            .table
+            .backends
+            .get_mut(b)
+            .and_then(|lb| lb.servers.get_mut(i))
+        else {
+            return;
+        };
+        match conn.owner {
+            Owner::Pool { .. } => {
+                ls.pool.remove(key);
+            }
+            Owner::Stream(_, Side::Back) => ls.used_conns = ls.used_conns.saturating_sub(1),
+            _ => {}
+        }
+        if let Some(session) = conn.private_to {
+            ls.sess_conns.retain(|sc| sc.conn != key);
+            if let Some(s) = self.sessions.get_mut(session) {
+                s.priv_conns.retain(|pc| pc.conn != key);
+            }
+        }
+    }
+
+    /// 101 / CONNECT: the stream becomes a TCP tunnel.
+    pub(super) fn http_to_tunnel(&mut self, sk: Key, rest: Option<Chunk>) {
+        let st = self.streams.get_mut(sk).expect("caller checked");
+        st.http = None;
+        if let Some(r) = rest {
+            st.s2c.push(r);
+        }
+        self.stream_rearm_timer(sk);
+        self.pipe_pump(sk, Dir::C2S);
+        self.pipe_pump(sk, Dir::S2C);
+    }
+}

@@ -1,0 +1,136 @@
+//! L7: the HTTP transaction carried by a stream (one request, one response).
+//!
+//! A session in HTTP mode waits between requests with no stream and no
+//! buffer; the first bytes of a request create a stream with its `HttpTxn`.
+//! The request head is parsed where it landed (the leased buffer, or an
+//! accumulation vector when it spans receives), turned into the head we
+//! forward (hop-by-hop headers handled, rules applied), then the body is
+//! forwarded as received: leased buffer ranges pass through untouched while a
+//! `BodyTracker` finds where the message ends. Bytes beyond the end of the
+//! request belong to the next one (pipelining) and go back to the session.
+//! The response takes the same path the other way. When both messages are
+//! complete and sent, the transaction ends: the server connection returns to
+//! the pool (or to the session's private list under `http-reuse never`) or
+//! is closed, and the client connection goes back to its session or is
+//! closed.
+//!
+//! The protocol itself (parsing, framing, validation, default error pages)
+//! is in `proto::http1`, without I/O; this module decides and moves bytes.
+
+mod finish;
+mod head;
+mod request;
+mod response;
+
+use crate::proto::http1::{BodyTracker, Method, Version};
+use crate::stream::Chunk;
+
+/// Where the request is.
+#[derive(Debug)]
+pub enum ReqPhase {
+    /// Reading the head.
+    Head,
+    /// Forwarding the body; the tracker finds its end.
+    Body(BodyTracker),
+    /// Completely received (it may still be queued for sending).
+    Done,
+}
+
+/// Where the response is.
+#[derive(Debug)]
+pub enum RspPhase {
+    /// The request is not forwarded yet.
+    Wait,
+    /// Reading the head (interim 1xx heads included).
+    Head,
+    Body(BodyTracker),
+    Done,
+}
+
+/// What the transaction keeps of the request once its head is gone.
+#[derive(Debug, Clone, Copy)]
+pub struct ReqMeta {
+    pub method: Method,
+    pub version: Version,
+    /// The client asked to close (or HTTP/1.0 without keep-alive).
+    pub close: bool,
+    /// Content-Length and Transfer-Encoding both present: forwarded as
+    /// chunked without Content-Length, and the connection closed after
+    /// (RFC 9112 6.3), so nothing behind it is read as another request.
+    pub te_cl_conflict: bool,
+    /// The request asks to switch protocols (Upgrade).
+    pub upgrade: bool,
+}
+
+/// Timestamps for the log line (shard ms; 0: not reached).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TxnTimes {
+    pub start: u64,
+    pub req_head: u64,
+    pub queued: u64,
+    pub connected: u64,
+    pub rsp_head: u64,
+}
+
+#[derive(Debug)]
+pub struct HttpTxn {
+    pub req: ReqPhase,
+    pub rsp: RspPhase,
+    /// A head split across receives, accumulated (pooled vector).
+    acc: Option<Vec<u8>>,
+    pub meta: Option<ReqMeta>,
+    /// Final status sent to the client (0: none yet).
+    pub status: u16,
+    /// The client connection stays open after this transaction.
+    pub cli_keepalive: bool,
+    /// The server connection may serve another request afterwards.
+    pub srv_reusable: bool,
+    /// Client bytes received beyond this request (the next request).
+    pub pending: Option<Chunk>,
+    /// The answer came from the proxy itself (error, deny, return,
+    /// redirect), not from a server.
+    pub internal: bool,
+    pub times: TxnTimes,
+    /// Bytes of the response delivered to the client, head included.
+    pub bytes_out: u64,
+}
+
+impl HttpTxn {
+    pub fn new(now: u64) -> HttpTxn {
+        HttpTxn {
+            req: ReqPhase::Head,
+            rsp: RspPhase::Wait,
+            acc: None,
+            meta: None,
+            status: 0,
+            cli_keepalive: false,
+            srv_reusable: false,
+            pending: None,
+            internal: false,
+            times: TxnTimes {
+                start: now,
+                ..TxnTimes::default()
+            },
+            bytes_out: 0,
+        }
+    }
+
+    /// Whether the pipe of `dir` should keep reading its source.
+    /// Gives back what the transaction still holds (stream freed early).
+    pub fn release(&mut self, io: &mut crate::shard::Io) {
+        if let Some(p) = self.pending.take() {
+            p.release(io);
+        }
+        if let Some(a) = self.acc.take() {
+            io.vecs.put(a);
+        }
+    }
+
+    pub fn wants_data(&self, c2s: bool) -> bool {
+        if c2s {
+            !matches!(self.req, ReqPhase::Done)
+        } else {
+            matches!(self.rsp, RspPhase::Head | RspPhase::Body(_))
+        }
+    }
+}

@@ -1,0 +1,396 @@
+//! The request side of an HTTP transaction: from the first bytes to the
+//! complete request queued for the server.
+
+use super::head::{self, ReqOutcome};
+use super::{HttpTxn, ReqPhase, RspPhase};
+use crate::connection::{Owner, Side};
+use crate::proto::http1::{self, BodyTracker, EMPTY_HEADER, MAX_HEADERS, Parsed};
+use crate::session::SessionState;
+use crate::shard::ring::BufLease;
+use crate::shard::token::Key;
+use crate::shard::{Shard, WaitBuf};
+use crate::stream::{Cause, Chunk, Dir, Phase, StreamState, Termination};
+
+/// What parsing the buffered request head gave.
+enum HeadStep {
+    Partial,
+    Complete {
+        consumed: usize,
+        outcome: ReqOutcome,
+    },
+    Bad {
+        status: u16,
+    },
+}
+
+impl Shard {
+    /// Starts the stream of a session's next request with its first bytes.
+    pub fn http_stream_start(&mut self, session: Key, first: Chunk) {
+        let sk = self.stream_new(session, None);
+        let now = self.now;
+        let Some(s) = self.sessions.get_mut(session) else {
+            first.release(&mut self.io);
+            return;
+        };
+        s.requests += 1;
+        s.state = SessionState::Full { stream: Some(sk) };
+        let cli = s.cli;
+        if let Some(conn) = self.conns.get_mut(cli) {
+            conn.owner = Owner::Stream(sk, Side::Front);
+        }
+        let fe = &self.rt.config.frontends[self.streams.get(sk).expect("new").frontend];
+        let wait = fe.timeouts.http_request.or(fe.timeouts.client);
+        let until = wait.map_or(u64::MAX, |d| now + d.as_millis() as u64);
+        let st = self.streams.get_mut(sk).expect("new");
+        st.http = Some(HttpTxn::new(now));
+        st.state = StreamState::Request { until };
+        st.c2s.flow = crate::stream::pipe::Flow::Open;
+        st.s2c.flow = crate::stream::pipe::Flow::Open;
+        self.stream_rearm_timer(sk);
+        self.http_client_bytes(sk, first);
+        self.pipe_pump(sk, Dir::C2S);
+    }
+
+    /// A receive completed on one of an HTTP stream's connections.
+    pub(in crate::stream) fn http_on_recv(
+        &mut self,
+        sk: Key,
+        side: Side,
+        res: i32,
+        lease: Option<BufLease>,
+    ) {
+        let now = self.now;
+        let dir = match side {
+            Side::Front => Dir::C2S,
+            Side::Back => Dir::S2C,
+        };
+        match (res, lease) {
+            (n, Some(lease)) if n > 0 => {
+                let st = self.streams.get_mut(sk).expect("caller checked");
+                crate::stream::tcp::touch(st, side, now);
+                let chunk = Chunk::Lease {
+                    lease,
+                    off: 0,
+                    end: n as u32,
+                };
+                match side {
+                    Side::Front => self.http_client_bytes(sk, chunk),
+                    Side::Back => self.http_server_bytes(sk, chunk),
+                }
+            }
+            (e, lease) if e == -libc::ENOBUFS || e == -libc::ECANCELED => {
+                if let Some(l) = lease {
+                    self.io.bufs.recycle(l);
+                }
+                if e == -libc::ENOBUFS {
+                    let st = self.streams.get(sk).expect("caller checked");
+                    let ck = match side {
+                        Side::Front => st.cli,
+                        Side::Back => st.srv,
+                    };
+                    if let Some(conn) = ck.and_then(|k| self.conns.get_mut(k)) {
+                        conn.recv = crate::connection::RecvState::WaitBuffer;
+                        self.wait_buf.push_back(WaitBuf::Stream(sk, dir));
+                    }
+                }
+            }
+            (e, lease) => {
+                if let Some(l) = lease {
+                    self.io.bufs.recycle(l);
+                }
+                match side {
+                    Side::Front => self.http_client_closed(sk, e < 0),
+                    Side::Back => self.http_server_closed(sk, e < 0),
+                }
+            }
+        }
+        if self.streams.get(sk).is_some() {
+            self.pipe_pump(sk, dir);
+        }
+    }
+
+    /// Client bytes, interpreted by the request's phase.
+    fn http_client_bytes(&mut self, sk: Key, chunk: Chunk) {
+        let Some(txn) = self.streams.get_mut(sk).and_then(|st| st.http.as_mut()) else {
+            chunk.release(&mut self.io);
+            return;
+        };
+        match txn.req {
+            ReqPhase::Head => self.http_req_head_bytes(sk, chunk),
+            ReqPhase::Body(_) => self.http_req_body_bytes(sk, chunk),
+            ReqPhase::Done => self.http_req_extra(sk, chunk),
+        }
+    }
+
+    fn http_req_head_bytes(&mut self, sk: Key, chunk: Chunk) {
+        let st = self.streams.get_mut(sk).expect("caller checked");
+        let session = st.session;
+        let fe = st.frontend;
+        let mut acc = st.http.as_mut().expect("http").acc.take();
+        let addrs = self.session_addrs_for_http(session, fe);
+        let limit = self.rt.config.global.bufsize;
+        let step = {
+            let bytes: &[u8] = match acc.as_mut() {
+                Some(a) => {
+                    a.extend_from_slice(chunk.bytes(&self.io.bufs));
+                    a
+                }
+                None => chunk.bytes(&self.io.bufs),
+            };
+            let mut slots = [EMPTY_HEADER; MAX_HEADERS];
+            match http1::parse_request(bytes, &mut slots) {
+                Ok(Parsed::Complete(h)) => {
+                    let out = self.io.vecs.take();
+                    HeadStep::Complete {
+                        consumed: h.head_len,
+                        outcome: head::request_outcome(&self.rt, fe, &h, &addrs, out),
+                    }
+                }
+                Ok(Parsed::Partial) if http1::head_too_large(bytes.len(), limit) => HeadStep::Bad {
+                    status: http1::REQUEST_HEAD_TOO_LARGE_STATUS,
+                },
+                Ok(Parsed::Partial) => HeadStep::Partial,
+                Err(e) => {
+                    log::debug!("shard {}: bad request: {e}", self.id);
+                    HeadStep::Bad { status: e.status() }
+                }
+            }
+        };
+        match step {
+            HeadStep::Partial => {
+                let acc = match acc {
+                    Some(a) => {
+                        chunk.release(&mut self.io);
+                        a
+                    }
+                    None => {
+                        let mut a = self.io.vecs.take();
+                        a.extend_from_slice(chunk.bytes(&self.io.bufs));
+                        chunk.release(&mut self.io);
+                        a
+                    }
+                };
+                if let Some(txn) = self.streams.get_mut(sk).and_then(|s| s.http.as_mut()) {
+                    txn.acc = Some(acc);
+                }
+            }
+            HeadStep::Bad { status } => {
+                chunk.release(&mut self.io);
+                if let Some(a) = acc {
+                    self.io.vecs.put(a);
+                }
+                self.http_error(sk, status);
+            }
+            HeadStep::Complete { consumed, outcome } => {
+                let rest = match acc {
+                    Some(a) => {
+                        chunk.release(&mut self.io);
+                        let rest = self.owned_rest(&a, consumed);
+                        self.io.vecs.put(a);
+                        rest
+                    }
+                    None => split_after(chunk, consumed, &mut self.io),
+                };
+                self.http_request_ready(sk, outcome, rest);
+            }
+        }
+    }
+
+    /// The bytes of `a` after `from`, as an owned chunk (a head that spanned
+    /// receives: rare, so a copy is fine).
+    fn owned_rest(&mut self, a: &[u8], from: usize) -> Option<Chunk> {
+        (from < a.len()).then(|| {
+            let mut v = self.io.vecs.take();
+            v.extend_from_slice(&a[from..]);
+            Chunk::Owned { data: v, off: 0 }
+        })
+    }
+
+    /// The request head is complete: answer it ourselves, or forward it.
+    fn http_request_ready(&mut self, sk: Key, outcome: ReqOutcome, rest: Option<Chunk>) {
+        let now = self.now;
+        match outcome {
+            ReqOutcome::Answer {
+                status,
+                bytes,
+                meta,
+            } => {
+                let st = self.streams.get_mut(sk).expect("caller checked");
+                let txn = st.http.as_mut().expect("http");
+                txn.times.req_head = now;
+                txn.meta = Some(meta.req);
+                txn.req = ReqPhase::Done;
+                // Without reading the body we cannot tell where the next
+                // request starts: close after answering when there is one.
+                // Otherwise what followed is the next request.
+                if meta.has_body {
+                    if let Some(r) = rest {
+                        r.release(&mut self.io);
+                    }
+                } else if let Some(r) = rest {
+                    self.http_req_extra(sk, r);
+                }
+                self.http_answer(sk, status, bytes, meta.close());
+            }
+            ReqOutcome::Forward {
+                backend,
+                meta,
+                framing,
+                head,
+            } => {
+                let st = self.streams.get_mut(sk).expect("caller checked");
+                st.backend = Some(backend);
+                st.retries_left = self.rt.config.backends[backend].retries;
+                let txn = st.http.as_mut().expect("http");
+                txn.times.req_head = now;
+                txn.meta = Some(meta.req);
+                let tracker = BodyTracker::new(framing);
+                txn.req = if tracker.is_done() {
+                    ReqPhase::Done
+                } else {
+                    ReqPhase::Body(tracker)
+                };
+                txn.rsp = RspPhase::Head;
+                st.c2s.push(Chunk::Owned { data: head, off: 0 });
+                st.state = StreamState::Queued { until: u64::MAX };
+                self.http_assign(sk);
+                if let Some(r) = rest {
+                    self.http_client_bytes(sk, r);
+                }
+            }
+        }
+    }
+
+    /// Body bytes: forward what belongs to this request, keep the rest.
+    fn http_req_body_bytes(&mut self, sk: Key, chunk: Chunk) {
+        let st = self.streams.get_mut(sk).expect("caller checked");
+        let txn = st.http.as_mut().expect("http");
+        let ReqPhase::Body(tracker) = &mut txn.req else {
+            return;
+        };
+        let progress = tracker.feed(chunk.bytes(&self.io.bufs));
+        match progress {
+            Err(e) => {
+                chunk.release(&mut self.io);
+                log::debug!("shard {}: bad request body: {e}", self.id);
+                self.http_error(sk, e.status());
+            }
+            Ok(p) => {
+                if p.done {
+                    txn.req = ReqPhase::Done;
+                }
+                let (body, rest) = split_at(chunk, p.consumed, &mut self.io);
+                if let Some(b) = body {
+                    st.c2s.push(b);
+                }
+                if let Some(r) = rest {
+                    self.http_req_extra(sk, r);
+                }
+                self.pipe_pump(sk, Dir::C2S);
+            }
+        }
+    }
+
+    /// Bytes after the end of this request: the start of the next one.
+    fn http_req_extra(&mut self, sk: Key, chunk: Chunk) {
+        let st = self.streams.get_mut(sk).expect("caller checked");
+        let txn = st.http.as_mut().expect("http");
+        txn.pending = Some(match txn.pending.take() {
+            None => chunk,
+            Some(prev) => {
+                // Two pieces of the next request(s) (a receive that was
+                // already in flight when reading paused): join them.
+                let mut v = self.io.vecs.take();
+                v.extend_from_slice(prev.bytes(&self.io.bufs));
+                v.extend_from_slice(chunk.bytes(&self.io.bufs));
+                prev.release(&mut self.io);
+                chunk.release(&mut self.io);
+                Chunk::Owned { data: v, off: 0 }
+            }
+        });
+    }
+
+    /// The client closed its side (or failed).
+    fn http_client_closed(&mut self, sk: Key, error: bool) {
+        let st = self.streams.get_mut(sk).expect("caller checked");
+        st.cli_fin = true;
+        let txn = st.http.as_mut().expect("http");
+        txn.cli_keepalive = false;
+        let nothing_yet = matches!(txn.req, ReqPhase::Head) && txn.acc.is_none();
+        match (&txn.req, error) {
+            // A request fully received: the client only half-closed; the
+            // response still goes out, then the connection closes.
+            (ReqPhase::Done, false) => {}
+            _ if nothing_yet => {
+                self.stream_terminate(sk, Termination::new(Cause::ClientAbort, Phase::Request));
+            }
+            _ => {
+                self.stream_terminate(sk, Termination::new(Cause::ClientAbort, Phase::Request));
+            }
+        }
+    }
+}
+
+/// Splits `chunk` after its first `n` bytes: (first part, rest), either may
+/// be absent. A lease is shared between the two parts (counted), so nothing
+/// is copied.
+pub(super) fn split_at(
+    chunk: Chunk,
+    n: usize,
+    io: &mut crate::shard::Io,
+) -> (Option<Chunk>, Option<Chunk>) {
+    let len = chunk.bytes(&io.bufs).len();
+    if n == 0 {
+        return (None, (len > 0).then_some(chunk));
+    }
+    if n >= len {
+        return (Some(chunk), None);
+    }
+    match chunk {
+        Chunk::Lease { lease, off, end } => {
+            let mid = off + n as u32;
+            let second = io.bufs.retain(&lease);
+            (
+                Some(Chunk::Lease {
+                    lease,
+                    off,
+                    end: mid,
+                }),
+                Some(Chunk::Lease {
+                    lease: second,
+                    off: mid,
+                    end,
+                }),
+            )
+        }
+        Chunk::Static { data, off } => (
+            Some(Chunk::Static {
+                data: &data[..off as usize + n],
+                off,
+            }),
+            Some(Chunk::Static {
+                data,
+                off: off + n as u32,
+            }),
+        ),
+        Chunk::Owned { data, off } => {
+            let mut rest = io.vecs.take();
+            rest.extend_from_slice(&data[off as usize + n..]);
+            let mut first = data;
+            first.truncate(off as usize + n);
+            (
+                Some(Chunk::Owned { data: first, off }),
+                Some(Chunk::Owned { data: rest, off: 0 }),
+            )
+        }
+    }
+}
+
+/// What follows the first `n` bytes of `chunk` (the head), if anything.
+fn split_after(chunk: Chunk, n: usize, io: &mut crate::shard::Io) -> Option<Chunk> {
+    let (head, rest) = split_at(chunk, n, io);
+    if let Some(h) = head {
+        h.release(io);
+    }
+    rest
+}

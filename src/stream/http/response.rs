@@ -1,0 +1,306 @@
+//! The response side of an HTTP transaction, and the answers the proxy
+//! gives itself (errors, later deny/return/redirect).
+
+use super::head;
+use super::{ReqPhase, RspPhase};
+use crate::proto::http1::{
+    self, BodyTracker, EMPTY_HEADER, MAX_HEADERS, Parsed, RequestContext, RespFraming,
+};
+use crate::shard::Shard;
+use crate::shard::token::Key;
+use crate::stream::{Cause, Chunk, Dir, Phase, Termination};
+
+enum HeadStep {
+    Partial,
+    Complete {
+        consumed: usize,
+        outcome: head::RspOutcome,
+    },
+    Bad,
+}
+
+impl Shard {
+    /// Server bytes, interpreted by the response's phase.
+    pub(super) fn http_server_bytes(&mut self, sk: Key, chunk: Chunk) {
+        let st = self.streams.get_mut(sk).expect("caller checked");
+        let txn = st.http.as_mut().expect("http");
+        match &mut txn.rsp {
+            RspPhase::Head => self.http_rsp_head_bytes(sk, chunk),
+            RspPhase::Body(tracker) => match tracker.feed(chunk.bytes(&self.io.bufs)) {
+                Err(e) => {
+                    chunk.release(&mut self.io);
+                    log::debug!("shard {}: bad response body: {e}", self.id);
+                    // Part of the response is out already: all we can do is
+                    // cut both connections.
+                    self.stream_terminate(sk, Termination::new(Cause::ServerAbort, Phase::Data));
+                }
+                Ok(p) => {
+                    if p.done {
+                        txn.rsp = RspPhase::Done;
+                    }
+                    let (body, extra) = super::request::split_at(chunk, p.consumed, &mut self.io);
+                    if let Some(b) = body {
+                        st.s2c.push(b);
+                    }
+                    if let Some(x) = extra {
+                        self.http_server_extra(sk, x);
+                    }
+                    self.http_maybe_done(sk);
+                }
+            },
+            RspPhase::Wait | RspPhase::Done => self.http_server_extra(sk, chunk),
+        }
+    }
+
+    /// Bytes from the server outside any response: the connection cannot be
+    /// trusted for another request.
+    fn http_server_extra(&mut self, sk: Key, chunk: Chunk) {
+        chunk.release(&mut self.io);
+        if let Some(txn) = self.streams.get_mut(sk).and_then(|s| s.http.as_mut()) {
+            txn.srv_reusable = false;
+        }
+    }
+
+    fn http_rsp_head_bytes(&mut self, sk: Key, chunk: Chunk) {
+        let st = self.streams.get_mut(sk).expect("caller checked");
+        let txn = st.http.as_mut().expect("http");
+        let Some(meta) = txn.meta else {
+            chunk.release(&mut self.io);
+            return;
+        };
+        let mut acc = txn.acc.take();
+        let limit = self.rt.config.global.bufsize;
+        let step = {
+            let bytes: &[u8] = match acc.as_mut() {
+                Some(a) => {
+                    a.extend_from_slice(chunk.bytes(&self.io.bufs));
+                    a
+                }
+                None => chunk.bytes(&self.io.bufs),
+            };
+            let mut slots = [EMPTY_HEADER; MAX_HEADERS];
+            let mut ctx = RequestContext::new(meta.method, meta.version);
+            ctx.upgrade_requested = meta.upgrade;
+            match http1::parse_response(bytes, &mut slots, ctx) {
+                Ok(Parsed::Complete(h)) => {
+                    let out = self.io.vecs.take();
+                    match head::response_outcome(&meta, &h, out) {
+                        Ok(outcome) => HeadStep::Complete {
+                            consumed: h.head_len,
+                            outcome,
+                        },
+                        Err((e, out)) => {
+                            self.io.vecs.put(out);
+                            log::debug!("shard {}: cannot forward the response head: {e}", self.id);
+                            HeadStep::Bad
+                        }
+                    }
+                }
+                Ok(Parsed::Partial) if http1::head_too_large(bytes.len(), limit) => HeadStep::Bad,
+                Ok(Parsed::Partial) => HeadStep::Partial,
+                Err(e) => {
+                    log::debug!("shard {}: bad response: {e}", self.id);
+                    HeadStep::Bad
+                }
+            }
+        };
+        match step {
+            HeadStep::Partial => {
+                let acc = match acc {
+                    Some(a) => a,
+                    None => {
+                        let mut a = self.io.vecs.take();
+                        a.extend_from_slice(chunk.bytes(&self.io.bufs));
+                        a
+                    }
+                };
+                chunk.release(&mut self.io);
+                if let Some(txn) = self.streams.get_mut(sk).and_then(|s| s.http.as_mut()) {
+                    txn.acc = Some(acc);
+                }
+            }
+            HeadStep::Bad => {
+                chunk.release(&mut self.io);
+                if let Some(a) = acc {
+                    self.io.vecs.put(a);
+                }
+                self.http_server_failed(sk, false);
+            }
+            HeadStep::Complete { consumed, outcome } => {
+                let rest = match acc {
+                    Some(a) => {
+                        chunk.release(&mut self.io);
+                        let rest = (consumed < a.len()).then(|| {
+                            let mut v = self.io.vecs.take();
+                            v.extend_from_slice(&a[consumed..]);
+                            Chunk::Owned { data: v, off: 0 }
+                        });
+                        self.io.vecs.put(a);
+                        rest
+                    }
+                    None => {
+                        let (h, rest) = super::request::split_at(chunk, consumed, &mut self.io);
+                        if let Some(h) = h {
+                            h.release(&mut self.io);
+                        }
+                        rest
+                    }
+                };
+                self.http_response_ready(sk, outcome, rest);
+            }
+        }
+    }
+
+    fn http_response_ready(&mut self, sk: Key, o: head::RspOutcome, rest: Option<Chunk>) {
+        let now = self.now;
+        let st = self.streams.get_mut(sk).expect("caller checked");
+        let txn = st.http.as_mut().expect("http");
+        st.s2c.push(Chunk::Owned {
+            data: o.head,
+            off: 0,
+        });
+        if o.interim {
+            // 100 Continue and friends: forwarded, then the real head.
+            if let Some(r) = rest {
+                self.http_server_bytes(sk, r);
+            }
+            self.pipe_pump(sk, Dir::S2C);
+            return;
+        }
+        txn.times.rsp_head = now;
+        txn.status = o.status;
+        txn.cli_keepalive = o.cli_keepalive;
+        txn.srv_reusable = o.srv_reusable;
+        if o.tunnel {
+            // 101 Switching Protocols / CONNECT: from here on the stream is a
+            // plain TCP tunnel under `timeout tunnel`.
+            txn.rsp = RspPhase::Done;
+            txn.req = ReqPhase::Done;
+            self.http_to_tunnel(sk, rest);
+            return;
+        }
+        let tracker = BodyTracker::new(o.framing);
+        txn.rsp = if tracker.is_done() {
+            RspPhase::Done
+        } else {
+            RspPhase::Body(tracker)
+        };
+        if o.framing == RespFraming::CloseDelimited {
+            txn.srv_reusable = false;
+        }
+        if let Some(r) = rest {
+            self.http_server_bytes(sk, r);
+        }
+        self.pipe_pump(sk, Dir::S2C);
+        self.http_maybe_done(sk);
+    }
+
+    /// The server closed its side (or failed).
+    pub(super) fn http_server_closed(&mut self, sk: Key, error: bool) {
+        let st = self.streams.get_mut(sk).expect("caller checked");
+        st.srv_fin = true;
+        let txn = st.http.as_mut().expect("http");
+        txn.srv_reusable = false;
+        if let RspPhase::Body(tracker) = &mut txn.rsp
+            && !error
+            && tracker.eof().is_ok()
+        {
+            // A close-delimited body ends here.
+            txn.rsp = RspPhase::Done;
+            self.pipe_pump(sk, Dir::S2C);
+            self.http_maybe_done(sk);
+            return;
+        }
+        self.http_server_failed(sk, true);
+    }
+
+    /// The server failed before or during its response: 502 if nothing was
+    /// sent to the client yet, else cut.
+    fn http_server_failed(&mut self, sk: Key, closed: bool) {
+        let st = self.streams.get_mut(sk).expect("caller checked");
+        let txn = st.http.as_mut().expect("http");
+        txn.srv_reusable = false;
+        let head_sent = !matches!(txn.rsp, RspPhase::Head | RspPhase::Wait);
+        if head_sent {
+            self.stream_terminate(sk, Termination::new(Cause::ServerAbort, Phase::Data));
+            return;
+        }
+        if let Some(srv) = st.srv.take() {
+            self.close_conn(srv);
+        }
+        let _ = closed;
+        self.http_error(sk, 502);
+    }
+
+    /// Answers with HAProxy's default page for `status` and closes.
+    pub(crate) fn http_error(&mut self, sk: Key, status: u16) {
+        let Some(txn) = self.streams.get(sk).and_then(|s| s.http.as_ref()) else {
+            return;
+        };
+        if !matches!(txn.rsp, RspPhase::Head | RspPhase::Wait) || txn.status != 0 {
+            // Too late for a clean answer.
+            self.stream_terminate(sk, Termination::new(Cause::ServerAbort, Phase::Data));
+            return;
+        }
+        self.http_answer(sk, status, None, true);
+    }
+
+    /// Sends an answer built by the proxy: `bytes`, else the default page for
+    /// `status`. No server is involved any more; the request is over.
+    pub(super) fn http_answer(
+        &mut self,
+        sk: Key,
+        status: u16,
+        bytes: Option<Vec<u8>>,
+        close: bool,
+    ) {
+        let now = self.now;
+        let Some(st) = self.streams.get_mut(sk) else {
+            return;
+        };
+        let srv = st.srv.take();
+        let was_queued = st.in_queue;
+        let b = st.backend;
+        let txn = st.http.as_mut().expect("http");
+        txn.req = ReqPhase::Done;
+        txn.rsp = RspPhase::Done;
+        txn.status = status;
+        txn.internal = true;
+        txn.cli_keepalive = !close;
+        txn.srv_reusable = false;
+        if txn.times.rsp_head == 0 {
+            txn.times.rsp_head = now;
+        }
+        let chunk = match bytes {
+            Some(data) => Chunk::Owned { data, off: 0 },
+            None => {
+                let page = if close {
+                    http1::default_error_close(status)
+                } else {
+                    http1::default_error(status)
+                };
+                match page {
+                    Some(p) => Chunk::Static { data: p, off: 0 },
+                    None => {
+                        // No canned page for this status: 500's.
+                        Chunk::Static {
+                            data: http1::default_error_close(500).unwrap_or(b""),
+                            off: 0,
+                        }
+                    }
+                }
+            }
+        };
+        st.s2c.push(chunk);
+        if let Some(srv) = srv {
+            self.close_conn(srv);
+        }
+        if was_queued && let Some(b) = b {
+            self.stream_dequeue_pub(sk, b);
+        }
+        self.stream_release_server_pub(sk);
+        self.stream_set_state_answering(sk);
+        self.pipe_pump(sk, Dir::S2C);
+        self.http_maybe_done(sk);
+    }
+}
