@@ -41,6 +41,33 @@ impl Shard {
         self.conn_want_recv(cli, true);
     }
 
+    /// Closes the client connection gracefully after the last answer: shut
+    /// our side, drain what the client still sends, close when it closes or
+    /// after `timeout client-fin` (else `client`), at most `MAX_LINGER_MS`.
+    pub fn session_linger(&mut self, sk: Key) {
+        const MAX_LINGER_MS: u64 = 2000;
+        let Some(s) = self.sessions.get_mut(sk) else {
+            return;
+        };
+        s.state = SessionState::Lingering;
+        let cli = s.cli;
+        let t = &self.rt.config.frontends[s.frontend].timeouts;
+        let wait = t
+            .client_fin
+            .or(t.client)
+            .map_or(MAX_LINGER_MS, |d| (d.as_millis() as u64).min(MAX_LINGER_MS));
+        let at = self.now + wait;
+        self.timers
+            .set(&mut s.deadline, at, TimerOwner::Session, sk);
+        if let Some(conn) = self.conns.get_mut(cli) {
+            conn.owner = Owner::Session(sk);
+        }
+        self.conn_op(cli, crate::shard::token::Op::Shutdown, |r, fd, tok| {
+            r.shutdown(fd, libc::SHUT_WR, tok)
+        });
+        self.conn_want_recv(cli, true);
+    }
+
     fn idle_deadline(&self, sk: Key) -> Option<u64> {
         let s: &Session = self.sessions.get(sk)?;
         let t = &self.rt.config.frontends[s.frontend].timeouts;

@@ -44,6 +44,10 @@ pub enum SessionState {
     Embryonic { partial: Option<Vec<u8>> },
     /// Handshake done; `stream` is the stream currently running on it.
     Full { stream: Option<Key> },
+    /// HTTP: the last answer is sent and our side shut; reading (and
+    /// discarding) until the client closes or the linger deadline, so that
+    /// closing with unread bytes does not reset the answer away.
+    Lingering,
 }
 
 /// A server connection owned by the session (seed 000).
@@ -138,8 +142,24 @@ impl Shard {
 
     /// A receive completed during the handshake.
     pub fn session_io(&mut self, sk: Key, tok: Token, c: Completion) {
-        debug_assert_eq!(tok.op, Op::Recv);
+        if tok.op != Op::Recv {
+            // The shutdown of a lingering close: nothing to do.
+            return;
+        }
         let lease = c.buffer_id().map(|bid| self.io.bufs.lease(bid));
+        if self
+            .sessions
+            .get(sk)
+            .is_some_and(|s| matches!(s.state, SessionState::Lingering))
+        {
+            if let Some(l) = lease {
+                self.io.bufs.recycle(l);
+            }
+            if c.result <= 0 && c.result != -libc::ENOBUFS {
+                self.session_kill(sk);
+            }
+            return;
+        }
         if self
             .sessions
             .get(sk)
@@ -253,7 +273,10 @@ impl Shard {
         let Some(s) = self.sessions.get_mut(e.key()) else {
             return;
         };
-        let idle = matches!(s.state, SessionState::Full { stream: None });
+        let idle = matches!(
+            s.state,
+            SessionState::Full { stream: None } | SessionState::Lingering
+        );
         if !idle && !matches!(s.state, SessionState::Embryonic { .. }) {
             return;
         }

@@ -476,6 +476,12 @@ impl Shard {
         for sk in sessions {
             self.session_kill(sk);
         }
+        // Whatever no session or stream owns (idle pooled server
+        // connections) closes too.
+        let conns: Vec<Key> = self.conns.keys().collect();
+        for ck in conns {
+            self.close_conn(ck);
+        }
     }
 
     fn is_drained(&self) -> bool {

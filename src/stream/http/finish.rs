@@ -179,9 +179,16 @@ impl Shard {
                     p.release(&mut self.io);
                 }
                 if let Some(ck) = cli {
-                    self.close_conn(ck);
+                    // The session closes it gracefully (lingering close).
+                    st.cli = None;
+                    st.live_conns -= 1;
+                    st.keep_session = true;
+                    self.stream_maybe_free_pub(sk);
+                    let _ = ck;
+                    self.session_linger(session);
+                } else {
+                    self.stream_maybe_free_pub(sk);
                 }
-                self.stream_maybe_free_pub(sk);
             }
         }
     }
