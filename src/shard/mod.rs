@@ -50,6 +50,10 @@ pub struct Counters {
 /// `GROW_BUFFERS` each time a receive finds it empty, up to
 /// `tune.ring.buffers`.
 const INITIAL_BUFFERS: u16 = 64;
+/// How long a server connection may stay idle in a pool (HAProxy's
+/// `pool-purge-delay` default) and how often pools are checked.
+const POOL_PURGE_DELAY_MS: u64 = 5000;
+const MAINTENANCE_EVERY_MS: u64 = 1000;
 const GROW_BUFFERS: u16 = 64;
 
 /// Who waits for a provided buffer to come back.
@@ -206,6 +210,7 @@ impl Shard {
         for i in 0..shard.listeners.len() {
             shard.resume_listener(i);
         }
+        shard.schedule_maintenance();
         Ok(shard)
     }
 
@@ -397,8 +402,36 @@ impl Shard {
             match e.owner {
                 TimerOwner::Session => self.session_timer(e),
                 TimerOwner::Stream => self.stream_timer(e),
+                TimerOwner::Maintenance => self.maintenance(),
             }
         }
+    }
+
+    /// Periodic housekeeping: closes server connections idle in a pool for
+    /// longer than the purge delay, then re-arms itself.
+    fn maintenance(&mut self) {
+        let before = self.now.saturating_sub(POOL_PURGE_DELAY_MS);
+        let mut expired = Vec::new();
+        for lb in &mut self.table.backends {
+            for ls in &mut lb.servers {
+                ls.pool.expire(before, &mut expired);
+            }
+        }
+        for ck in expired {
+            // Out of the pool already; its release updates nothing else.
+            if let Some(c) = self.conns.get_mut(ck) {
+                c.owner = Owner::Orphan;
+            }
+            self.close_conn(ck);
+        }
+        self.schedule_maintenance();
+    }
+
+    fn schedule_maintenance(&mut self) {
+        let at = self.now + MAINTENANCE_EVERY_MS;
+        let mut dl = timer::Deadline::default();
+        self.timers
+            .set(&mut dl, at, TimerOwner::Maintenance, Key::new(0, 0));
     }
 
     /// Re-arms receives that found no buffer: grows the pool when it can,

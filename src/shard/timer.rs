@@ -17,6 +17,8 @@ use super::token::Key;
 pub enum TimerOwner {
     Session,
     Stream,
+    /// The shard's own periodic housekeeping (idle pool purge).
+    Maintenance,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
