@@ -438,7 +438,9 @@ impl Shard {
     fn side_deadlines(&self, st: &Stream) -> (u64, u64) {
         let fe = &self.rt.config.frontends[st.frontend].timeouts;
         let be = st.backend.map(|b| &self.rt.config.backends[b].timeouts);
-        let tunnel = be.and_then(|t| ms(t.tunnel));
+        // An HTTP transaction is not a tunnel; after a 101 or CONNECT the
+        // stream drops its transaction and `timeout tunnel` applies.
+        let tunnel = be.and_then(|t| ms(t.tunnel)).filter(|_| st.http.is_none());
         let server = be.and_then(|t| ms(t.server));
         let server_fin = be.and_then(|t| ms(t.server_fin));
         let both = st.cli_last.max(st.srv_last);
