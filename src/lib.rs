@@ -13,10 +13,12 @@
 //! - `control`: the main thread after startup (signals; later the runtime
 //!   API, health checks and reloads).
 
+pub mod accesslog;
 pub mod backend;
 pub mod config;
 pub mod connection;
 pub mod control;
+pub mod http;
 pub mod listener;
 pub mod mesh;
 pub mod proto;

@@ -6,11 +6,20 @@
 //! against those numbers. Timeouts are split by side as HAProxy copies them
 //! by capability: a `Frontend` carries only client-side timeouts, a `Backend`
 //! only server-side ones (`http-*` go to both).
+//!
+//! Conditions get the final definition of each named ACL (lines written
+//! after a rule extend the ACL it uses, as in HAProxy), and HTTP-only
+//! settings of proxies in TCP mode are dropped with HAProxy's warnings.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::parser::{Draft, Kind};
-use super::{Backend, Config, ConfigError, Frontend, Global, Loc, Mode, Timeouts, UseBackend};
+use super::{
+    Backend, Balance, Config, ConfigError, Frontend, Global, Loc, LogStyle, Mode, Timeouts,
+    UseBackend,
+};
+use crate::http::{self, Acl, HttpRule};
 
 /// Builds the model. Every problem goes to `errors`/`warnings`; the returned
 /// `Config` is only meaningful when `errors` is still empty.
@@ -47,6 +56,7 @@ pub(super) fn build(
         if let Some(w) = missing_timeouts(d) {
             warnings.push(w);
         }
+        tcp_mode_warnings(d, warnings);
     }
     Config {
         global,
@@ -56,16 +66,98 @@ pub(super) fn build(
 }
 
 fn backend(d: &Draft) -> Backend {
+    let http = d.s.mode == Mode::Http;
+    let balance = match &d.s.balance {
+        Balance::Uri { .. } | Balance::Hdr { .. } if !http => Balance::RoundRobin,
+        other => other.clone(),
+    };
     Backend {
         name: d.name.clone(),
         loc: d.loc.clone(),
         mode: d.s.mode,
-        balance: d.s.balance,
+        balance,
         servers: d.servers.clone(),
         retries: d.s.retries,
         redispatch: d.s.redispatch,
         allbackups: d.s.allbackups,
         timeouts: back_side(&d.s.timeouts),
+        logs: d.s.logs.clone(),
+        conn_mode: d.s.conn_mode,
+        forwardfor: d.s.forwardfor.clone().filter(|_| http),
+        http_reuse: d.s.http_reuse,
+        errorfiles: d.s.errorfiles.clone(),
+        http_request: rules(d, &d.http_request),
+        http_response: rules(d, &d.http_response),
+    }
+}
+
+/// A named ACL's final definition (every line, even those written after
+/// the rule that uses it).
+fn find_acl(d: &Draft, name: &str) -> Option<Arc<Acl>> {
+    d.acls
+        .iter()
+        .find(|a| a.name.as_deref() == Some(name))
+        .cloned()
+}
+
+/// The draft's rules with their ACLs resolved; none in TCP mode (HAProxy
+/// ignores them there, with a warning).
+fn rules(d: &Draft, list: &[HttpRule]) -> Vec<HttpRule> {
+    if d.s.mode != Mode::Http {
+        return Vec::new();
+    }
+    let mut out = list.to_vec();
+    http::resolve_acls(&mut out, &|n| find_acl(d, n));
+    out
+}
+
+/// HAProxy's warnings for HTTP settings of a proxy in TCP mode, which are
+/// then ignored (`backend`/`frontend` drop them).
+fn tcp_mode_warnings(d: &Draft, warnings: &mut Vec<ConfigError>) {
+    if d.kind == Kind::Defaults || d.s.mode == Mode::Http {
+        return;
+    }
+    let who = format!("{} '{}'", d.kind.word(), d.name);
+    let mut warn = |loc: &Loc, msg: String| {
+        warnings.push(ConfigError {
+            loc: Some(loc.clone()),
+            msg,
+        });
+    };
+    if let Some((LogStyle::Http | LogStyle::HttpClf, loc)) = &d.s.log_style
+        && d.kind.has_fe()
+    {
+        warn(
+            loc,
+            format!(
+                "'option httplog' not usable with {who} (needs 'mode http'). Falling back to 'option tcplog'"
+            ),
+        );
+    }
+    for (kw, rules) in [
+        ("http-request", &d.http_request),
+        ("http-response", &d.http_response),
+    ] {
+        if !rules.is_empty() {
+            warn(
+                &d.loc,
+                format!("'{kw}' rules ignored for {who} as they require HTTP mode"),
+            );
+        }
+    }
+    if d.s.forwardfor.is_some() {
+        warn(
+            &d.loc,
+            format!("'option forwardfor' ignored for {who} as it requires HTTP mode"),
+        );
+    }
+    if d.kind.has_be() && matches!(d.s.balance, Balance::Uri { .. } | Balance::Hdr { .. }) {
+        warn(
+            &d.loc,
+            format!(
+                "Layer 7 hash not possible for {who} (needs 'mode http'). Falling back to round robin"
+            ),
+        );
     }
 }
 
@@ -94,10 +186,15 @@ impl Targets<'_> {
             None => None,
         };
         let use_backends: Vec<UseBackend> = (d.use_backends.iter())
-            .filter_map(|(name, loc)| {
+            .filter_map(|(name, loc, cond)| {
                 let backend = self.find(d, name, loc, "use_backend")?;
+                let cond = cond.clone().map(|mut c| {
+                    c.resolve(&|n| find_acl(d, n));
+                    c
+                });
                 Some(UseBackend {
                     backend,
+                    cond,
                     loc: loc.clone(),
                 })
             })
@@ -121,6 +218,18 @@ impl Targets<'_> {
             timeouts: front_side(&d.s.timeouts),
             default_backend,
             use_backends,
+            own_backend: own.filter(|_| d.kind == Kind::Listen),
+            logs: d.s.logs.clone(),
+            log_format: d.s.log_style.as_ref().map(|(style, _)| match style {
+                LogStyle::Http | LogStyle::HttpClf if d.s.mode != Mode::Http => LogStyle::Tcp,
+                other => *other,
+            }),
+            dontlognull: d.s.dontlognull,
+            conn_mode: d.s.conn_mode,
+            forwardfor: d.s.forwardfor.clone().filter(|_| d.s.mode == Mode::Http),
+            errorfiles: d.s.errorfiles.clone(),
+            http_request: rules(d, &d.http_request),
+            http_response: rules(d, &d.http_response),
         }
     }
 

@@ -5,16 +5,20 @@
 //! warning; every other keyword is an error, so that nothing a user relies
 //! on is silently dropped.
 
-use super::Global;
 use super::args::{arg, int_in, no_extra, u32_arg};
+use super::{Global, Loc, LogTargetSpec, proxy};
 
 /// Runs one `global` keyword line; warnings go to `warnings`.
 pub(super) fn keyword(
     g: &mut Global,
     w: &[String],
+    loc: &Loc,
     warnings: &mut Vec<String>,
 ) -> Result<(), String> {
     let kw = w.first().map(String::as_str).unwrap_or_default();
+    if kw == "log" {
+        return log(g, w, loc);
+    }
     if let Some(why) = ignored(kw) {
         warnings.push(format!("'{kw}' ignored: {why}"));
         return Ok(());
@@ -37,7 +41,6 @@ pub(super) fn keyword(
 /// the keyword is not one of them.
 fn ignored(kw: &str) -> Option<&'static str> {
     Some(match kw {
-        "log" => "logging comes in a later version",
         "user" | "group" | "uid" | "gid" => "ringproxy does not change its user or group",
         "chroot" => "ringproxy does not chroot",
         "ulimit-n" => "ringproxy does not raise its fd limit (set it with ulimit or LimitNOFILE=)",
@@ -45,6 +48,20 @@ fn ignored(kw: &str) -> Option<&'static str> {
         "stats" => "the runtime API comes in a later version",
         _ => return None,
     })
+}
+
+/// `log TARGET...`: kept for the proxies' `log global` lines.
+fn log(g: &mut Global, w: &[String], loc: &Loc) -> Result<(), String> {
+    let words = w.get(1..).unwrap_or_default();
+    if arg(w, 1) == Some("global") {
+        return Err("'log global' is only valid in proxy sections".to_string());
+    }
+    proxy::check_log_target(words)?;
+    g.logs.push(LogTargetSpec {
+        words: words.to_vec(),
+        loc: loc.clone(),
+    });
+    Ok(())
 }
 
 /// `pidfile PATH`; like HAProxy, a second one is reported and the first kept.

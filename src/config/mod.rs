@@ -1,7 +1,9 @@
 //! Configuration language (HAProxy's) -> typed, validated model.
 //!
 //! `load` reads the files (the only I/O of this module besides name
-//! resolution) and hands their text to `parse`, which is pure: `lexer`
+//! resolution and the files the configuration names: `errorfile`, `return
+//! file`, `acl -f`) and hands their text to `parse_with_files`, which does
+//! no I/O of its own (`parse` is the same without file access): `lexer`
 //! splits each line into words, `parser` tracks sections and dispatches
 //! keywords to `global`, `proxy` and `server` (values through `addr`, `time`
 //! and `args`), and `build` resolves names and runs the checks that need the
@@ -74,7 +76,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, Vec<ConfigError>> {
         .map(|(n, t)| (n.as_str(), t.as_str()))
         .collect();
     let env = |name: &str| std::env::var(name).ok();
-    match parse(&sources, &env, &system_resolve) {
+    match parse_with_files(&sources, &env, &system_resolve, &system_read) {
         Ok(loaded) if errors.is_empty() => Ok(loaded),
         Ok(_) => Err(errors),
         Err(more) => {
@@ -84,9 +86,14 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, Vec<ConfigError>> {
     }
 }
 
-/// Pure variant used by tests and by load(): sources are (file name, text);
+/// Reads a file named by the configuration (`errorfile`, `return file`,
+/// `acl -f`); the error says why it could not.
+pub type ReadFile<'a> = dyn Fn(&str) -> Result<Vec<u8>, String> + 'a;
+
+/// Pure variant used by tests (and fuzzing): sources are (file name, text);
 /// env looks up a variable; resolve turns a host+port into an address (load
-/// passes a real resolver; tests pass a fake).
+/// passes a real resolver; tests pass a fake). Files named by the
+/// configuration cannot be read (see `parse_with_files`).
 ///
 /// Never panics, whatever the input.
 pub fn parse(
@@ -94,11 +101,34 @@ pub fn parse(
     env: &dyn Fn(&str) -> Option<String>,
     resolve: &dyn Fn(&str, u16) -> Result<SocketAddr, String>,
 ) -> Result<Loaded, Vec<ConfigError>> {
-    let mut parser = parser::Parser::new(env, resolve);
+    let no_files =
+        |_: &str| -> Result<Vec<u8>, String> { Err("file access is not available".to_string()) };
+    parse_with_files(sources, env, resolve, &no_files)
+}
+
+/// `parse` with a reader for the files the configuration names; `load`
+/// passes one that reads regular files from the file system.
+pub fn parse_with_files(
+    sources: &[(&str, &str)],
+    env: &dyn Fn(&str) -> Option<String>,
+    resolve: &dyn Fn(&str, u16) -> Result<SocketAddr, String>,
+    read: &ReadFile<'_>,
+) -> Result<Loaded, Vec<ConfigError>> {
+    let mut parser = parser::Parser::new(env, resolve, read);
     for (name, text) in sources {
         parser.file(name, text);
     }
     parser.finish()
+}
+
+/// The reader of `load`: regular files only (a FIFO or a device such as
+/// `/dev/zero` would block or never end).
+fn system_read(path: &str) -> Result<Vec<u8>, String> {
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".to_string());
+    }
+    std::fs::read(path).map_err(|e| e.to_string())
 }
 
 /// Appends `(name, text)` for `path`, or for each `*.cfg` regular file of

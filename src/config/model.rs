@@ -2,9 +2,14 @@
 //!
 //! Contract: a `Config` returned by the parser is fully validated. Every name
 //! reference (`default_backend`, `use_backend`) resolves to an index into
-//! `Config::backends`, every frontend has at least one bind and a backend to
-//! send streams to, and every value is within HAProxy's accepted range. The
-//! runtime never re-validates; it trusts this model.
+//! `Config::backends`, every frontend has at least one bind and a
+//! `default_backend` or `use_backend` rule, every value is within HAProxy's
+//! accepted range, and every regex, format string, ACL and errorfile is
+//! compiled or loaded. The runtime never re-validates; it trusts this model.
+//!
+//! HTTP-only settings of a proxy in `mode tcp` are dropped with HAProxy's
+//! warnings (rules, `option forwardfor`, layer 7 `balance`), so the TCP data
+//! plane never sees them; `option httplog` becomes `option tcplog`.
 //!
 //! `listen` sections produce one `Frontend` and one `Backend` with the same
 //! name (HAProxy does the same internally). `defaults` sections are folded
@@ -13,6 +18,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+
+use crate::http::{Condition, ErrorFile, HttpRule, IpNet};
 
 /// Where a configuration element was written: `file:line`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +62,8 @@ pub struct Global {
     /// `tune.ring.entries N` (ringproxy-specific, default 4096): submission
     /// queue entries of each shard's ring. Power of two, 64..=32768.
     pub ring_entries: u32,
+    /// `log TARGET...` lines, in order.
+    pub logs: Vec<LogTargetSpec>,
 }
 
 impl Default for Global {
@@ -67,8 +76,69 @@ impl Default for Global {
             bufsize: 16384,
             ring_buffers: 8192,
             ring_entries: 4096,
+            logs: Vec::new(),
         }
     }
+}
+
+/// One `log` line: the words after `log` (e.g. `["127.0.0.1:514",
+/// "local0", "info"]`), checked by `accesslog::parse_log_target` when it is
+/// there to call. In proxies, `log global` is replaced by copies of the
+/// global section's lines known at that point (HAProxy's rule), each keeping
+/// its global `loc`: entries with the same `loc` are the same target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogTargetSpec {
+    pub words: Vec<String>,
+    pub loc: Loc,
+}
+
+/// `option tcplog` / `option httplog [clf]`: the access log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogStyle {
+    Tcp,
+    Http,
+    /// `option httplog clf`.
+    HttpClf,
+}
+
+/// `option http-keep-alive` (default) / `http-server-close` / `httpclose`.
+/// Ordered from the least to the most restrictive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum HttpConnMode {
+    #[default]
+    KeepAlive,
+    /// Server side closed after each response, client side kept alive.
+    ServerClose,
+    /// Both sides closed after each transaction.
+    Close,
+}
+
+/// The connection mode of a transaction: the most restrictive of the
+/// frontend's and the backend's (HAProxy's `http_adjust_conn_mode`).
+pub fn effective_conn_mode(fe: &Frontend, be: &Backend) -> HttpConnMode {
+    fe.conn_mode.max(be.conn_mode)
+}
+
+/// `http-reuse`: sharing idle server connections between client sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpReuse {
+    Never,
+    #[default]
+    Safe,
+    Aggressive,
+    Always,
+}
+
+/// `option forwardfor [except NET] [header NAME] [if-none]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardFor {
+    /// `X-Forwarded-For` unless `header NAME`.
+    pub header: String,
+    /// Clients in this network get no header.
+    pub except: Option<IpNet>,
+    /// Only when the request has no such header (if every proxy that sets
+    /// the option says so).
+    pub if_none: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -95,10 +165,13 @@ pub struct Timeouts {
     /// `timeout queue`: falls back to `connect` when unset (HAProxy).
     pub queue: Option<Duration>,
     /// `timeout http-request`: deadline for a complete HTTP request
-    /// (HTTP mode; both sides, as in HAProxy).
+    /// (HTTP mode). Stored on both sides as HAProxy accepts it in both, but
+    /// the frontend's value is the one that applies: HAProxy reads it
+    /// before any backend is chosen.
     pub http_request: Option<Duration>,
     /// `timeout http-keep-alive`: idle deadline between two HTTP requests;
-    /// falls back to `http_request` when unset (HAProxy).
+    /// falls back to `http_request` when unset (HAProxy). The frontend's
+    /// value applies (the client side waits, with no backend yet).
     pub http_keep_alive: Option<Duration>,
     /// `timeout check`: extra read deadline of a health check once
     /// connected (backend side); falls back to `inter` when unset.
@@ -116,13 +189,31 @@ pub struct Frontend {
     pub timeouts: Timeouts,
     /// Index into `Config::backends`.
     pub default_backend: Option<usize>,
-    /// `use_backend NAME` rules in order (unconditional for now: the first
-    /// one wins).
+    /// `use_backend NAME [if|unless COND]` rules in order: the first whose
+    /// condition matches wins (`http::select_backend`).
     pub use_backends: Vec<UseBackend>,
+    /// A listen's own backend (index into `Config::backends`): its rules
+    /// are the frontend's and run once (`http::backend_rules_apply`).
+    pub own_backend: Option<usize>,
+    /// `log` lines (`log global` expanded; `no log` clears).
+    pub logs: Vec<LogTargetSpec>,
+    /// `option tcplog` / `option httplog`; `None`: no access log format set.
+    pub log_format: Option<LogStyle>,
+    /// `option dontlognull`.
+    pub dontlognull: bool,
+    pub conn_mode: HttpConnMode,
+    pub forwardfor: Option<ForwardFor>,
+    /// `errorfile` lines, inherited ones first; the last for a code wins.
+    pub errorfiles: Vec<ErrorFile>,
+    pub http_request: Vec<HttpRule>,
+    pub http_response: Vec<HttpRule>,
 }
 
 impl Frontend {
-    /// The backend a new stream of this frontend goes to.
+    /// The backend of a stream when no condition can be evaluated: the
+    /// first `use_backend` rule, else `default_backend`. Only right when no
+    /// rule has a condition; otherwise use `http::select_backend` (TCP
+    /// streams too, with `http::RequestView::l4`).
     pub fn target_backend(&self) -> Option<usize> {
         self.use_backends
             .first()
@@ -135,6 +226,8 @@ impl Frontend {
 pub struct UseBackend {
     /// Index into `Config::backends`.
     pub backend: usize,
+    /// `None`: unconditional.
+    pub cond: Option<Condition>,
     pub loc: Loc,
 }
 
@@ -151,7 +244,7 @@ pub struct Bind {
     pub loc: Loc,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Balance {
     /// Smooth weighted round robin (HAProxy's `roundrobin`).
     #[default]
@@ -163,6 +256,23 @@ pub enum Balance {
     /// Power of `draws` choices (HAProxy's `random(<draws>)`, default 2).
     Random {
         draws: u32,
+    },
+    /// `balance uri [len N] [depth N] [whole] [path-only]`: hash of the
+    /// request target (HTTP mode; map-based like `source`). Without `whole`
+    /// the query is left out; `path-only` leaves out scheme and authority;
+    /// `len`: only the first N characters; `depth`: only the first N
+    /// directories.
+    Uri {
+        whole: bool,
+        path_only: bool,
+        len: Option<u32>,
+        depth: Option<u32>,
+    },
+    /// `balance hdr(NAME) [use_domain_only]`: hash of a request header's
+    /// value (HTTP mode); without the header, round robin.
+    Hdr {
+        name: String,
+        use_domain_only: bool,
     },
 }
 
@@ -189,6 +299,16 @@ pub struct Backend {
     /// `option allbackups`: use every usable backup server, not only the first.
     pub allbackups: bool,
     pub timeouts: Timeouts,
+    /// `log` lines (`log global` expanded; `no log` clears).
+    pub logs: Vec<LogTargetSpec>,
+    pub conn_mode: HttpConnMode,
+    pub forwardfor: Option<ForwardFor>,
+    /// `http-reuse` (default `safe`).
+    pub http_reuse: HttpReuse,
+    /// `errorfile` lines, inherited ones first; the last for a code wins.
+    pub errorfiles: Vec<ErrorFile>,
+    pub http_request: Vec<HttpRule>,
+    pub http_response: Vec<HttpRule>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -209,6 +329,12 @@ pub struct Server {
     /// `check` and its settings; parsed now, acted on by the health-check
     /// issue. The runtime warns at startup while checks are not run.
     pub check: Option<CheckSettings>,
+    /// `pool-max-conn N`: most idle connections kept for reuse; `None`
+    /// (HAProxy's -1, the default) = unlimited, `Some(0)` = none kept.
+    pub pool_max_conn: Option<u32>,
+    /// `pool-purge-delay T` (default 5s): every T, half of the idle
+    /// connections are closed; zero keeps none.
+    pub pool_purge_delay: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

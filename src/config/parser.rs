@@ -20,8 +20,12 @@ use super::addr::Resolve;
 use super::args::check_name;
 use super::lexer::{self, Env};
 use super::server::ServerOpts;
-use super::{Balance, Bind, ConfigError, Global, Loaded, Loc, Mode, Server, Timeouts};
+use super::{
+    Balance, Bind, ConfigError, ForwardFor, Global, HttpConnMode, HttpReuse, Loaded, Loc, LogStyle,
+    LogTargetSpec, Mode, ReadFile, Server, Timeouts,
+};
 use super::{build, global, proxy};
+use crate::http::{Acl, Condition, ErrorFile, HttpRule};
 
 /// The kind of a proxy-like section; decides which keywords apply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,6 +74,15 @@ pub(super) struct Settings {
     /// Accumulated `default-server` options, the starting point of each
     /// later `server` line.
     pub default_server: ServerOpts,
+    /// `option tcplog`/`httplog` and where it was set (for the TCP-mode
+    /// fallback warning).
+    pub log_style: Option<(LogStyle, Loc)>,
+    pub dontlognull: bool,
+    pub logs: Vec<LogTargetSpec>,
+    pub conn_mode: HttpConnMode,
+    pub http_reuse: HttpReuse,
+    pub forwardfor: Option<ForwardFor>,
+    pub errorfiles: Vec<ErrorFile>,
 }
 
 impl Default for Settings {
@@ -84,6 +97,13 @@ impl Default for Settings {
             redispatch: None,
             allbackups: false,
             default_server: ServerOpts::default(),
+            log_style: None,
+            dontlognull: false,
+            logs: Vec::new(),
+            conn_mode: HttpConnMode::KeepAlive,
+            http_reuse: HttpReuse::Safe,
+            forwardfor: None,
+            errorfiles: Vec::new(),
         }
     }
 }
@@ -100,7 +120,11 @@ pub(super) struct Draft {
     /// `bind` lines seen, valid or not: avoids a second, misleading "no
     /// bind" error when the only bind line was wrong.
     pub bind_lines: usize,
-    pub use_backends: Vec<(String, Loc)>,
+    pub use_backends: Vec<(String, Loc, Option<Condition>)>,
+    /// Named ACLs, in declaration order (lines of the same name merged).
+    pub acls: Vec<Arc<Acl>>,
+    pub http_request: Vec<HttpRule>,
+    pub http_response: Vec<HttpRule>,
     pub servers: Vec<Server>,
     /// `server` lines seen, valid or not (see `bind_lines`).
     pub server_lines: usize,
@@ -118,6 +142,9 @@ impl Draft {
             binds: Vec::new(),
             bind_lines: 0,
             use_backends: Vec::new(),
+            acls: Vec::new(),
+            http_request: Vec::new(),
+            http_response: Vec::new(),
             servers: Vec::new(),
             server_lines: 0,
             referenced: false,
@@ -157,6 +184,7 @@ const UNSUPPORTED_SECTIONS: &[&str] = &[
 pub(super) struct Parser<'a> {
     env: &'a Env<'a>,
     resolve: &'a Resolve<'a>,
+    read: &'a ReadFile<'a>,
     errors: Vec<ConfigError>,
     warnings: Vec<ConfigError>,
     global: Global,
@@ -177,10 +205,11 @@ pub(super) struct Parser<'a> {
 }
 
 impl<'a> Parser<'a> {
-    pub(super) fn new(env: &'a Env<'a>, resolve: &'a Resolve<'a>) -> Self {
+    pub(super) fn new(env: &'a Env<'a>, resolve: &'a Resolve<'a>, read: &'a ReadFile<'a>) -> Self {
         Parser {
             env,
             resolve,
+            read,
             errors: Vec::new(),
             warnings: Vec::new(),
             global: Global::default(),
@@ -443,7 +472,7 @@ impl<'a> Parser<'a> {
             }
             Section::Global => {
                 let mut warnings = Vec::new();
-                let result = global::keyword(&mut self.global, words, &mut warnings);
+                let result = global::keyword(&mut self.global, words, loc, &mut warnings);
                 return self.report(loc, result, warnings);
             }
             Section::Defaults(i) => self.defaults.get_mut(i),
@@ -456,6 +485,9 @@ impl<'a> Parser<'a> {
             resolve: self.resolve,
             warnings: Vec::new(),
             listeners: &mut self.listeners,
+            global_logs: &self.global.logs,
+            read: self.read,
+            bufsize: self.global.bufsize,
         };
         let result = proxy::keyword(&mut ctx, words);
         let warnings = ctx.warnings;

@@ -5,12 +5,17 @@
 //! HAProxy, which often only warns), except timeouts, which warn as HAProxy
 //! does. Names of backends are only recorded here; `build` resolves them.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::addr::{self, Resolve};
 use super::args::{arg, i32_arg, int_in, no_extra, u32_arg};
 use super::parser::{Draft, Kind};
-use super::{Balance, Bind, Loc, Mode, Timeouts, server, time};
+use super::{
+    Balance, Bind, ForwardFor, HttpConnMode, HttpReuse, Loc, LogStyle, LogTargetSpec, Mode,
+    ReadFile, Timeouts, server, time,
+};
+use crate::http::{self, Acl, ERRORFILE_CODES, IpNet, ParseCx};
 
 /// What a keyword handler may touch: its section and the line's location.
 /// Warnings are collected as text; the parser attaches the location.
@@ -22,6 +27,26 @@ pub(super) struct Ctx<'a> {
     /// Listeners declared so far by the whole configuration (see
     /// `addr::MAX_LISTENERS`).
     pub listeners: &'a mut usize,
+    /// The global section's `log` lines so far (`log global` copies them).
+    pub global_logs: &'a [LogTargetSpec],
+    /// Reads files named by `errorfile`, `return file`, `acl -f`.
+    pub read: &'a ReadFile<'a>,
+    /// `tune.bufsize` as set so far.
+    pub bufsize: usize,
+}
+
+/// Runs an `http` parser with the proxy's ACLs, keeping its warnings.
+fn with_pcx<R>(ctx: &mut Ctx<'_>, f: impl FnOnce(&mut ParseCx<'_>) -> R) -> R {
+    let mut p = ParseCx {
+        read_file: ctx.read,
+        bufsize: ctx.bufsize,
+        acls: &ctx.draft.acls,
+        warnings: Vec::new(),
+    };
+    let result = f(&mut p);
+    let warnings = p.warnings;
+    ctx.warnings.extend(warnings);
+    result
 }
 
 type Handler = fn(&mut Ctx<'_>, &[String]) -> Result<(), String>;
@@ -46,6 +71,11 @@ const KEYWORDS: &[(&str, u8, Handler)] = &[
     ("option", ALL, option),
     ("no", ALL, no),
     ("log", ALL, log),
+    ("acl", FE | BE | LI, acl),
+    ("http-request", FE | BE | LI, http_rule),
+    ("http-response", FE | BE | LI, http_rule),
+    ("http-reuse", DEF | BE | LI, http_reuse),
+    ("errorfile", ALL, errorfile),
     ("server", BE | LI, server::server_line),
     ("default-server", DEF | BE | LI, server::default_server_line),
     ("contimeout", ALL, old_timeout),
@@ -238,35 +268,196 @@ fn default_backend(ctx: &mut Ctx<'_>, w: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// `use_backend NAME`: only unconditional rules until ACLs exist.
+/// `use_backend NAME [if|unless COND]`.
 fn use_backend(ctx: &mut Ctx<'_>, w: &[String]) -> Result<(), String> {
     let name = arg(w, 1).ok_or("'use_backend' expects a backend name")?;
-    if matches!(arg(w, 2), Some("if" | "unless")) {
-        return Err("conditions on 'use_backend' are not supported yet".to_string());
+    if name.contains("%[") {
+        return Err("dynamic 'use_backend' names (log-format) are not supported yet".to_string());
     }
-    no_extra(w, 2, "use_backend")?;
+    let cond = match arg(w, 2) {
+        Some("if" | "unless") => {
+            let rest = w.get(2..).unwrap_or_default();
+            let cond = with_pcx(ctx, |p| {
+                http::parse_condition(rest, http::Side::Request, "use_backend rules", p)
+            })
+            .map_err(|e| format!("error detected while parsing switching rule : {e}"))?;
+            Some(cond)
+        }
+        _ => {
+            no_extra(w, 2, "use_backend")?;
+            None
+        }
+    };
     ctx.draft
         .use_backends
-        .push((name.to_string(), ctx.loc.clone()));
+        .push((name.to_string(), ctx.loc.clone(), cond));
+    Ok(())
+}
+
+/// `acl NAME CRITERION [FLAGS] [PATTERNS]`: lines with the same name are
+/// OR-ed into one ACL.
+fn acl(ctx: &mut Ctx<'_>, w: &[String]) -> Result<(), String> {
+    let (name, expr) = with_pcx(ctx, |p| http::parse_acl_line(w, p))?;
+    let existing = ctx
+        .draft
+        .acls
+        .iter_mut()
+        .find(|a| a.name.as_deref() == Some(name.as_str()));
+    match existing {
+        Some(acl) => Arc::make_mut(acl).exprs.push(expr),
+        None => ctx.draft.acls.push(Arc::new(Acl {
+            name: Some(name),
+            exprs: vec![expr],
+        })),
+    }
+    Ok(())
+}
+
+/// `http-request ...` / `http-response ...`.
+fn http_rule(ctx: &mut Ctx<'_>, w: &[String]) -> Result<(), String> {
+    let response = w.first().is_some_and(|k| k == "http-response");
+    let side = if response {
+        http::Side::Response
+    } else {
+        http::Side::Request
+    };
+    let loc = ctx.loc;
+    let rule = with_pcx(ctx, |p| http::parse_http_rule(w, side, loc, p))?;
+    if response {
+        ctx.draft.http_response.push(rule);
+    } else {
+        ctx.draft.http_request.push(rule);
+    }
+    Ok(())
+}
+
+/// `http-reuse never|safe|aggressive|always`.
+fn http_reuse(ctx: &mut Ctx<'_>, w: &[String]) -> Result<(), String> {
+    const EXPECTS: &str = "'http-reuse' expects one of 'never', 'safe', 'aggressive' or 'always'";
+    ctx.draft.s.http_reuse = match arg(w, 1) {
+        Some("never") => HttpReuse::Never,
+        Some("safe") => HttpReuse::Safe,
+        Some("aggressive") => HttpReuse::Aggressive,
+        Some("always") => HttpReuse::Always,
+        Some(other) => return Err(format!("{EXPECTS}, got '{other}'")),
+        None => return Err(EXPECTS.to_string()),
+    };
+    no_extra(w, 2, "http-reuse")
+}
+
+/// `errorfile CODE FILE`: the file is read and checked now, as HAProxy does.
+fn errorfile(ctx: &mut Ctx<'_>, w: &[String]) -> Result<(), String> {
+    let (Some(code), Some(file)) = (arg(w, 1), arg(w, 2)) else {
+        return Err("errorfile : expects <status_code> and <file> as arguments".to_string());
+    };
+    no_extra(w, 3, "errorfile")?;
+    let code = code
+        .parse::<u16>()
+        .ok()
+        .filter(|c| ERRORFILE_CODES.contains(c))
+        .ok_or_else(|| format!("errorfile : status code '{code}' not handled"))?;
+    let bytes =
+        (ctx.read)(file).map_err(|e| format!("errorfile : error opening file '{file}' ({e})"))?;
+    let e = http::parse_errorfile(code, file, bytes, ctx.bufsize, &mut ctx.warnings)
+        .map_err(|e| format!("errorfile : {e}"))?;
+    ctx.draft.s.errorfiles.push(e);
     Ok(())
 }
 
 fn balance(ctx: &mut Ctx<'_>, w: &[String]) -> Result<(), String> {
-    let algo = arg(w, 1)
-        .ok_or("'balance' expects an algorithm (roundrobin, leastconn, source or random)")?;
+    let algo = arg(w, 1).ok_or(
+        "'balance' expects an algorithm (roundrobin, leastconn, source, random, uri or hdr(<name>))",
+    )?;
     ctx.draft.s.balance = match algo {
         "roundrobin" => Balance::RoundRobin,
         "leastconn" => Balance::LeastConn,
         "source" => Balance::Source,
         a if a == "random" || a.starts_with("random(") => random_draws(a)?,
+        "uri" => {
+            ctx.draft.s.balance = balance_uri(w)?;
+            return Ok(());
+        }
+        a if a.starts_with("hdr(") => {
+            ctx.draft.s.balance = balance_hdr(a, w)?;
+            return Ok(());
+        }
         other => {
             return Err(format!(
                 "balance algorithm '{other}' is not supported (supported: roundrobin, leastconn, \
-                 source, random)"
+                 source, random, uri, hdr(<name>))"
             ));
         }
     };
     no_extra(w, 2, "balance")
+}
+
+/// `balance uri [len N] [depth N] [whole] [path-only]` (HAProxy's messages).
+fn balance_uri(w: &[String]) -> Result<Balance, String> {
+    let (mut whole, mut path_only, mut len, mut depth) = (false, false, None, None);
+    let mut i = 2;
+    while let Some(opt) = w.get(i).map(String::as_str) {
+        match opt {
+            "len" | "depth" => {
+                let v = arg(w, i + 1).unwrap_or_default();
+                let n = v.parse::<u32>().ok().filter(|&n| n > 0).ok_or_else(|| {
+                    format!("uri : '{opt}' expects a positive integer (got '{v}')")
+                })?;
+                if opt == "len" {
+                    len = Some(n);
+                } else {
+                    depth = Some(n);
+                }
+                i += 2;
+            }
+            "whole" => {
+                whole = true;
+                i += 1;
+            }
+            "path-only" => {
+                path_only = true;
+                i += 1;
+            }
+            other => {
+                return Err(format!(
+                    "uri only accepts parameters 'len', 'depth', 'path-only', and 'whole' (got '{other}')"
+                ));
+            }
+        }
+    }
+    Ok(Balance::Uri {
+        whole,
+        path_only,
+        len,
+        depth,
+    })
+}
+
+/// `balance hdr(NAME) [use_domain_only]`.
+fn balance_hdr(algo: &str, w: &[String]) -> Result<Balance, String> {
+    let name = algo
+        .strip_prefix("hdr(")
+        .and_then(|r| r.strip_suffix(')'))
+        .filter(|n| !n.is_empty() && n.bytes().all(is_token))
+        .ok_or("hdr requires an http header field name")?;
+    let use_domain_only = match arg(w, 2) {
+        None => false,
+        Some("use_domain_only") => true,
+        Some(other) => {
+            return Err(format!(
+                "{algo} only accepts 'use_domain_only' modifier (got '{other}')"
+            ));
+        }
+    };
+    no_extra(w, if use_domain_only { 3 } else { 2 }, "balance")?;
+    Ok(Balance::Hdr {
+        name: name.to_string(),
+        use_domain_only,
+    })
+}
+
+/// HTTP token characters (RFC 9110 `tchar`).
+fn is_token(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// `random` (2 draws, HAProxy's default) or `random(N)` with N >= 1.
@@ -309,13 +500,18 @@ fn no(ctx: &mut Ctx<'_>, w: &[String]) -> Result<(), String> {
 
 /// Applies `option NAME [ARGS]` (`rest` starts at NAME), negated by `no`.
 ///
-/// Logging and keep-alive options are accepted and ignored with a warning
-/// (rejecting them would reject nearly every existing configuration);
-/// splicing options are ignored silently: ringproxy always splices where it
-/// helps.
+/// TCP keep-alive options are accepted and ignored with a warning
+/// (rejecting them would reject many existing configurations); splicing
+/// options are ignored silently: ringproxy always splices where it helps.
 fn set_option(ctx: &mut Ctx<'_>, rest: &[String], negated: bool) -> Result<(), String> {
     let name = arg(rest, 0).ok_or("'option' expects an option name")?;
     let kw = format!("option {name}");
+    // HAProxy: these options take arguments, so no `no` form.
+    if negated && matches!(name, "tcplog" | "httplog" | "forwardfor") {
+        return Err(format!(
+            "negation/default is not supported for option '{name}'"
+        ));
+    }
     match name {
         "redispatch" => {
             allowed(ctx, &kw, DEF | BE | LI)?;
@@ -337,10 +533,57 @@ fn set_option(ctx: &mut Ctx<'_>, rest: &[String], negated: bool) -> Result<(), S
             no_extra(rest, 1, &kw)?;
             ctx.draft.s.allbackups = !negated;
         }
-        "tcplog" | "httplog" | "dontlognull" => {
-            ctx.warnings
-                .push(format!("'{kw}' ignored: logging comes in a later version"));
+        "tcplog" | "httplog" => {
+            allowed(ctx, &kw, DEF | FE | LI)?;
+            let style = match (name, arg(rest, 1)) {
+                ("tcplog", _) => {
+                    no_extra(rest, 1, &kw)?;
+                    LogStyle::Tcp
+                }
+                (_, None) => LogStyle::Http,
+                (_, Some("clf")) => {
+                    no_extra(rest, 2, &kw)?;
+                    LogStyle::HttpClf
+                }
+                (_, Some(_)) => {
+                    return Err("keyword 'httplog' only supports option 'clf'".to_string());
+                }
+            };
+            if ctx.draft.kind == Kind::Defaults
+                && let Some((prev, _)) = &ctx.draft.s.log_style
+            {
+                let prev = match prev {
+                    LogStyle::Tcp => "option tcplog",
+                    LogStyle::Http => "option httplog",
+                    LogStyle::HttpClf => "option httplog clf",
+                };
+                ctx.warnings.push(format!(
+                    "'{kw}' overrides previous '{prev}' in 'defaults' section"
+                ));
+            }
+            ctx.draft.s.log_style = Some((style, ctx.loc.clone()));
         }
+        "dontlognull" => {
+            allowed(ctx, &kw, DEF | FE | LI)?;
+            no_extra(rest, 1, &kw)?;
+            ctx.draft.s.dontlognull = !negated;
+        }
+        "http-keep-alive" | "http-server-close" | "httpclose" => {
+            no_extra(rest, 1, &kw)?;
+            let mode = match name {
+                "http-keep-alive" => HttpConnMode::KeepAlive,
+                "http-server-close" => HttpConnMode::ServerClose,
+                _ => HttpConnMode::Close,
+            };
+            // HAProxy: `no option X` only cancels X (back to keep-alive).
+            let s = &mut ctx.draft.s;
+            if !negated {
+                s.conn_mode = mode;
+            } else if s.conn_mode == mode {
+                s.conn_mode = HttpConnMode::KeepAlive;
+            }
+        }
+        "forwardfor" => ctx.draft.s.forwardfor = Some(forwardfor(rest)?),
         "splice-auto" | "splice-request" | "splice-response" => no_extra(rest, 1, &kw)?,
         "tcpka" | "clitcpka" | "srvtcpka" => {
             no_extra(rest, 1, &kw)?;
@@ -353,9 +596,140 @@ fn set_option(ctx: &mut Ctx<'_>, rest: &[String], negated: bool) -> Result<(), S
     Ok(())
 }
 
-/// `log ...` and `no log`: accepted so that existing configurations load.
-fn log(ctx: &mut Ctx<'_>, _: &[String]) -> Result<(), String> {
-    ctx.warnings
-        .push("'log' ignored: logging comes in a later version".to_string());
-    Ok(())
+/// `option forwardfor [except NET] [header NAME] [if-none]` (`rest`
+/// starts at `forwardfor`).
+fn forwardfor(rest: &[String]) -> Result<ForwardFor, String> {
+    let mut ff = ForwardFor {
+        header: "X-Forwarded-For".to_string(),
+        except: None,
+        if_none: false,
+    };
+    let mut i = 1;
+    while let Some(w) = rest.get(i).map(String::as_str) {
+        match w {
+            "except" => {
+                let net = arg(rest, i + 1)
+                    .ok_or("'option forwardfor' : 'except' expects <address>[/mask] as argument")?;
+                ff.except =
+                    Some(IpNet::parse(net).map_err(|e| format!("'option forwardfor' : {e}"))?);
+                i += 2;
+            }
+            "header" => {
+                let name = arg(rest, i + 1)
+                    .ok_or("'option forwardfor' : 'header' expects <header_name> as argument")?;
+                if !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+                {
+                    return Err(format!(
+                        "'option forwardfor' : invalid header name '{name}'"
+                    ));
+                }
+                ff.header = name.to_string();
+                i += 2;
+            }
+            "if-none" => {
+                ff.if_none = true;
+                i += 1;
+            }
+            other => {
+                return Err(format!(
+                    "'option forwardfor' only supports optional values: 'except', 'header' and \
+                     'if-none' (got '{other}')"
+                ));
+            }
+        }
+    }
+    Ok(ff)
+}
+
+/// `log global`, `log TARGET...` and `no log` (which forgets every target,
+/// inherited ones included).
+fn log(ctx: &mut Ctx<'_>, w: &[String]) -> Result<(), String> {
+    if w.first().is_some_and(|k| k == "no") {
+        no_extra(w, 2, "no log")?;
+        ctx.draft.s.logs.clear();
+        return Ok(());
+    }
+    match arg(w, 1) {
+        None => Err(
+            "'log' expects either <address[:port]> and <facility> or 'global' as arguments"
+                .to_string(),
+        ),
+        Some("global") => {
+            no_extra(w, 2, "log global")?;
+            // HAProxy copies the global targets known now, each once.
+            for g in ctx.global_logs {
+                if !ctx.draft.s.logs.contains(g) {
+                    ctx.draft.s.logs.push(g.clone());
+                }
+            }
+            Ok(())
+        }
+        Some(_) => {
+            let words = w.get(1..).unwrap_or_default();
+            check_log_target(words)?;
+            ctx.draft.s.logs.push(LogTargetSpec {
+                words: words.to_vec(),
+                loc: ctx.loc.clone(),
+            });
+            Ok(())
+        }
+    }
+}
+
+/// Checks the words after `log` with the access log's own parser, so that
+/// errors name the line. Host names are not resolved here (the parser would
+/// block on DNS, and `parse` must not): a literal stands in for them while
+/// checking, and they are resolved when the targets are built.
+pub(super) fn check_log_target(words: &[String]) -> Result<(), String> {
+    let Some(addr) = words.first().filter(|w| !w.is_empty()) else {
+        return Err(
+            "'log' expects either <address[:port]> and <facility> or 'global' as arguments"
+                .to_string(),
+        );
+    };
+    let addr = without_host_name(addr);
+    let mut checked: Vec<&str> = words.iter().map(String::as_str).collect();
+    if let Some(first) = checked.first_mut() {
+        *first = &addr;
+    }
+    crate::accesslog::parse_log_target(&checked)
+        .map(|_| ())
+        .map_err(|e| format!("'log' : {e}"))
+}
+
+/// A log address with its host name (if any) replaced by a loopback
+/// literal of the right family; other forms unchanged.
+fn without_host_name(addr: &str) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    let (prefix, rest) = match addr.split_once('@') {
+        Some((p, r)) => (Some(p), r),
+        None => (None, addr),
+    };
+    let inet = matches!(
+        prefix,
+        None | Some("udp" | "ipv4" | "udp4" | "ipv6" | "udp6")
+    );
+    if !inet || rest.starts_with('[') || matches!(addr, "stdout" | "stderr") {
+        return Cow::Borrowed(addr);
+    }
+    let (host, port) = match rest.rfind(':') {
+        Some(c) => (rest.get(..c).unwrap_or_default(), rest.get(c..)),
+        None => (rest, None),
+    };
+    let literal = host.is_empty()
+        || host == "*"
+        || host.contains(':')
+        || host.parse::<std::net::IpAddr>().is_ok();
+    if literal || addr.starts_with('/') {
+        return Cow::Borrowed(addr);
+    }
+    let stand_in = if matches!(prefix, Some("ipv6" | "udp6")) {
+        "[::1]"
+    } else {
+        "127.0.0.1"
+    };
+    let prefix = prefix.map(|p| format!("{p}@")).unwrap_or_default();
+    Cow::Owned(format!("{prefix}{stand_in}{}", port.unwrap_or_default()))
 }

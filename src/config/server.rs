@@ -28,6 +28,9 @@ pub(super) struct ServerOpts {
     /// Check settings are kept (and validated) even without `check`, so that
     /// a `default-server inter 1s` applies to servers that enable checks.
     pub check_settings: CheckSettings,
+    /// `pool-max-conn`: `None` = unlimited (-1).
+    pub pool_max_conn: Option<u32>,
+    pub pool_purge_delay: Duration,
 }
 
 impl Default for ServerOpts {
@@ -41,9 +44,14 @@ impl Default for ServerOpts {
             disabled: false,
             check: false,
             check_settings: CheckSettings::default(),
+            pool_max_conn: None,
+            pool_purge_delay: DEFAULT_POOL_PURGE_DELAY,
         }
     }
 }
+
+/// HAProxy's default `pool-purge-delay`.
+const DEFAULT_POOL_PURGE_DELAY: Duration = Duration::from_secs(5);
 
 /// Most a server weight may be (HAProxy's SRV_UWGHT_MAX).
 const MAX_WEIGHT: u64 = 256;
@@ -82,6 +90,8 @@ pub(super) fn server_line(ctx: &mut Ctx<'_>, w: &[String]) -> Result<(), String>
         backup: o.backup,
         disabled: o.disabled,
         check: o.check.then_some(o.check_settings),
+        pool_max_conn: o.pool_max_conn,
+        pool_purge_delay: o.pool_purge_delay,
     });
     Ok(())
 }
@@ -128,6 +138,12 @@ fn option(o: &mut ServerOpts, kw: &str, value: Option<&str>, line: &str) -> Resu
             let ip = value.and_then(addr::parse_ip);
             cs.addr = Some(ip.ok_or("'addr' expects an IPv4 or IPv6 address")?);
         }
+        "pool-max-conn" => o.pool_max_conn = pool_max_conn(value)?,
+        "pool-purge-delay" => {
+            let v = value.ok_or("'pool-purge-delay' expects a time value (e.g. 5s)")?;
+            o.pool_purge_delay =
+                time::parse_duration(v).map_err(|e| format!("'pool-purge-delay': {e}"))?;
+        }
         "id" if line == "server" => {
             // Accepted for compatibility; ringproxy has no numeric ids yet.
             int_in(kw, value, 1, i32::MAX as u64)?;
@@ -153,6 +169,15 @@ fn flag(o: &mut ServerOpts, kw: &str, line: &str) -> Result<(), String> {
         _ => return Err(format!("unknown keyword '{kw}' on {line} line")),
     }
     Ok(())
+}
+
+/// `pool-max-conn N`: -1 (unlimited) or a count.
+fn pool_max_conn(value: Option<&str>) -> Result<Option<u32>, String> {
+    match value {
+        Some("-1") => Ok(None),
+        Some(v) if v.starts_with('-') => Err(format!("'pool-max-conn' must be >= -1 (got {v})")),
+        v => u32_arg("pool-max-conn", v).map(Some),
+    }
 }
 
 /// A check interval: a time value above zero (HAProxy refuses 0).

@@ -412,14 +412,14 @@ fn proxy_keyword_errors() {
             "use 'timeout server'",
         ),
         (
-            "frontend f\n    use_backend b if TRUE\n",
+            "frontend f\n    use_backend b if nosuch\n",
             "t.cfg:2",
-            "conditions on 'use_backend' are not supported yet",
+            "error detected while parsing switching rule : no such ACL : 'nosuch'",
         ),
         (
             "frontend f\n    use_backend b unless x\n",
             "t.cfg:2",
-            "conditions on 'use_backend' are not supported yet",
+            "no such ACL : 'x'",
         ),
         (
             "frontend f\n    use_backend b x\n",
@@ -458,14 +458,14 @@ fn backend_keyword_errors() {
             "balance algorithm 'first' is not supported",
         ),
         (
-            "backend b\n    balance uri\n",
+            "backend b\n    balance uri bogus\n",
             "t.cfg:2",
-            "balance algorithm 'uri' is not supported",
+            "uri only accepts parameters 'len', 'depth', 'path-only', and 'whole' (got 'bogus')",
         ),
         (
-            "backend b\n    balance hdr(host)\n",
+            "backend b\n    balance hdr()\n",
             "t.cfg:2",
-            "balance algorithm 'hdr(host)' is not supported",
+            "hdr requires an http header field name",
         ),
         (
             "backend b\n    balance random(0)\n",
@@ -523,9 +523,9 @@ fn backend_keyword_errors() {
             "'option allbackups' cannot handle unexpected argument",
         ),
         (
-            "backend b\n    option forwardfor\n",
+            "backend b\n    option forwardfour\n",
             "t.cfg:2",
-            "unknown option 'forwardfor'",
+            "unknown option 'forwardfour'",
         ),
         (
             "backend b\n    option\n",
@@ -763,7 +763,7 @@ listen li
     server s1 10.0.0.1
 backend be
     server s2 10.0.0.2:80 weight -1
-    balance uri
+    balance first
 "
     );
     let errs = errors(&text);
@@ -776,7 +776,7 @@ backend be
             "t.cfg:9: invalid port 'http' in ':http' (expected 1 to 65535)",
             "t.cfg:13: server s1: port is required in '10.0.0.1' (expected [addr]:port)",
             "t.cfg:15: server s2: 'weight' expects an integer argument, got '-1'",
-            "t.cfg:16: balance algorithm 'uri' is not supported (supported: roundrobin, leastconn, source, random)",
+            "t.cfg:16: balance algorithm 'first' is not supported (supported: roundrobin, leastconn, source, random, uri, hdr(<name>))",
         ]
     );
 }

@@ -4,6 +4,7 @@
 
 mod errors;
 mod garbage;
+mod http;
 mod load;
 mod model;
 mod sections;
@@ -11,7 +12,7 @@ mod sections;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{ConfigError, Loaded, parse};
+use super::{ConfigError, Loaded, parse_with_files};
 
 /// The fake environment every test sees.
 fn env(name: &str) -> Option<String> {
@@ -34,8 +35,35 @@ fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
     }
 }
 
+/// The fake file system every test sees (`errorfile`, `return file`,
+/// `acl -f`).
+fn read_file(path: &str) -> Result<Vec<u8>, String> {
+    let big = || {
+        let mut v = b"HTTP/1.1 503 Service Unavailable\r\n\r\n".to_vec();
+        v.resize(2000, b'a');
+        v
+    };
+    let text: &[u8] = match path {
+        "/e/503.http" => b"HTTP/1.1 503 Service Unavailable\ncontent-length: 4\n\ndown",
+        "/e/ok.http" => b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n<html>later</html>",
+        "/e/cl-mismatch.http" => b"HTTP/1.1 503 X\r\ncontent-length: 10\r\n\r\nabc",
+        "/e/chunked.http" => b"HTTP/1.1 503 X\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n",
+        "/e/100.http" => b"HTTP/1.1 100 Continue\r\n\r\n",
+        "/e/204-body.http" => b"HTTP/1.1 204 No Content\r\n\r\nxx",
+        "/e/cl0-body.http" => b"HTTP/1.1 503 X\r\ncontent-length: 0\r\n\r\nxx",
+        "/e/garbage" => b"this is not http\r\n\r\n",
+        "/e/partial.http" => b"HTTP/1.1 503 X\r\ncontent-length: 0\r\n",
+        "/e/big.http" | "/r/big.txt" => return Ok(big()),
+        "/p/bad.lst" => b"/ok\n10.0.0.0/8\n",
+        "/p/nets.lst" => b"# private\n10.0.0.0/8\n  192.168.0.0/16\n",
+        "/r/body.txt" => b"hello\n",
+        _ => return Err("No such file or directory".to_string()),
+    };
+    Ok(text.to_vec())
+}
+
 fn parse_files(files: &[(&str, &str)]) -> Result<Loaded, Vec<ConfigError>> {
-    parse(files, &env, &resolve)
+    parse_with_files(files, &env, &resolve, &read_file)
 }
 
 fn show(errors: &[ConfigError]) -> String {

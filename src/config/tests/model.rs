@@ -59,6 +59,15 @@ backend be
             },
             default_backend: Some(0),
             use_backends: vec![],
+            own_backend: None,
+            logs: vec![],
+            log_format: None,
+            dontlognull: false,
+            conn_mode: HttpConnMode::KeepAlive,
+            forwardfor: None,
+            errorfiles: vec![],
+            http_request: vec![],
+            http_response: vec![],
         }],
         backends: vec![Backend {
             name: "be".into(),
@@ -75,6 +84,8 @@ backend be
                 backup: false,
                 disabled: false,
                 check: None,
+                pool_max_conn: None,
+                pool_purge_delay: Duration::from_secs(5),
             }],
             retries: 3,
             redispatch: None,
@@ -84,6 +95,13 @@ backend be
                 server: secs(60),
                 ..Timeouts::default()
             },
+            logs: vec![],
+            conn_mode: HttpConnMode::KeepAlive,
+            forwardfor: None,
+            http_reuse: HttpReuse::Safe,
+            errorfiles: vec![],
+            http_request: vec![],
+            http_response: vec![],
         }],
     };
     assert_eq!(loaded.config, want);
@@ -125,10 +143,12 @@ global
         (1024, 64, 32768)
     );
     assert_warns(&loaded, "t.cfg:9", "'pidfile' already specified");
-    assert_warns(
-        &loaded,
-        "t.cfg:10",
-        "'log' ignored: logging comes in a later version",
+    assert_eq!(
+        g.logs,
+        vec![LogTargetSpec {
+            words: vec!["/dev/log".into(), "local0".into()],
+            loc: loc(10),
+        }]
     );
     assert_warns(&loaded, "t.cfg:11", "'user' ignored");
     assert_warns(&loaded, "t.cfg:15", "'chroot' ignored");
@@ -139,7 +159,7 @@ global
         "'stats' ignored: the runtime API comes in a later version",
     );
     assert_warns(&loaded, "t.cfg:20", "'stats' ignored");
-    assert_eq!(loaded.warnings.len(), 12);
+    assert_eq!(loaded.warnings.len(), 11);
     // An empty configuration is valid (nothing to run, which is the
     // caller's call) and keeps every default.
     assert_eq!(ok("").config.global, Global::default());
@@ -473,7 +493,7 @@ backend e
     let got: Vec<(Balance, u32, Option<i32>, bool)> = cfg
         .backends
         .iter()
-        .map(|b| (b.balance, b.retries, b.redispatch, b.allbackups))
+        .map(|b| (b.balance.clone(), b.retries, b.redispatch, b.allbackups))
         .collect();
     let want = vec![
         (Balance::LeastConn, 5, Some(-1), true),
@@ -514,18 +534,25 @@ backend be
         .iter()
         .filter_map(|w| w.loc.as_ref().map(|l| l.line))
         .collect();
-    assert_eq!(
-        lines,
-        vec![5, 6, 7, 8, 12, 13, 14, 15, 16],
-        "{:#?}",
-        loaded.warnings
+    // 7: httplog overrides tcplog in defaults; 12-14: TCP keep-alive
+    // options; 7 again: httplog falls back to tcplog in a TCP frontend.
+    assert_eq!(lines, vec![7, 12, 13, 14, 7], "{:#?}", loaded.warnings);
+    assert_warns(
+        &loaded,
+        "t.cfg:7",
+        "'option httplog' overrides previous 'option tcplog' in 'defaults' section",
     );
     assert_warns(
         &loaded,
-        "t.cfg:6",
-        "'option tcplog' ignored: logging comes in a later version",
+        "t.cfg:7",
+        "'option httplog' not usable with frontend 'fe' (needs 'mode http'). Falling back to 'option tcplog'",
     );
     assert_warns(&loaded, "t.cfg:12", "'option tcpka' ignored");
+    let fe = &loaded.config.frontends[0];
+    assert_eq!(
+        (fe.log_format, fe.dontlognull, fe.logs.len()),
+        (Some(LogStyle::Tcp), false, 0)
+    );
 }
 
 #[test]

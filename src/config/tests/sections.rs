@@ -161,7 +161,7 @@ fn errors_name_the_right_file_in_order() {
         [
             "conf/a.cfg:7: 'maxconn' expects an integer argument, got 'lots'",
             "conf/b.cfg:2: server s: port is required in '10.0.0.1' (expected [addr]:port)",
-            "conf/b.cfg:3: balance algorithm 'first' is not supported (supported: roundrobin, leastconn, source, random)",
+            "conf/b.cfg:3: balance algorithm 'first' is not supported (supported: roundrobin, leastconn, source, random, uri, hdr(<name>))",
         ]
     );
 }
