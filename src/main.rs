@@ -184,6 +184,8 @@ fn run(args: Args) -> i32 {
         return 1;
     }
 
+    // Reads the time zone once, before any shard formats a log date.
+    ringproxy::accesslog::clock::init();
     let rt = Arc::new(Runtime::new(cfg, nshards, maxconn));
     let (mesh, inboxes) = Mesh::new(nshards);
     let mesh = Arc::new(mesh);

@@ -175,7 +175,7 @@ impl LocalBackend {
     pub fn new(shared: &BackendShared, seed: u64) -> LocalBackend {
         let n = shared.servers.len();
         LocalBackend {
-            lb: Lb::new(shared.cfg.balance, n, seed),
+            lb: Lb::new(&shared.cfg.balance, n, seed),
             servers: (0..n).map(|_| LocalServer::default()).collect(),
             queue: VecDeque::new(),
             scratch: Vec::with_capacity(n),
@@ -191,6 +191,7 @@ impl LocalBackend {
         shared: &BackendShared,
         src: Option<IpAddr>,
         avoid: Option<usize>,
+        key: Option<u32>,
     ) -> Pick {
         let any_active = shared.servers.iter().any(|s| !s.backup && s.usable());
         let mut first_backup_taken = false;
@@ -218,7 +219,7 @@ impl LocalBackend {
         if in_tier == 0 {
             return Pick::NoServer;
         }
-        let ctx = PickCtx { src, avoid };
+        let ctx = PickCtx { src, avoid, key };
         // A server may fill up between the scan and the acquisition (another
         // shard took its last slot): mark it and pick again.
         for _ in 0..shared.servers.len() {

@@ -6,5 +6,5 @@
 
 #![forbid(unsafe_code)]
 
-pub mod proxy;
 pub mod http1;
+pub mod proxy;

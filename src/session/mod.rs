@@ -69,6 +69,11 @@ pub struct Session {
     pub deadline: Deadline,
     /// Streams (HTTP requests) started on this session so far.
     pub requests: u32,
+    /// Accept date (Unix ms) and instant (shard ms), for the log.
+    pub accept_ms: i64,
+    pub accepted_at: u64,
+    /// When its last HTTP transaction ended (shard ms), for `Ti`.
+    pub last_txn_end: u64,
     /// Private server connections (`http-reuse never`): kept for this
     /// session's next requests, never pooled, released when it ends. Each
     /// is also in its server's `sess_conns` list on this shard.
@@ -108,6 +113,9 @@ impl Shard {
             state: SessionState::Embryonic { partial: None },
             deadline: Deadline::default(),
             requests: 0,
+            accept_ms: crate::accesslog::clock::unix_ms(std::time::SystemTime::now()),
+            accepted_at: self.now,
+            last_txn_end: 0,
             priv_conns: Vec::new(),
         });
         let ck = self.conns.insert(Connection::new(fd, Owner::Session(sk)));

@@ -134,6 +134,7 @@ pub struct Shard {
     /// Receives that found the buffer ring empty, waiting for a buffer.
     pub wait_buf: VecDeque<WaitBuf>,
     pub counters: Counters,
+    pub logs: crate::stream::log::ShardLogs,
     pub rt: Arc<Runtime>,
     pub mesh: Arc<Mesh>,
     inbox: Receiver<Msg>,
@@ -202,6 +203,7 @@ impl Shard {
             pending_accepts: VecDeque::new(),
             wait_buf: VecDeque::new(),
             counters: Counters::default(),
+            logs: crate::stream::log::ShardLogs::new(&start.rt.config, start.id),
             rt: start.rt,
             mesh: start.mesh,
             inbox: start.inbox,

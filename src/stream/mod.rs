@@ -6,6 +6,7 @@
 //! which it happened.
 
 pub mod http;
+pub mod log;
 pub(crate) mod pipe;
 pub(crate) mod tcp;
 pub mod term;
@@ -149,6 +150,11 @@ pub struct Stream {
     /// The client connection went back to its session (HTTP keep-alive):
     /// freeing the stream must not end the session.
     pub keep_session: bool,
+    /// For the log line.
+    pub times: log::StreamTimes,
+    /// `balance uri` / `hdr(name)`: the hash of what they select in this
+    /// stream's request.
+    pub lb_key: Option<u32>,
 }
 
 impl Stream {

@@ -55,6 +55,11 @@ impl Shard {
             term: None,
             http: None,
             keep_session: false,
+            lb_key: None,
+            times: super::log::StreamTimes {
+                start: self.now,
+                ..Default::default()
+            },
         })
     }
 
@@ -74,7 +79,8 @@ impl Shard {
         };
         let src = self.session_addrs_src_if_needed(sk, b);
         let shared = self.rt.backends[b].clone();
-        match self.table.backends[b].pick(&shared, src, avoid) {
+        let key = self.streams.get(sk).and_then(|st| st.lb_key);
+        match self.table.backends[b].pick(&shared, src, avoid, key) {
             Pick::Server(i) => {
                 self.table.backends[b].servers[i].streams += 1;
                 let st = self.streams.get_mut(sk).expect("checked above");
@@ -115,6 +121,9 @@ impl Shard {
         let st = self.streams.get_mut(sk).expect("caller checked");
         st.state = StreamState::Queued { until };
         st.in_queue = true;
+        if st.times.queue_start == 0 {
+            st.times.queue_start = self.now;
+        }
         self.table.backends[b].queue.push_back(sk);
         let shared = &self.rt.backends[b];
         shared.queued.fetch_add(1, Ordering::AcqRel);
@@ -139,6 +148,7 @@ impl Shard {
         }
         if let Some(st) = self.streams.get_mut(sk) {
             st.in_queue = false;
+            st.times.queue_end = self.now;
         }
     }
 
@@ -150,7 +160,8 @@ impl Shard {
         while let Some(&sk) = self.table.backends[b].queue.front() {
             let shared = self.rt.backends[b].clone();
             let src = self.session_addrs_src_if_needed(sk, b);
-            match self.table.backends[b].pick(&shared, src, None) {
+            let key = self.streams.get(sk).and_then(|st| st.lb_key);
+            match self.table.backends[b].pick(&shared, src, None, key) {
                 Pick::Queue => break,
                 Pick::Server(i) => {
                     self.stream_dequeue(sk, b);
@@ -228,6 +239,9 @@ impl Shard {
         let st = self.streams.get_mut(sk).expect("checked above");
         st.srv = Some(ck);
         st.live_conns += 1;
+        if st.times.connect_start == 0 {
+            st.times.connect_start = self.now;
+        }
         st.state = StreamState::Connecting { until };
         self.conn_op(ck, Op::Connect, |r, fd, tok| {
             r.connect(fd, &server.sockaddr, tok)
@@ -319,6 +333,10 @@ impl Shard {
         st.state = StreamState::Established;
         st.cli_last = now;
         st.srv_last = now;
+        if st.times.connect_start == 0 {
+            st.times.connect_start = now;
+        }
+        st.times.connected = now;
         let first = st.first.take();
         let header = header.map(|data| Chunk::Owned { data, off: 0 });
         if let Some(txn) = st.http.as_mut() {
@@ -544,6 +562,7 @@ impl Shard {
         if was_queued && let Some(b) = b {
             self.stream_dequeue(sk, b);
         }
+        self.stream_log(sk, term);
         self.stream_release_server(sk);
         for ck in [cli, srv].into_iter().flatten() {
             self.close_conn(ck);

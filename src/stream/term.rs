@@ -48,27 +48,35 @@ impl Termination {
     }
 }
 
-impl fmt::Display for Termination {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Termination {
+    /// HAProxy's two-letter code (`cD`, `sQ`, `--`...), as log bytes.
+    pub fn code(&self) -> [u8; 2] {
         let c = match self.cause {
-            Cause::None => '-',
-            Cause::ClientAbort => 'C',
-            Cause::ServerAbort => 'S',
-            Cause::ClientTimeout => 'c',
-            Cause::ServerTimeout => 's',
-            Cause::Killed => 'K',
-            Cause::Resource => 'R',
+            Cause::None => b'-',
+            Cause::ClientAbort => b'C',
+            Cause::ServerAbort => b'S',
+            Cause::ClientTimeout => b'c',
+            Cause::ServerTimeout => b's',
+            Cause::Killed => b'K',
+            Cause::Resource => b'R',
         };
         // A normal end has no phase in HAProxy's notation.
         let p = match (self.cause, self.phase) {
-            (Cause::None, _) => '-',
-            (_, Phase::Request) => 'R',
-            (_, Phase::Queue) => 'Q',
-            (_, Phase::Connect) => 'C',
-            (_, Phase::Data) => 'D',
-            (_, Phase::Last) => 'L',
+            (Cause::None, _) => b'-',
+            (_, Phase::Request) => b'R',
+            (_, Phase::Queue) => b'Q',
+            (_, Phase::Connect) => b'C',
+            (_, Phase::Data) => b'D',
+            (_, Phase::Last) => b'L',
         };
-        write!(f, "{c}{p}")
+        [c, p]
+    }
+}
+
+impl fmt::Display for Termination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [c, p] = self.code();
+        write!(f, "{}{}", c as char, p as char)
     }
 }
 

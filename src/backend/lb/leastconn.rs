@@ -109,6 +109,7 @@ mod tests {
         let avoid = PickCtx {
             src: None,
             avoid: Some(3),
+            key: None,
         };
         assert_eq!(lc.pick(&servers, &avoid), Some(2));
     }

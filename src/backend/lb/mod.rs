@@ -49,6 +49,21 @@ pub struct PickCtx {
     /// Server index to avoid when another eligible one exists (redispatch
     /// after a failed connect).
     pub avoid: Option<usize>,
+    /// A precomputed hash key for the map-based hashes of `balance uri` and
+    /// `balance hdr(name)` (see `hash_bytes`); None: that request has no
+    /// such key and the pick falls back to round robin.
+    pub key: Option<u32>,
+}
+
+/// HAProxy's default hash function for map-based balancing (sdbm), over
+/// the bytes `balance uri`/`hdr` select.
+pub fn hash_bytes(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0u32, |h, &c| {
+        u32::from(c)
+            .wrapping_add(h << 6)
+            .wrapping_add(h << 16)
+            .wrapping_sub(h)
+    })
 }
 
 /// The candidate filter shared by every algorithm.
@@ -98,11 +113,15 @@ impl Lb {
     /// roundrobin/leastconn so that shards do not all send their first
     /// connection to the same server. It never affects `source` hashing, so
     /// every shard maps a client address to the same server.
-    pub fn new(balance: Balance, n_servers: usize, seed: u64) -> Lb {
-        match balance {
+    pub fn new(balance: &Balance, n_servers: usize, seed: u64) -> Lb {
+        match *balance {
             Balance::RoundRobin => Lb::RoundRobin(roundrobin::SmoothWrr::new(n_servers, seed)),
             Balance::LeastConn => Lb::LeastConn(leastconn::LeastConn::new(n_servers, seed)),
-            Balance::Source => Lb::Source(source::SourceHash::new(n_servers, seed)),
+            // uri and hdr are the same map-based hash, over a key the
+            // stream computes from the request.
+            Balance::Source | Balance::Uri { .. } | Balance::Hdr { .. } => {
+                Lb::Source(source::SourceHash::new(n_servers, seed))
+            }
             Balance::Random { draws } => {
                 Lb::Random(random::RandomDraws::new(n_servers, draws, seed))
             }
@@ -173,6 +192,7 @@ pub(crate) mod tests {
             PickCtx {
                 src: Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7))),
                 avoid: None,
+                key: None,
             },
         ]
     }
@@ -181,7 +201,7 @@ pub(crate) mod tests {
     fn empty_and_unusable_give_none() {
         for b in all_balances() {
             for ctx in ctxs() {
-                let mut lb = Lb::new(b, 3, 7);
+                let mut lb = Lb::new(&b, 3, 7);
                 assert_eq!(lb.pick(&[], &ctx), None, "{b:?} empty");
                 let mut off = [srv(1), srv(2), srv(3)];
                 for s in &mut off {
@@ -203,7 +223,7 @@ pub(crate) mod tests {
     fn never_picks_ineligible_or_weight_zero() {
         for b in all_balances() {
             for ctx in ctxs() {
-                let mut lb = Lb::new(b, 4, 3);
+                let mut lb = Lb::new(&b, 4, 3);
                 let mut servers = [srv(1), srv(0), srv(5), srv(2)];
                 servers[2].eligible = false;
                 for _ in 0..200 {
@@ -218,7 +238,7 @@ pub(crate) mod tests {
     fn avoid_is_honoured_unless_alone() {
         for b in all_balances() {
             for ctx in ctxs() {
-                let mut lb = Lb::new(b, 3, 11);
+                let mut lb = Lb::new(&b, 3, 11);
                 let servers = [srv(1), srv(3), srv(1)];
                 let ctx_avoid = PickCtx {
                     avoid: Some(1),
@@ -246,7 +266,7 @@ pub(crate) mod tests {
     fn resize_keeps_working() {
         for b in all_balances() {
             for ctx in [PickCtx::default()] {
-                let mut lb = Lb::new(b, 2, 5);
+                let mut lb = Lb::new(&b, 2, 5);
                 let mut servers = vec![srv(1), srv(1)];
                 for _ in 0..10 {
                     assert!(lb.pick(&servers, &ctx).unwrap() < 2);
@@ -276,10 +296,10 @@ pub(crate) mod tests {
 
     #[test]
     fn dynamic_algorithms() {
-        assert!(Lb::new(Balance::RoundRobin, 1, 0).is_dynamic());
-        assert!(Lb::new(Balance::LeastConn, 1, 0).is_dynamic());
-        assert!(Lb::new(Balance::Random { draws: 2 }, 1, 0).is_dynamic());
-        assert!(!Lb::new(Balance::Source, 1, 0).is_dynamic());
+        assert!(Lb::new(&Balance::RoundRobin, 1, 0).is_dynamic());
+        assert!(Lb::new(&Balance::LeastConn, 1, 0).is_dynamic());
+        assert!(Lb::new(&Balance::Random { draws: 2 }, 1, 0).is_dynamic());
+        assert!(!Lb::new(&Balance::Source, 1, 0).is_dynamic());
     }
 
     #[test]

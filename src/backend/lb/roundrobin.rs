@@ -205,6 +205,7 @@ mod tests {
         let ctx = PickCtx {
             src: None,
             avoid: Some(0),
+            key: None,
         };
         let seq: Vec<usize> = (0..6).map(|_| rr.pick(&servers, &ctx).unwrap()).collect();
         assert!(!seq.contains(&0));

@@ -33,9 +33,10 @@ impl SourceHash {
 
     /// O(n), no allocation.
     pub fn pick(&mut self, servers: &[LbServer], ctx: &PickCtx) -> Option<usize> {
-        match ctx.src {
-            Some(ip) => pick_hashed(servers, ctx.avoid, hash_addr(ip)),
-            None => self.fallback.pick(servers, ctx),
+        match (ctx.key, ctx.src) {
+            (Some(key), _) => pick_hashed(servers, ctx.avoid, key),
+            (None, Some(ip)) => pick_hashed(servers, ctx.avoid, hash_addr(ip)),
+            (None, None) => self.fallback.pick(servers, ctx),
         }
     }
 }
@@ -110,6 +111,7 @@ mod tests {
         PickCtx {
             src: Some(ip),
             avoid: None,
+            key: None,
         }
     }
 
@@ -256,6 +258,7 @@ mod tests {
             let redispatch = PickCtx {
                 src: Some(ip),
                 avoid: Some(home),
+                key: None,
             };
             let other = sh.pick(&servers, &redispatch).unwrap();
             assert_ne!(other, home);

@@ -148,6 +148,11 @@ impl Shard {
             now.saturating_sub(txn.times.start),
             if cli_keep { ", keep-alive" } else { "" }
         );
+        self.stream_log(sk, Termination::new(Cause::None, Phase::Data));
+        if let Some(s) = self.sessions.get_mut(session) {
+            s.last_txn_end = now;
+        }
+        let st = self.streams.get_mut(sk).expect("caller checked");
         let srv = st.srv.take();
         let cli = st.cli;
         let (b, i) = (st.backend, st.server);

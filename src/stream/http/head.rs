@@ -3,7 +3,8 @@
 //! pooled vector; the caller applies the outcome.
 
 use super::ReqMeta;
-use crate::config::Mode;
+use crate::backend::lb::hash_bytes;
+use crate::config::{Balance, Mode};
 use crate::proto::http1::{
     BodyFraming, ConnIntent, HeadWriter, RequestHead, RespFraming, ResponseHead, Version,
 };
@@ -19,6 +20,8 @@ pub enum ReqOutcome {
         meta: FwdMeta,
         framing: BodyFraming,
         head: Vec<u8>,
+        /// `balance uri` / `hdr(name)` key for this request.
+        lb_key: Option<u32>,
     },
     /// Answer from the proxy: `bytes` is a full response when the proxy
     /// built one (return, redirect), else the default page for `status`.
@@ -105,6 +108,60 @@ pub fn request_outcome(
         meta: FwdMeta { req: meta },
         framing: h.framing,
         head: out,
+        lb_key: lb_key(&rt.config.backends[backend].balance, h),
+    }
+}
+
+/// The hash `balance uri` or `balance hdr(name)` uses for this request
+/// (HAProxy's map-based sdbm); None for other algorithms, or when the
+/// header is absent (the pick then falls back to round robin).
+fn lb_key(balance: &Balance, h: &RequestHead) -> Option<u32> {
+    match balance {
+        Balance::Uri {
+            whole,
+            path_only,
+            len,
+            depth,
+        } => {
+            let mut uri = h.target;
+            if *path_only && let Some(i) = uri.find("://") {
+                let rest = &uri[i + 3..];
+                uri = rest.find('/').map_or("/", |j| &rest[j..]);
+            }
+            if !whole && let Some(q) = uri.find('?') {
+                uri = &uri[..q];
+            }
+            if let Some(d) = depth {
+                // One level per slash: stop before the (d+1)th.
+                if let Some((i, _)) = uri.match_indices('/').nth(*d as usize) {
+                    uri = &uri[..i];
+                }
+            }
+            let bytes = uri.as_bytes();
+            let bytes = match len {
+                Some(l) => &bytes[..bytes.len().min(*l as usize)],
+                None => bytes,
+            };
+            Some(hash_bytes(bytes))
+        }
+        Balance::Hdr {
+            name,
+            use_domain_only,
+        } => {
+            let v = h.header(name)?;
+            if *use_domain_only {
+                // The main label of a host name: "haproxy" in
+                // "www.haproxy.org" (HAProxy hashes that part only).
+                let host = v.split(|&b| b == b':').next().unwrap_or(v);
+                let mut labels = host.rsplit(|&b| b == b'.');
+                let last = labels.next();
+                let main = labels.next().or(last).unwrap_or(host);
+                Some(hash_bytes(main))
+            } else {
+                Some(hash_bytes(v))
+            }
+        }
+        _ => None,
     }
 }
 

@@ -93,6 +93,9 @@ pub struct HttpTxn {
     pub times: TxnTimes,
     /// Bytes of the response delivered to the client, head included.
     pub bytes_out: u64,
+    /// The request line as received, for `option httplog` (pooled vector;
+    /// kept only when the frontend logs).
+    pub req_line: Option<Vec<u8>>,
 }
 
 impl HttpTxn {
@@ -112,6 +115,7 @@ impl HttpTxn {
                 ..TxnTimes::default()
             },
             bytes_out: 0,
+            req_line: None,
         }
     }
 
@@ -123,6 +127,9 @@ impl HttpTxn {
         }
         if let Some(a) = self.acc.take() {
             io.vecs.put(a);
+        }
+        if let Some(l) = self.req_line.take() {
+            io.vecs.put(l);
         }
     }
 

@@ -237,9 +237,11 @@ impl Shard {
                 meta,
                 framing,
                 head,
+                lb_key,
             } => {
                 let st = self.streams.get_mut(sk).expect("caller checked");
                 st.backend = Some(backend);
+                st.lb_key = lb_key;
                 st.retries_left = self.rt.config.backends[backend].retries;
                 let txn = st.http.as_mut().expect("http");
                 txn.times.req_head = now;
