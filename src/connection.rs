@@ -82,6 +82,9 @@ pub struct Connection {
     /// Requests this connection has carried (a server connection that
     /// served more than one is "proven" reusable).
     pub requests: u32,
+    /// The receive was wanted again while its cancellation was in flight:
+    /// re-arm it when the cancelled receive completes.
+    pub rearm: bool,
 }
 
 impl Connection {
@@ -95,6 +98,7 @@ impl Connection {
             server: None,
             private_to: None,
             requests: 0,
+            rearm: false,
         }
     }
 

@@ -13,21 +13,12 @@
 
 use crate::shard::token::Key;
 
-/// `http-reuse` (HAProxy's meaning).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Reuse {
-    /// Connections are private to their session.
-    Never,
-    /// The first request of a session gets a connection of its own; later
-    /// ones may use any idle connection (the default).
-    #[default]
-    Safe,
-    /// The first request may use a connection proven reusable (it already
-    /// served more than one request); later ones any idle connection.
-    Aggressive,
-    /// Any request may use any idle connection.
-    Always,
-}
+/// `http-reuse`, HAProxy's meaning: `never` keeps connections private to
+/// their session; `safe` (default) gives a session's first request a
+/// connection of its own and lets later ones use any idle connection;
+/// `aggressive` lets the first request use a connection proven reusable
+/// (it served more than one request); `always` lets any request use any.
+pub use crate::config::HttpReuse as Reuse;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IdleConn {

@@ -291,9 +291,14 @@ impl Shard {
         if !self.timers.fired(&mut s.deadline, &e, now) {
             return;
         }
-        if idle {
-            // http-request / http-keep-alive: an idle connection is closed
-            // silently, as HAProxy does.
+        let first_request =
+            matches!(s.state, SessionState::Full { stream: None }) && s.requests == 0;
+        if idle && first_request {
+            // timeout http-request before any request: 408, as HAProxy.
+            self.http_answer_idle(e.key(), 408);
+        } else if idle {
+            // http-keep-alive (or the end of a lingering close): an idle
+            // connection is closed silently, as HAProxy does.
             self.session_kill(e.key());
         } else {
             self.session_fail(e.key(), HandshakeFailure::Timeout);

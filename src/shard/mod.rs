@@ -50,9 +50,8 @@ pub struct Counters {
 /// `GROW_BUFFERS` each time a receive finds it empty, up to
 /// `tune.ring.buffers`.
 const INITIAL_BUFFERS: u16 = 64;
-/// How long a server connection may stay idle in a pool (HAProxy's
-/// `pool-purge-delay` default) and how often pools are checked.
-const POOL_PURGE_DELAY_MS: u64 = 5000;
+/// How often pools are checked for connections idle longer than their
+/// server's `pool-purge-delay`.
 const MAINTENANCE_EVERY_MS: u64 = 1000;
 const GROW_BUFFERS: u16 = 64;
 
@@ -135,6 +134,9 @@ pub struct Shard {
     pub wait_buf: VecDeque<WaitBuf>,
     pub counters: Counters,
     pub logs: crate::stream::log::ShardLogs,
+    /// Scratch list for the header edits of the request or response being
+    /// processed (heads are processed one at a time; reused, no allocation).
+    pub edits: crate::http::HeaderEdits,
     pub rt: Arc<Runtime>,
     pub mesh: Arc<Mesh>,
     inbox: Receiver<Msg>,
@@ -204,6 +206,7 @@ impl Shard {
             wait_buf: VecDeque::new(),
             counters: Counters::default(),
             logs: crate::stream::log::ShardLogs::new(&start.rt.config, start.id),
+            edits: crate::http::HeaderEdits::default(),
             rt: start.rt,
             mesh: start.mesh,
             inbox: start.inbox,
@@ -283,10 +286,12 @@ impl Shard {
             return;
         };
         // A multishot receive stays in the kernel while it posts `more`.
+        let mut rearm = false;
         if !(tok.op == Op::Recv && c.more()) {
             conn.inflight -= 1;
             if tok.op == Op::Recv {
                 conn.recv = crate::connection::RecvState::Off;
+                rearm = std::mem::take(&mut conn.rearm);
             }
         }
         let owner = conn.owner;
@@ -310,6 +315,10 @@ impl Shard {
         }
         if tok.op == Op::Cancel {
             return;
+        }
+        if rearm && c.result == -libc::ECANCELED {
+            // Someone wanted the receive back while it was being cancelled.
+            self.conn_want_recv(tok.key, true);
         }
         match owner {
             Owner::Session(sk) => self.session_io(sk, tok, c),
@@ -412,10 +421,11 @@ impl Shard {
     /// Periodic housekeeping: closes server connections idle in a pool for
     /// longer than the purge delay, then re-arms itself.
     fn maintenance(&mut self) {
-        let before = self.now.saturating_sub(POOL_PURGE_DELAY_MS);
         let mut expired = Vec::new();
-        for lb in &mut self.table.backends {
-            for ls in &mut lb.servers {
+        for (b, lb) in self.table.backends.iter_mut().enumerate() {
+            for (i, ls) in lb.servers.iter_mut().enumerate() {
+                let delay = self.rt.config.backends[b].servers[i].pool_purge_delay;
+                let before = self.now.saturating_sub(delay.as_millis() as u64);
                 ls.pool.expire(before, &mut expired);
             }
         }

@@ -135,6 +135,18 @@ impl Pipe {
         c
     }
 
+    /// Drops every queued chunk that no send is using (the proxy answers
+    /// itself: what was queued for the server will never go).
+    pub fn discard_queued(&mut self, io: &mut Io) {
+        let keep = if self.sending { self.pop() } else { None };
+        while let Some(c) = self.pop() {
+            c.release(io);
+        }
+        if let Some(c) = keep {
+            self.push(c);
+        }
+    }
+
     /// Gives back every leased buffer the pipe holds (the stream is being
     /// freed: no operation on them is in the kernel any more).
     pub fn release(&mut self, io: &mut Io) {
@@ -230,7 +242,11 @@ impl Shard {
 
     /// Nothing left to send in either direction.
     pub(super) fn pipes_idle(st: &Stream) -> bool {
-        !st.c2s.sending && st.c2s.queued() == 0 && !st.s2c.sending && st.s2c.queued() == 0
+        Self::pipe_idle(&st.c2s) && Self::pipe_idle(&st.s2c)
+    }
+
+    pub(super) fn pipe_idle(p: &Pipe) -> bool {
+        !p.sending && p.queued() == 0
     }
 
     /// Arms the connection's multishot receive when `want` and it is off,
@@ -240,6 +256,8 @@ impl Shard {
             return;
         };
         match (conn.recv, want) {
+            // Wanted again before the cancellation completed: re-arm then.
+            (RecvState::Cancelling, w) => conn.rearm = w,
             (RecvState::Off, true) => {
                 conn.recv = RecvState::Armed;
                 let bgid = self.io.bufs.bgid();
@@ -339,6 +357,20 @@ impl Shard {
     pub(super) fn pipe_on_send(&mut self, sk: Key, side: Side, dir: Dir, res: i32) {
         let now = self.now;
         let st = self.streams.get_mut(sk).expect("caller checked");
+        let rsp_done = st
+            .http
+            .as_ref()
+            .is_some_and(|t| matches!(t.rsp, super::http::RspPhase::Done));
+        if res <= 0 && side == Side::Back && rsp_done {
+            // HTTP: the server stopped reading after a complete response
+            // (early answer): the rest of the request is dropped, the
+            // response still goes out.
+            let pipe = st.pipe_mut(dir);
+            pipe.sending = false;
+            pipe.discard_queued(&mut self.io);
+            self.http_after_send(sk);
+            return;
+        }
         if res <= 0 {
             let cause = match side {
                 Side::Front => Cause::ClientAbort,

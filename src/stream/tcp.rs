@@ -28,7 +28,19 @@ impl Shard {
             .expect("caller holds a live session");
         let fe = s.frontend;
         let cli = s.cli;
-        let backend = self.rt.config.frontends[fe].target_backend();
+        let fe_cfg = &self.rt.config.frontends[fe];
+        let backend = if fe_cfg.use_backends.iter().any(|u| u.cond.is_some()) {
+            // Conditions of a TCP frontend can only use layer 4 (src,
+            // dst_port...): evaluate them on the session's addresses. (HTTP
+            // streams choose again once their request is parsed.)
+            let a = self.session_addrs(session);
+            let view = crate::http::RequestView::l4(a.src, a.dst);
+            self.edits.clear();
+            let fe_cfg = &self.rt.config.frontends[fe];
+            crate::http::select_backend(fe_cfg, &view, &self.edits)
+        } else {
+            fe_cfg.target_backend()
+        };
         let retries = backend.map_or(0, |b| self.rt.config.backends[b].retries);
         self.counters.streams += 1;
         self.streams.insert(Stream {

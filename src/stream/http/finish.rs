@@ -13,25 +13,20 @@ impl Shard {
     /// The addresses rules may need; looked up once per session, and only
     /// when the configuration can use them.
     pub(super) fn session_addrs_for_http(&mut self, session: Key, _fe: usize) -> SessionAddrs {
-        self.sessions
-            .get(session)
-            .map(|s| s.addrs)
-            .unwrap_or_default()
+        self.session_addrs(session)
     }
 
     /// `http-reuse` of backend `b`.
     pub(crate) fn backend_reuse(&self, b: usize) -> Reuse {
-        let _ = b;
-        // The configuration keyword arrives with the HTTP configuration
-        // work; until then every backend has HAProxy's default.
-        Reuse::Safe
+        self.rt.config.backends[b].http_reuse
     }
 
-    /// Idle connections this shard may pool for server `i` of backend `b`
-    /// (`pool-max-conn`, shared out between shards).
+    /// Idle connections this shard may pool for server `i` of backend `b`:
+    /// `pool-max-conn` shared out between shards (None: unlimited).
     fn pool_max(&self, b: usize, i: usize) -> Option<usize> {
-        let _ = (b, i);
-        None
+        self.rt.config.backends[b].servers[i]
+            .pool_max_conn
+            .map(|m| (m as usize).div_ceil(self.rt.shards))
     }
 
     /// Picks where the request goes: the session's own private connection
@@ -117,10 +112,17 @@ impl Shard {
         let Some(txn) = st.http.as_ref() else {
             return;
         };
+        // After an answer of our own, what was bound for the server does not
+        // count (a send to it may still be finishing while it closes).
+        let idle = if txn.internal {
+            Self::pipe_idle(&st.s2c)
+        } else {
+            Self::pipes_idle(st)
+        };
         if st.state == StreamState::Closing
             || !matches!(txn.req, ReqPhase::Done)
             || !matches!(txn.rsp, RspPhase::Done)
-            || !Self::pipes_idle(st)
+            || !idle
         {
             return;
         }
@@ -303,7 +305,13 @@ impl Shard {
     /// 101 / CONNECT: the stream becomes a TCP tunnel.
     pub(super) fn http_to_tunnel(&mut self, sk: Key, rest: Option<Chunk>) {
         let st = self.streams.get_mut(sk).expect("caller checked");
-        st.http = None;
+        if let Some(mut txn) = st.http.take() {
+            // Client bytes that followed the request belong to the tunnel.
+            if let Some(p) = txn.pending.take() {
+                st.c2s.push(p);
+            }
+            txn.release(&mut self.io);
+        }
         if let Some(r) = rest {
             st.s2c.push(r);
         }

@@ -3,10 +3,17 @@
 //! pooled vector; the caller applies the outcome.
 
 use super::ReqMeta;
+use std::io::Write;
+
 use crate::backend::lb::hash_bytes;
-use crate::config::{Balance, Mode};
+use crate::config::{Balance, HttpConnMode, Mode, effective_conn_mode};
+use crate::http::{
+    HeaderEdits, RequestView, ResponseView, Verdict, apply_forwardfor, apply_request_rules,
+    apply_response_rules, backend_rules_apply, select_backend,
+};
 use crate::proto::http1::{
-    BodyFraming, ConnIntent, HeadWriter, RequestHead, RespFraming, ResponseHead, Version,
+    BodyFraming, ConnIntent, EditError, HeadWriter, RequestHead, RespFraming, ResponseHead,
+    Version, is_hop_by_hop,
 };
 use crate::runtime::Runtime;
 use crate::session::SessionAddrs;
@@ -35,6 +42,9 @@ pub enum ReqOutcome {
 #[derive(Debug, Clone, Copy)]
 pub struct FwdMeta {
     pub req: ReqMeta,
+    /// The server connection closes after this response
+    /// (`http-server-close` / `httpclose`).
+    pub srv_close: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -60,55 +70,157 @@ fn req_meta(h: &RequestHead) -> ReqMeta {
     }
 }
 
-/// Decides what happens to a request of frontend `fe`, and writes the head
-/// to forward into `out`.
+/// Decides what happens to a request of frontend `fe` (HAProxy's order:
+/// the frontend's `http-request` rules, backend switching, the backend's
+/// rules, `option forwardfor`), and writes the head to forward into `out`.
+/// `edits` is the shard's scratch list, cleared here.
 pub fn request_outcome(
     rt: &Runtime,
     fe: usize,
     h: &RequestHead,
-    _addrs: &SessionAddrs,
+    addrs: &SessionAddrs,
     mut out: Vec<u8>,
+    edits: &mut HeaderEdits,
 ) -> ReqOutcome {
-    let meta = req_meta(h);
+    let mut meta = req_meta(h);
     let has_body = h.framing.has_body();
-    let Some(backend) = rt.config.frontends[fe].target_backend() else {
-        return ReqOutcome::Answer {
-            status: 503,
-            bytes: None,
-            meta: AnswerMeta {
-                req: meta,
-                has_body,
-            },
-        };
+    let fe_cfg = &rt.config.frontends[fe];
+    let version = match h.version {
+        Version::Http10 => (1, 0),
+        Version::Http11 => (1, 1),
     };
-    debug_assert_eq!(rt.config.backends[backend].mode, Mode::Http);
+    let view = RequestView::new(
+        h.method_str,
+        h.target,
+        version,
+        h.headers,
+        addrs.src,
+        addrs.dst,
+    );
+    edits.clear();
+    let verdict = apply_request_rules(&fe_cfg.http_request, &view, edits);
+    if let Some(o) = verdict_answer(verdict, &view, edits, meta, has_body, &mut out) {
+        return o;
+    }
+    let Some(backend) = select_backend(fe_cfg, &view, edits) else {
+        return answer(503, None, meta, has_body);
+    };
+    let be_cfg = &rt.config.backends[backend];
+    debug_assert_eq!(be_cfg.mode, Mode::Http);
+    if backend_rules_apply(fe_cfg, backend) {
+        let verdict = apply_request_rules(&be_cfg.http_request, &view, edits);
+        if let Some(o) = verdict_answer(verdict, &view, edits, meta, has_body, &mut out) {
+            return o;
+        }
+    }
+    apply_forwardfor(fe_cfg, be_cfg, &view, edits);
+    let mode = effective_conn_mode(fe_cfg, be_cfg);
+    if mode == HttpConnMode::Close {
+        meta.close = true;
+    }
     let upgrade = h.upgrade.is_some();
+    // http-server-close and httpclose close the server side after the
+    // response, and say so to the server.
+    let srv_intent = if mode == HttpConnMode::KeepAlive || upgrade {
+        ConnIntent::KeepAlive
+    } else {
+        ConnIntent::Close
+    };
+    let target = if edits.target_changed() {
+        edits.target(&view)
+    } else {
+        h.target
+    };
     let written = (|| {
-        let mut w = HeadWriter::request(&mut out, h.method_str, h.target, Version::Http11)?;
-        w.end_to_end(h.headers, upgrade)?;
-        // The server side is HTTP/1.1 keep-alive unless the request is
-        // upgrading (the connection then becomes a tunnel).
-        w.connection(Version::Http11, ConnIntent::KeepAlive, upgrade);
+        let mut w = HeadWriter::request(&mut out, h.method_str, target, Version::Http11)?;
+        if edits.headers_changed() {
+            let mut err = Ok(());
+            edits.for_each_header(h.headers, |name, value| {
+                let name = std::str::from_utf8(name).unwrap_or("");
+                let keep_upgrade = upgrade && name.eq_ignore_ascii_case("upgrade");
+                if err.is_ok() && (keep_upgrade || !is_hop_by_hop(name, h.headers)) {
+                    err = w.header(name, value).map(|_| ());
+                }
+            });
+            err?;
+        } else {
+            w.end_to_end(h.headers, upgrade)?;
+        }
+        w.connection(Version::Http11, srv_intent, upgrade);
         w.finish();
-        Ok::<(), crate::proto::http1::EditError>(())
+        Ok::<(), EditError>(())
     })();
     if let Err(e) = written {
         log::debug!("cannot write the request head: {e}");
-        return ReqOutcome::Answer {
-            status: e.status(),
-            bytes: None,
-            meta: AnswerMeta {
-                req: meta,
-                has_body,
-            },
-        };
+        return answer(e.status(), None, meta, has_body);
     }
     ReqOutcome::Forward {
         backend,
-        meta: FwdMeta { req: meta },
+        meta: FwdMeta {
+            req: meta,
+            srv_close: srv_intent == ConnIntent::Close,
+        },
         framing: h.framing,
         head: out,
-        lb_key: lb_key(&rt.config.backends[backend].balance, h),
+        lb_key: lb_key(&be_cfg.balance, h),
+    }
+}
+
+fn answer(status: u16, bytes: Option<Vec<u8>>, req: ReqMeta, has_body: bool) -> ReqOutcome {
+    ReqOutcome::Answer {
+        status,
+        bytes,
+        meta: AnswerMeta { req, has_body },
+    }
+}
+
+/// The answer a final rule asks for; None to go on. `deny` closes the
+/// connection (HAProxy's reply is final); `return` and `redirect` keep it
+/// when the request allows.
+fn verdict_answer(
+    v: Verdict<'_>,
+    view: &RequestView<'_>,
+    edits: &HeaderEdits,
+    mut req: ReqMeta,
+    has_body: bool,
+    out: &mut Vec<u8>,
+) -> Option<ReqOutcome> {
+    let keep = !req.close && !has_body;
+    let conn_line: &[u8] = if keep { b"" } else { b"connection: close\r\n" };
+    match v {
+        Verdict::Continue => None,
+        Verdict::Deny { status } => {
+            req.close = true;
+            Some(answer(status, None, req, has_body))
+        }
+        Verdict::UseService(_) => Some(answer(503, None, req, has_body)),
+        Verdict::Redirect { status, location } => {
+            out.clear();
+            let _ = write!(
+                out,
+                "HTTP/1.1 {status} {}\r\nlocation: {location}\r\ncontent-length: 0\r\n",
+                crate::proto::http1::reason_phrase(status)
+            );
+            out.extend_from_slice(conn_line);
+            out.extend_from_slice(b"\r\n");
+            Some(answer(status, Some(std::mem::take(out)), req, has_body))
+        }
+        Verdict::Return(spec) => {
+            out.clear();
+            let mut body = Vec::new();
+            if !spec.render(view, edits, out, &mut body) {
+                return Some(answer(spec.status, None, req, has_body));
+            }
+            out.extend_from_slice(conn_line);
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(&body);
+            Some(answer(
+                spec.status,
+                Some(std::mem::take(out)),
+                req,
+                has_body,
+            ))
+        }
     }
 }
 
@@ -181,37 +293,94 @@ pub struct RspOutcome {
     pub head: Vec<u8>,
 }
 
-/// Decides the connection fates and writes the head to send to the client.
-/// Errors (only possible for a malformed reason phrase or header) are the
-/// server's fault: the caller answers 502.
+/// Why a response head cannot be forwarded: the caller answers `status`.
+#[derive(Debug)]
+pub struct RspRefused {
+    pub status: u16,
+    pub out: Vec<u8>,
+}
+
+/// Applies the `http-response` rules (the backend's, then the frontend's
+/// unless they are one listen), decides the connection fates and writes the
+/// head to send to the client.
+#[allow(clippy::too_many_arguments)]
 pub fn response_outcome(
+    rt: &Runtime,
+    fe: usize,
+    be: Option<usize>,
     req: &ReqMeta,
+    srv_close: bool,
+    addrs: &SessionAddrs,
     h: &ResponseHead,
     mut out: Vec<u8>,
-) -> Result<RspOutcome, (crate::proto::http1::EditError, Vec<u8>)> {
+    edits: &mut HeaderEdits,
+) -> Result<RspOutcome, RspRefused> {
     let interim = h.is_interim();
     let tunnel = h.framing == RespFraming::Tunnel;
     let close_delimited = h.framing == RespFraming::CloseDelimited;
-    let cli_keepalive = !req.close && !close_delimited && !tunnel;
-    let srv_reusable = h.conn == ConnIntent::KeepAlive && !close_delimited && !tunnel;
-    let cli_intent = if cli_keepalive {
+    let fe_cfg = &rt.config.frontends[fe];
+    edits.clear();
+    if !interim {
+        // Response rules only see what the transaction kept of the request.
+        let mut view = RequestView::l4(addrs.src, addrs.dst);
+        view.method = req.method.as_str().unwrap_or("");
+        let res = ResponseView {
+            status: h.status,
+            headers: h.headers,
+        };
+        let mut lists: [&[crate::http::HttpRule]; 2] = [&[], &fe_cfg.http_response];
+        if let Some(b) = be
+            && backend_rules_apply(fe_cfg, b)
+        {
+            lists[0] = &rt.config.backends[b].http_response;
+        }
+        for rules in lists {
+            match apply_response_rules(rules, &view, &res, edits) {
+                Verdict::Continue => {}
+                // http-response deny: HAProxy answers 502.
+                Verdict::Deny { status } => return Err(RspRefused { status, out }),
+                _ => return Err(RspRefused { status: 502, out }),
+            }
+        }
+    }
+    let mode = be.map_or(fe_cfg.conn_mode, |b| {
+        effective_conn_mode(fe_cfg, &rt.config.backends[b])
+    });
+    let cli_keepalive = !req.close && !close_delimited && !tunnel && mode != HttpConnMode::Close;
+    let srv_reusable = h.conn == ConnIntent::KeepAlive && !close_delimited && !tunnel && !srv_close;
+    // A tunnel (101, 2xx to CONNECT) keeps its connection: no `close`
+    // (HAProxy leaves the field alone there).
+    let cli_intent = if cli_keepalive || tunnel {
         ConnIntent::KeepAlive
     } else {
         ConnIntent::Close
     };
     let written = (|| {
         let mut w = HeadWriter::response(&mut out, Version::Http11, h.status, h.reason)?;
-        w.end_to_end(h.headers, h.upgrade_accepted)?;
+        if edits.headers_changed() {
+            let mut err = Ok(());
+            edits.for_each_header(h.headers, |name, value| {
+                let name = std::str::from_utf8(name).unwrap_or("");
+                let keep_upgrade = h.upgrade_accepted && name.eq_ignore_ascii_case("upgrade");
+                if err.is_ok() && (keep_upgrade || !is_hop_by_hop(name, h.headers)) {
+                    err = w.header(name, value).map(|_| ());
+                }
+            });
+            err?;
+        } else {
+            w.end_to_end(h.headers, h.upgrade_accepted)?;
+        }
         if !interim {
             // The `connection` field as the client's version needs it to
             // read our intent (HTTP/1.0 keep-alive must be explicit).
             w.connection(req.version, cli_intent, h.upgrade_accepted);
         }
         w.finish();
-        Ok::<(), crate::proto::http1::EditError>(())
+        Ok::<(), EditError>(())
     })();
     if let Err(e) = written {
-        return Err((e, out));
+        log::debug!("cannot forward the response head: {e}");
+        return Err(RspRefused { status: 502, out });
     }
     Ok(RspOutcome {
         status: h.status,

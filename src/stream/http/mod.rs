@@ -85,6 +85,9 @@ pub struct HttpTxn {
     pub cli_keepalive: bool,
     /// The server connection may serve another request afterwards.
     pub srv_reusable: bool,
+    /// The configuration closes the server side after the response
+    /// (`http-server-close`, `httpclose`).
+    pub srv_close: bool,
     /// Client bytes received beyond this request (the next request).
     pub pending: Option<Chunk>,
     /// The answer came from the proxy itself (error, deny, return,
@@ -108,6 +111,7 @@ impl HttpTxn {
             status: 0,
             cli_keepalive: false,
             srv_reusable: false,
+            srv_close: false,
             pending: None,
             internal: false,
             times: TxnTimes {

@@ -17,6 +17,7 @@ enum HeadStep {
     Complete {
         consumed: usize,
         outcome: ReqOutcome,
+        req_line: Option<Vec<u8>>,
     },
     Bad {
         status: u16,
@@ -26,12 +27,29 @@ enum HeadStep {
 impl Shard {
     /// Starts the stream of a session's next request with its first bytes.
     pub fn http_stream_start(&mut self, session: Key, first: Chunk) {
-        let sk = self.stream_new(session, None);
-        let now = self.now;
-        let Some(s) = self.sessions.get_mut(session) else {
+        let Some(sk) = self.http_stream_new(session) else {
             first.release(&mut self.io);
             return;
         };
+        self.http_client_bytes(sk, first);
+        self.pipe_pump(sk, Dir::C2S);
+    }
+
+    /// `timeout http-request` struck on a connection that never sent a
+    /// request: HAProxy answers 408 there (idle keep-alive connections are
+    /// closed silently instead).
+    pub fn http_answer_idle(&mut self, session: Key, status: u16) {
+        if let Some(sk) = self.http_stream_new(session) {
+            self.http_error(sk, status);
+        }
+    }
+
+    /// A stream with its transaction for the session's next request.
+    fn http_stream_new(&mut self, session: Key) -> Option<Key> {
+        self.sessions.get(session)?;
+        let sk = self.stream_new(session, None);
+        let now = self.now;
+        let s = self.sessions.get_mut(session).expect("checked above");
         s.requests += 1;
         s.state = SessionState::Full { stream: Some(sk) };
         let cli = s.cli;
@@ -47,8 +65,7 @@ impl Shard {
         st.c2s.flow = crate::stream::pipe::Flow::Open;
         st.s2c.flow = crate::stream::pipe::Flow::Open;
         self.stream_rearm_timer(sk);
-        self.http_client_bytes(sk, first);
-        self.pipe_pump(sk, Dir::C2S);
+        Some(sk)
     }
 
     /// A receive completed on one of an HTTP stream's connections.
@@ -140,10 +157,28 @@ impl Shard {
             let mut slots = [EMPTY_HEADER; MAX_HEADERS];
             match http1::parse_request(bytes, &mut slots) {
                 Ok(Parsed::Complete(h)) => {
+                    // The request line for the log, only when it is logged.
+                    let req_line = self.logs.enabled(fe).then(|| {
+                        let mut l = self.io.vecs.take();
+                        l.extend_from_slice(h.method_str.as_bytes());
+                        l.push(b' ');
+                        l.extend_from_slice(h.target.as_bytes());
+                        l.push(b' ');
+                        l.extend_from_slice(h.version.as_str().as_bytes());
+                        l
+                    });
                     let out = self.io.vecs.take();
                     HeadStep::Complete {
+                        req_line,
                         consumed: h.head_len,
-                        outcome: head::request_outcome(&self.rt, fe, &h, &addrs, out),
+                        outcome: head::request_outcome(
+                            &self.rt,
+                            fe,
+                            &h,
+                            &addrs,
+                            out,
+                            &mut self.edits,
+                        ),
                     }
                 }
                 Ok(Parsed::Partial) if http1::head_too_large(bytes.len(), limit) => HeadStep::Bad {
@@ -181,7 +216,14 @@ impl Shard {
                 }
                 self.http_error(sk, status);
             }
-            HeadStep::Complete { consumed, outcome } => {
+            HeadStep::Complete {
+                consumed,
+                outcome,
+                req_line,
+            } => {
+                if let Some(txn) = self.streams.get_mut(sk).and_then(|s| s.http.as_mut()) {
+                    txn.req_line = req_line;
+                }
                 let rest = match acc {
                     Some(a) => {
                         chunk.release(&mut self.io);
@@ -246,6 +288,7 @@ impl Shard {
                 let txn = st.http.as_mut().expect("http");
                 txn.times.req_head = now;
                 txn.meta = Some(meta.req);
+                txn.srv_close = meta.srv_close;
                 let tracker = BodyTracker::new(framing);
                 txn.req = if tracker.is_done() {
                     ReqPhase::Done

@@ -16,7 +16,9 @@ enum HeadStep {
         consumed: usize,
         outcome: head::RspOutcome,
     },
-    Bad,
+    Bad {
+        status: u16,
+    },
 }
 
 impl Shard {
@@ -68,7 +70,10 @@ impl Shard {
             chunk.release(&mut self.io);
             return;
         };
+        let srv_close = txn.srv_close;
+        let (fe, be, session) = (st.frontend, st.backend, st.session);
         let mut acc = txn.acc.take();
+        let addrs = self.session_addrs(session);
         let limit = self.rt.config.global.bufsize;
         let step = {
             let bytes: &[u8] = match acc.as_mut() {
@@ -84,23 +89,37 @@ impl Shard {
             match http1::parse_response(bytes, &mut slots, ctx) {
                 Ok(Parsed::Complete(h)) => {
                     let out = self.io.vecs.take();
-                    match head::response_outcome(&meta, &h, out) {
+                    let o = head::response_outcome(
+                        &self.rt,
+                        fe,
+                        be,
+                        &meta,
+                        srv_close,
+                        &addrs,
+                        &h,
+                        out,
+                        &mut self.edits,
+                    );
+                    match o {
                         Ok(outcome) => HeadStep::Complete {
                             consumed: h.head_len,
                             outcome,
                         },
-                        Err((e, out)) => {
-                            self.io.vecs.put(out);
-                            log::debug!("shard {}: cannot forward the response head: {e}", self.id);
-                            HeadStep::Bad
+                        Err(refused) => {
+                            self.io.vecs.put(refused.out);
+                            HeadStep::Bad {
+                                status: refused.status,
+                            }
                         }
                     }
                 }
-                Ok(Parsed::Partial) if http1::head_too_large(bytes.len(), limit) => HeadStep::Bad,
+                Ok(Parsed::Partial) if http1::head_too_large(bytes.len(), limit) => {
+                    HeadStep::Bad { status: 502 }
+                }
                 Ok(Parsed::Partial) => HeadStep::Partial,
                 Err(e) => {
                     log::debug!("shard {}: bad response: {e}", self.id);
-                    HeadStep::Bad
+                    HeadStep::Bad { status: 502 }
                 }
             }
         };
@@ -119,12 +138,12 @@ impl Shard {
                     txn.acc = Some(acc);
                 }
             }
-            HeadStep::Bad => {
+            HeadStep::Bad { status } => {
                 chunk.release(&mut self.io);
                 if let Some(a) = acc {
                     self.io.vecs.put(a);
                 }
-                self.http_server_failed(sk, false);
+                self.http_server_failed(sk, status);
             }
             HeadStep::Complete { consumed, outcome } => {
                 let rest = match acc {
@@ -201,6 +220,23 @@ impl Shard {
         st.srv_fin = true;
         let txn = st.http.as_mut().expect("http");
         txn.srv_reusable = false;
+        if matches!(txn.rsp, RspPhase::Done) {
+            // The response is complete (the server said close, or answered
+            // early without reading the whole request): deliver it. What
+            // the client still sends cannot go anywhere, so the client
+            // connection closes after.
+            if !matches!(txn.req, ReqPhase::Done) {
+                txn.req = ReqPhase::Done;
+                txn.cli_keepalive = false;
+            }
+            st.c2s.discard_queued(&mut self.io);
+            if let Some(srv) = st.srv.take() {
+                self.close_conn(srv);
+            }
+            self.pipe_pump(sk, Dir::S2C);
+            self.http_maybe_done(sk);
+            return;
+        }
         if let RspPhase::Body(tracker) = &mut txn.rsp
             && !error
             && tracker.eof().is_ok()
@@ -211,12 +247,12 @@ impl Shard {
             self.http_maybe_done(sk);
             return;
         }
-        self.http_server_failed(sk, true);
+        self.http_server_failed(sk, 502);
     }
 
     /// The server failed before or during its response: 502 if nothing was
     /// sent to the client yet, else cut.
-    fn http_server_failed(&mut self, sk: Key, closed: bool) {
+    fn http_server_failed(&mut self, sk: Key, status: u16) {
         let st = self.streams.get_mut(sk).expect("caller checked");
         let txn = st.http.as_mut().expect("http");
         txn.srv_reusable = false;
@@ -228,8 +264,7 @@ impl Shard {
         if let Some(srv) = st.srv.take() {
             self.close_conn(srv);
         }
-        let _ = closed;
-        self.http_error(sk, 502);
+        self.http_error(sk, status);
     }
 
     /// Answers with HAProxy's default page for `status` and closes.
@@ -271,6 +306,17 @@ impl Shard {
         if txn.times.rsp_head == 0 {
             txn.times.rsp_head = now;
         }
+        // An `errorfile` for this status replaces the built-in page.
+        let bytes = bytes.or_else(|| {
+            let fe = &self.rt.config.frontends[st.frontend];
+            let be = b.map(|b| &self.rt.config.backends[b]);
+            crate::http::error_page(fe, be, status).map(|e| {
+                let mut v = self.io.vecs.take();
+                v.extend_from_slice(e.head());
+                v.extend_from_slice(e.body());
+                v
+            })
+        });
         let chunk = match bytes {
             Some(data) => Chunk::Owned { data, off: 0 },
             None => {
@@ -291,7 +337,9 @@ impl Shard {
                 }
             }
         };
+        st.s2c.discard_queued(&mut self.io);
         st.s2c.push(chunk);
+        st.c2s.discard_queued(&mut self.io);
         if let Some(srv) = srv {
             self.close_conn(srv);
         }
