@@ -137,6 +137,8 @@ pub struct Shard {
     /// Scratch list for the header edits of the request or response being
     /// processed (heads are processed one at a time; reused, no allocation).
     pub edits: crate::http::HeaderEdits,
+    /// Free HTTP transaction boxes, reused request after request.
+    pub txns: Vec<Box<crate::stream::http::HttpTxn>>,
     pub rt: Arc<Runtime>,
     pub mesh: Arc<Mesh>,
     inbox: Receiver<Msg>,
@@ -207,6 +209,7 @@ impl Shard {
             counters: Counters::default(),
             logs: crate::stream::log::ShardLogs::new(&start.rt.config, start.id),
             edits: crate::http::HeaderEdits::default(),
+            txns: Vec::new(),
             rt: start.rt,
             mesh: start.mesh,
             inbox: start.inbox,

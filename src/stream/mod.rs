@@ -146,7 +146,9 @@ pub struct Stream {
     pub term: Option<Termination>,
     /// HTTP mode: the transaction (L7). None in TCP mode and once an HTTP
     /// stream became a tunnel.
-    pub http: Option<http::HttpTxn>,
+    /// Boxed (from the shard's free list, so no allocation once warm): a
+    /// TCP stream does not pay for it in its slab slot.
+    pub http: Option<Box<http::HttpTxn>>,
     /// The client connection went back to its session (HTTP keep-alive):
     /// freeing the stream must not end the session.
     pub keep_session: bool,
@@ -172,5 +174,20 @@ impl Stream {
             Dir::C2S => &mut self.c2s,
             Dir::S2C => &mut self.s2c,
         }
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// What an idle proxied connection costs in user space, in the slabs
+    /// (two connections, a session, a stream): kept small on purpose.
+    #[test]
+    fn per_connection_structures_stay_small() {
+        let stream = std::mem::size_of::<super::Stream>();
+        let session = std::mem::size_of::<crate::session::Session>();
+        let conn = std::mem::size_of::<crate::connection::Connection>();
+        let total = stream + session + 2 * conn;
+        eprintln!("stream {stream} session {session} connection {conn} total {total}");
+        assert!(total <= 1024, "{total} bytes per proxied connection");
     }
 }

@@ -20,10 +20,11 @@ use crate::shard::{Io, Shard, WaitBuf};
 
 /// Chunks queued before the receive is paused.
 const PIPE_DEPTH: usize = 4;
-/// Inline queue capacity; receives already posted when the pause is
-/// requested may add a few chunks beyond `PIPE_DEPTH`, which spill to a
-/// vector only in that rare case.
-const INLINE: usize = 8;
+/// Inline queue capacity (each slot costs 40 bytes in every stream, idle
+/// ones included); receives already posted when the pause is requested may
+/// add a few chunks beyond it, which spill to a vector only in that rare
+/// case.
+const INLINE: usize = PIPE_DEPTH;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {

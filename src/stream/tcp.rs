@@ -614,8 +614,9 @@ impl Shard {
         if let Some(f) = st.first.take() {
             f.release(&mut self.io);
         }
-        if let Some(txn) = st.http.as_mut() {
+        if let Some(mut txn) = st.http.take() {
             txn.release(&mut self.io);
+            self.recycle_txn(txn);
         }
         if !st.keep_session {
             self.session_end(st.session);

@@ -10,6 +10,14 @@ use crate::shard::token::Key;
 use crate::stream::{Cause, Chunk, Dir, Phase, StreamState, Termination};
 
 impl Shard {
+    /// Keeps a transaction's box for the next request (bounded).
+    pub(crate) fn recycle_txn(&mut self, txn: Box<super::HttpTxn>) {
+        const KEEP: usize = 4096;
+        if self.txns.len() < KEEP {
+            self.txns.push(txn);
+        }
+    }
+
     /// The addresses rules may need; looked up once per session, and only
     /// when the configuration can use them.
     pub(super) fn session_addrs_for_http(&mut self, session: Key, _fe: usize) -> SessionAddrs {
@@ -310,9 +318,12 @@ impl Shard {
             if let Some(p) = txn.pending.take() {
                 st.c2s.push(p);
             }
+            if let Some(r) = rest {
+                st.s2c.push(r);
+            }
             txn.release(&mut self.io);
-        }
-        if let Some(r) = rest {
+            self.recycle_txn(txn);
+        } else if let Some(r) = rest {
             st.s2c.push(r);
         }
         self.stream_rearm_timer(sk);

@@ -60,7 +60,13 @@ impl Shard {
         let wait = fe.timeouts.http_request.or(fe.timeouts.client);
         let until = wait.map_or(u64::MAX, |d| now + d.as_millis() as u64);
         let st = self.streams.get_mut(sk).expect("new");
-        st.http = Some(HttpTxn::new(now));
+        st.http = Some(match self.txns.pop() {
+            Some(mut t) => {
+                *t = HttpTxn::new(now);
+                t
+            }
+            None => Box::new(HttpTxn::new(now)),
+        });
         st.state = StreamState::Request { until };
         st.c2s.flow = crate::stream::pipe::Flow::Open;
         st.s2c.flow = crate::stream::pipe::Flow::Open;
