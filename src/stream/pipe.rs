@@ -358,14 +358,18 @@ impl Shard {
     pub(super) fn pipe_on_send(&mut self, sk: Key, side: Side, dir: Dir, res: i32) {
         let now = self.now;
         let st = self.streams.get_mut(sk).expect("caller checked");
-        let rsp_done = st
-            .http
-            .as_ref()
-            .is_some_and(|t| matches!(t.rsp, super::http::RspPhase::Done));
-        if res <= 0 && side == Side::Back && rsp_done {
-            // HTTP: the server stopped reading after a complete response
-            // (early answer): the rest of the request is dropped, the
-            // response still goes out.
+        if res <= 0
+            && side == Side::Back
+            && let Some(txn) = st.http.as_mut()
+        {
+            // HTTP: the server stopped reading the request (it may have
+            // answered early, e.g. 413, then closed): the rest of the
+            // request is dropped and the client connection will close, but
+            // the server's response is still read and delivered (or, if it
+            // never comes, answered with 502 when the server closes).
+            txn.req = super::http::ReqPhase::Done;
+            txn.cli_keepalive = false;
+            txn.srv_reusable = false;
             let pipe = st.pipe_mut(dir);
             pipe.sending = false;
             pipe.discard_queued(&mut self.io);

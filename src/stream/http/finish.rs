@@ -122,7 +122,10 @@ impl Shard {
         };
         // After an answer of our own, what was bound for the server does not
         // count (a send to it may still be finishing while it closes).
-        let idle = if txn.internal {
+        // Without a server connection any more (it closed after its
+        // response), a send to it that is still finishing does not count
+        // either: its completion goes to the closing connection.
+        let idle = if txn.internal || st.srv.is_none() {
             Self::pipe_idle(&st.s2c)
         } else {
             Self::pipes_idle(st)
