@@ -198,23 +198,7 @@ impl Shard {
             }
         };
         match step {
-            HeadStep::Partial => {
-                let acc = match acc {
-                    Some(a) => {
-                        chunk.release(&mut self.io);
-                        a
-                    }
-                    None => {
-                        let mut a = self.io.vecs.take();
-                        a.extend_from_slice(chunk.bytes(&self.io.bufs));
-                        chunk.release(&mut self.io);
-                        a
-                    }
-                };
-                if let Some(txn) = self.streams.get_mut(sk).and_then(|s| s.http.as_mut()) {
-                    txn.acc = Some(acc);
-                }
-            }
+            HeadStep::Partial => self.head_keep_partial(sk, acc, chunk),
             HeadStep::Bad { status } => {
                 chunk.release(&mut self.io);
                 if let Some(a) = acc {
@@ -230,28 +214,49 @@ impl Shard {
                 if let Some(txn) = self.streams.get_mut(sk).and_then(|s| s.http.as_mut()) {
                     txn.req_line = req_line;
                 }
-                let rest = match acc {
-                    Some(a) => {
-                        chunk.release(&mut self.io);
-                        let rest = self.owned_rest(&a, consumed);
-                        self.io.vecs.put(a);
-                        rest
-                    }
-                    None => split_after(chunk, consumed, &mut self.io),
-                };
+                let rest = self.head_rest(acc, chunk, consumed);
                 self.http_request_ready(sk, outcome, rest);
             }
         }
     }
 
-    /// The bytes of `a` after `from`, as an owned chunk (a head that spanned
-    /// receives: rare, so a copy is fine).
-    fn owned_rest(&mut self, a: &[u8], from: usize) -> Option<Chunk> {
-        (from < a.len()).then(|| {
-            let mut v = self.io.vecs.take();
-            v.extend_from_slice(&a[from..]);
-            Chunk::Owned { data: v, off: 0 }
-        })
+    /// A head is still incomplete: keep what arrived in the transaction's
+    /// accumulation vector (taken from the pool the first time).
+    pub(super) fn head_keep_partial(&mut self, sk: Key, acc: Option<Vec<u8>>, chunk: Chunk) {
+        let acc = acc.unwrap_or_else(|| {
+            let mut a = self.io.vecs.take();
+            a.extend_from_slice(chunk.bytes(&self.io.bufs));
+            a
+        });
+        chunk.release(&mut self.io);
+        if let Some(txn) = self.streams.get_mut(sk).and_then(|s| s.http.as_mut()) {
+            txn.acc = Some(acc);
+        }
+    }
+
+    /// A head is complete after `consumed` bytes of the buffered data (the
+    /// accumulation vector when there is one, else `chunk`): what follows
+    /// it. Nothing is copied in the common case (a counted lease split);
+    /// bytes after an accumulated head are copied (rare).
+    pub(super) fn head_rest(
+        &mut self,
+        acc: Option<Vec<u8>>,
+        chunk: Chunk,
+        consumed: usize,
+    ) -> Option<Chunk> {
+        match acc {
+            Some(a) => {
+                chunk.release(&mut self.io);
+                let rest = (consumed < a.len()).then(|| {
+                    let mut v = self.io.vecs.take();
+                    v.extend_from_slice(&a[consumed..]);
+                    Chunk::Owned { data: v, off: 0 }
+                });
+                self.io.vecs.put(a);
+                rest
+            }
+            None => split_after(chunk, consumed, &mut self.io),
+        }
     }
 
     /// The request head is complete: answer it ourselves, or forward it.

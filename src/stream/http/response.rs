@@ -124,20 +124,7 @@ impl Shard {
             }
         };
         match step {
-            HeadStep::Partial => {
-                let acc = match acc {
-                    Some(a) => a,
-                    None => {
-                        let mut a = self.io.vecs.take();
-                        a.extend_from_slice(chunk.bytes(&self.io.bufs));
-                        a
-                    }
-                };
-                chunk.release(&mut self.io);
-                if let Some(txn) = self.streams.get_mut(sk).and_then(|s| s.http.as_mut()) {
-                    txn.acc = Some(acc);
-                }
-            }
+            HeadStep::Partial => self.head_keep_partial(sk, acc, chunk),
             HeadStep::Bad { status } => {
                 chunk.release(&mut self.io);
                 if let Some(a) = acc {
@@ -146,25 +133,7 @@ impl Shard {
                 self.http_server_failed(sk, status);
             }
             HeadStep::Complete { consumed, outcome } => {
-                let rest = match acc {
-                    Some(a) => {
-                        chunk.release(&mut self.io);
-                        let rest = (consumed < a.len()).then(|| {
-                            let mut v = self.io.vecs.take();
-                            v.extend_from_slice(&a[consumed..]);
-                            Chunk::Owned { data: v, off: 0 }
-                        });
-                        self.io.vecs.put(a);
-                        rest
-                    }
-                    None => {
-                        let (h, rest) = super::request::split_at(chunk, consumed, &mut self.io);
-                        if let Some(h) = h {
-                            h.release(&mut self.io);
-                        }
-                        rest
-                    }
-                };
+                let rest = self.head_rest(acc, chunk, consumed);
                 self.http_response_ready(sk, outcome, rest);
             }
         }
