@@ -373,7 +373,7 @@ impl Shard {
             let pipe = st.pipe_mut(dir);
             pipe.sending = false;
             pipe.discard_queued(&mut self.io);
-            self.http_after_send(sk);
+            self.http_maybe_done(sk);
             return;
         }
         if res <= 0 {
@@ -398,7 +398,7 @@ impl Shard {
         }
         self.pipe_pump(sk, dir);
         if self.streams.get(sk).is_some_and(|st| st.http.is_some()) {
-            self.http_after_send(sk);
+            self.http_maybe_done(sk);
         }
     }
 

@@ -147,7 +147,7 @@ impl Shard {
         self.process_queue(b);
     }
 
-    fn stream_dequeue(&mut self, sk: Key, b: usize) {
+    pub(crate) fn stream_dequeue(&mut self, sk: Key, b: usize) {
         let q = &mut self.table.backends[b].queue;
         if let Some(pos) = q.iter().position(|k| *k == sk) {
             q.remove(pos);
@@ -197,7 +197,7 @@ impl Shard {
 
     /// Gives the stream's server slot back and lets a queued stream (here or
     /// on another shard) have it.
-    fn stream_release_server(&mut self, sk: Key) {
+    pub(crate) fn stream_release_server(&mut self, sk: Key) {
         let Some(st) = self.streams.get_mut(sk) else {
             return;
         };
@@ -328,11 +328,7 @@ impl Shard {
 
     /// The server connection is up (`reused`: an idle one was attached):
     /// start both pipes, a PROXY header first on a new connection.
-    fn stream_established(&mut self, sk: Key) {
-        self.stream_established_pub(sk, false);
-    }
-
-    pub(crate) fn stream_established_pub(&mut self, sk: Key, reused: bool) {
+    pub(crate) fn stream_established(&mut self, sk: Key, reused: bool) {
         let now = self.now;
         let header = if reused {
             None
@@ -406,7 +402,7 @@ impl Shard {
                     return;
                 }
                 if c.result == 0 {
-                    self.stream_established(sk);
+                    self.stream_established(sk, false);
                 } else {
                     self.stream_connect_failed(sk, false, Some(-c.result));
                 }
@@ -601,7 +597,7 @@ impl Shard {
         self.stream_maybe_free(sk);
     }
 
-    fn stream_maybe_free(&mut self, sk: Key) {
+    pub(crate) fn stream_maybe_free(&mut self, sk: Key) {
         let Some(st) = self.streams.get(sk) else {
             return;
         };
@@ -621,18 +617,6 @@ impl Shard {
         if !st.keep_session {
             self.session_end(st.session);
         }
-    }
-
-    pub(crate) fn stream_maybe_free_pub(&mut self, sk: Key) {
-        self.stream_maybe_free(sk);
-    }
-
-    pub(crate) fn stream_dequeue_pub(&mut self, sk: Key, b: usize) {
-        self.stream_dequeue(sk, b);
-    }
-
-    pub(crate) fn stream_release_server_pub(&mut self, sk: Key) {
-        self.stream_release_server(sk);
     }
 
     /// The proxy answers the request itself; no server is needed any more.

@@ -4,7 +4,7 @@
 use super::{ReqPhase, RspPhase};
 use crate::backend::pool::{IdleConn, Reuse, SessConn};
 use crate::connection::{Owner, ServerRef, Side};
-use crate::session::{PrivConn, SessionAddrs};
+use crate::session::PrivConn;
 use crate::shard::Shard;
 use crate::shard::token::Key;
 use crate::stream::{Cause, Chunk, Dir, Phase, StreamState, Termination};
@@ -16,12 +16,6 @@ impl Shard {
         if self.txns.len() < KEEP {
             self.txns.push(txn);
         }
-    }
-
-    /// The addresses rules may need; looked up once per session, and only
-    /// when the configuration can use them.
-    pub(super) fn session_addrs_for_http(&mut self, session: Key, _fe: usize) -> SessionAddrs {
-        self.session_addrs(session)
     }
 
     /// `http-reuse` of backend `b`.
@@ -104,16 +98,11 @@ impl Shard {
             conn.owner = Owner::Stream(sk, Side::Back);
         }
         self.table.backends[b].servers[i].used_conns += 1;
-        self.stream_established_pub(sk, true);
-    }
-
-    /// After a send completed: maybe the transaction is over.
-    pub(in crate::stream) fn http_after_send(&mut self, sk: Key) {
-        self.http_maybe_done(sk);
+        self.stream_established(sk, true);
     }
 
     /// Ends the transaction once both messages are complete and sent.
-    pub(super) fn http_maybe_done(&mut self, sk: Key) {
+    pub(in crate::stream) fn http_maybe_done(&mut self, sk: Key) {
         let Some(st) = self.streams.get(sk) else {
             return;
         };
@@ -181,14 +170,14 @@ impl Shard {
                 _ => self.close_conn(ck),
             }
         }
-        self.stream_release_server_pub(sk);
+        self.stream_release_server(sk);
         let st = self.streams.get_mut(sk).expect("still here");
         match (cli_keep, cli) {
             (true, Some(ck)) => {
                 st.cli = None;
                 st.live_conns -= 1;
                 st.keep_session = true;
-                self.stream_maybe_free_pub(sk);
+                self.stream_maybe_free(sk);
                 let _ = ck;
                 self.session_http_wait(session, pending);
             }
@@ -201,11 +190,11 @@ impl Shard {
                     st.cli = None;
                     st.live_conns -= 1;
                     st.keep_session = true;
-                    self.stream_maybe_free_pub(sk);
+                    self.stream_maybe_free(sk);
                     let _ = ck;
                     self.session_linger(session);
                 } else {
-                    self.stream_maybe_free_pub(sk);
+                    self.stream_maybe_free(sk);
                 }
             }
         }

@@ -150,7 +150,7 @@ impl Shard {
         let session = st.session;
         let fe = st.frontend;
         let mut acc = st.http.as_mut().expect("http").acc.take();
-        let addrs = self.session_addrs_for_http(session, fe);
+        let addrs = self.session_addrs(session);
         let limit = self.rt.config.global.bufsize;
         let step = {
             let bytes: &[u8] = match acc.as_mut() {

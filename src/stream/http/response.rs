@@ -313,9 +313,9 @@ impl Shard {
             self.close_conn(srv);
         }
         if was_queued && let Some(b) = b {
-            self.stream_dequeue_pub(sk, b);
+            self.stream_dequeue(sk, b);
         }
-        self.stream_release_server_pub(sk);
+        self.stream_release_server(sk);
         self.stream_set_state_answering(sk);
         self.pipe_pump(sk, Dir::S2C);
         self.http_maybe_done(sk);
