@@ -59,6 +59,28 @@ impl Limit {
 
 pub struct FrontendShared {
     pub limit: Limit,
+    /// Something configured for this frontend can read the client's
+    /// addresses in HTTP mode (rules, conditional switching, forwardfor,
+    /// logging): only then are they looked up (two syscalls a session).
+    pub needs_addrs: bool,
+}
+
+fn needs_addrs(config: &Config, fe: &crate::config::Frontend) -> bool {
+    let backends_can = fe
+        .use_backends
+        .iter()
+        .map(|u| u.backend)
+        .chain(fe.default_backend)
+        .any(|b| {
+            let be = &config.backends[b];
+            be.forwardfor.is_some() || !be.http_request.is_empty() || !be.http_response.is_empty()
+        });
+    backends_can
+        || fe.forwardfor.is_some()
+        || !fe.http_request.is_empty()
+        || !fe.http_response.is_empty()
+        || fe.use_backends.iter().any(|u| u.cond.is_some())
+        || (fe.log_format.is_some() && !fe.logs.is_empty())
 }
 
 pub struct Runtime {
@@ -76,6 +98,7 @@ impl Runtime {
             .iter()
             .map(|f| FrontendShared {
                 limit: Limit::new(f.maxconn.unwrap_or(0)),
+                needs_addrs: needs_addrs(&config, f),
             })
             .collect();
         let backends = config

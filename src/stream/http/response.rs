@@ -73,7 +73,11 @@ impl Shard {
         let srv_close = txn.srv_close;
         let (fe, be, session) = (st.frontend, st.backend, st.session);
         let mut acc = txn.acc.take();
-        let addrs = self.session_addrs(session);
+        let addrs = if self.rt.frontends[fe].needs_addrs {
+            self.session_addrs(session)
+        } else {
+            crate::session::SessionAddrs::default()
+        };
         let limit = self.rt.config.global.bufsize;
         let step = {
             let bytes: &[u8] = match acc.as_mut() {
