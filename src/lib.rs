@@ -15,6 +15,7 @@
 
 pub mod accesslog;
 pub mod backend;
+pub mod check;
 pub mod config;
 pub mod connection;
 pub mod control;

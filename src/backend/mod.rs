@@ -42,6 +42,8 @@ pub struct ServerShared {
     admin: AtomicU8,
     /// Connections currently in use to this server, process-wide.
     pub cur_conns: AtomicU32,
+    /// Health as the checks see it (always up without `check`).
+    pub check: crate::check::CheckShared,
 }
 
 impl std::fmt::Debug for ServerShared {
@@ -69,6 +71,7 @@ impl ServerShared {
                 Admin::Ready as u8
             }),
             cur_conns: AtomicU32::new(0),
+            check: crate::check::CheckShared::new(),
         }
     }
 
@@ -84,9 +87,12 @@ impl ServerShared {
         self.admin.store(a as u8, Ordering::Relaxed);
     }
 
-    /// Usable for new load-balanced traffic: ready with a non-zero weight.
+    /// Usable for new load-balanced traffic: ready, up, with a non-zero
+    /// weight.
     pub fn usable(&self) -> bool {
-        self.admin() == Admin::Ready && self.weight.load(Ordering::Relaxed) > 0
+        self.admin() == Admin::Ready
+            && self.check.is_up()
+            && self.weight.load(Ordering::Relaxed) > 0
     }
 
     pub fn is_full(&self) -> bool {
