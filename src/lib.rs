@@ -26,4 +26,5 @@ pub mod proto;
 pub mod runtime;
 pub mod session;
 pub mod shard;
+pub mod stats;
 pub mod stream;

@@ -63,6 +63,7 @@ pub struct FrontendShared {
     /// addresses in HTTP mode (rules, conditional switching, forwardfor,
     /// logging): only then are they looked up (two syscalls a session).
     pub needs_addrs: bool,
+    pub counters: crate::stats::Counters,
 }
 
 fn needs_addrs(config: &Config, fe: &crate::config::Frontend) -> bool {
@@ -89,6 +90,10 @@ pub struct Runtime {
     pub global: Limit,
     pub frontends: Vec<FrontendShared>,
     pub backends: Vec<Arc<BackendShared>>,
+    /// Process-wide counters (`show info`: CumConns, CumReq, ...).
+    pub counters: crate::stats::Counters,
+    /// When the process started (`show info`: Uptime).
+    pub started: std::time::SystemTime,
 }
 
 impl Runtime {
@@ -99,6 +104,7 @@ impl Runtime {
             .map(|f| FrontendShared {
                 limit: Limit::new(f.maxconn.unwrap_or(0)),
                 needs_addrs: needs_addrs(&config, f),
+                counters: crate::stats::Counters::default(),
             })
             .collect();
         let backends = config
@@ -112,6 +118,8 @@ impl Runtime {
             global: Limit::new(global_maxconn),
             frontends,
             backends,
+            counters: crate::stats::Counters::default(),
+            started: std::time::SystemTime::now(),
         }
     }
 }

@@ -44,6 +44,7 @@ pub struct ServerShared {
     pub cur_conns: AtomicU32,
     /// Health as the checks see it (always up without `check`).
     pub check: crate::check::CheckShared,
+    pub counters: crate::stats::Counters,
 }
 
 impl std::fmt::Debug for ServerShared {
@@ -72,6 +73,7 @@ impl ServerShared {
             }),
             cur_conns: AtomicU32::new(0),
             check: crate::check::CheckShared::new(),
+            counters: crate::stats::Counters::default(),
         }
     }
 
@@ -126,6 +128,7 @@ pub struct BackendShared {
     pub queued: AtomicU32,
     /// Bit i set: shard i has streams in its queue for this backend.
     pub queued_shards: AtomicU64,
+    pub counters: crate::stats::Counters,
 }
 
 impl BackendShared {
@@ -139,7 +142,15 @@ impl BackendShared {
                 .collect(),
             queued: AtomicU32::new(0),
             queued_shards: AtomicU64::new(0),
+            counters: crate::stats::Counters::default(),
         }
+    }
+
+    /// The servers that exist now, each with its slot (its `sid` in the
+    /// runtime API). The control plane reads them through here only: the
+    /// list changes at run time (`add server`, `del server`).
+    pub fn servers_snapshot(&self) -> Vec<(usize, Arc<ServerShared>)> {
+        self.servers.iter().cloned().enumerate().collect()
     }
 }
 

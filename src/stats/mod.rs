@@ -1,0 +1,176 @@
+//! Activity counters for the runtime API (`show stat`, `show info`) and,
+//! later, the Prometheus exporter and the stats page.
+//!
+//! One `Counters` block per frontend, backend and server, shared by every
+//! shard through the runtime. Shards add to them once per session, stream or
+//! transaction (never per chunk) with relaxed atomics: a reader sees each
+//! counter exact but the set not as one instant, as with HAProxy's own
+//! shared counters.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counters of one proxy (frontend or backend) or server. Which fields a
+/// kind of object uses follows HAProxy's `show stat` (for example `econ` is
+/// only meaningful for backends and servers, `ereq` only for frontends).
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Current sessions (frontend), streams (backend, server).
+    pub cur: AtomicU64,
+    /// Highest `cur` seen.
+    pub max: AtomicU64,
+    /// Total sessions (frontend) or streams assigned (backend, server).
+    pub total: AtomicU64,
+    /// Connections accepted (frontend only; includes those that never
+    /// became sessions).
+    pub conn_tot: AtomicU64,
+    /// Bytes from clients, bytes to clients.
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+    /// Requests denied by rules, responses denied.
+    pub denied_req: AtomicU64,
+    pub denied_resp: AtomicU64,
+    /// Request errors (frontend): bad requests, client timeouts and aborts
+    /// before a complete request.
+    pub err_req: AtomicU64,
+    /// Connection errors (backend, server): failed connects.
+    pub err_conn: AtomicU64,
+    /// Response errors (backend, server): bad or truncated responses.
+    pub err_resp: AtomicU64,
+    /// Connect retries, redispatches.
+    pub retries: AtomicU64,
+    pub redispatches: AtomicU64,
+    /// Times this server was chosen by load balancing (server, backend).
+    pub lb_total: AtomicU64,
+    /// HTTP requests (frontend, backend).
+    pub req_tot: AtomicU64,
+    /// HTTP responses by class: 1xx, 2xx, 3xx, 4xx, 5xx, other.
+    pub rsp: [AtomicU64; 6],
+    /// Streams aborted by the client, by the server.
+    pub cli_abort: AtomicU64,
+    pub srv_abort: AtomicU64,
+    /// Streams currently waiting in a queue (backend, server) and the most
+    /// seen.
+    pub queue_cur: AtomicU64,
+    pub queue_max: AtomicU64,
+}
+
+/// A plain copy of `Counters`, for formatting.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Snapshot {
+    pub cur: u64,
+    pub max: u64,
+    pub total: u64,
+    pub conn_tot: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub denied_req: u64,
+    pub denied_resp: u64,
+    pub err_req: u64,
+    pub err_conn: u64,
+    pub err_resp: u64,
+    pub retries: u64,
+    pub redispatches: u64,
+    pub lb_total: u64,
+    pub req_tot: u64,
+    pub rsp: [u64; 6],
+    pub cli_abort: u64,
+    pub srv_abort: u64,
+    pub queue_cur: u64,
+    pub queue_max: u64,
+}
+
+#[inline]
+fn add(c: &AtomicU64, n: u64) {
+    c.fetch_add(n, Ordering::Relaxed);
+}
+
+impl Counters {
+    /// One more current item (session or stream): `cur`, `max`, `total`.
+    pub fn enter(&self) {
+        let now = self.cur.fetch_add(1, Ordering::Relaxed) + 1;
+        self.max.fetch_max(now, Ordering::Relaxed);
+        add(&self.total, 1);
+    }
+
+    /// One current item fewer.
+    pub fn leave(&self) {
+        self.cur.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub fn queue_enter(&self) {
+        let now = self.queue_cur.fetch_add(1, Ordering::Relaxed) + 1;
+        self.queue_max.fetch_max(now, Ordering::Relaxed);
+    }
+
+    pub fn queue_leave(&self) {
+        self.queue_cur.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub fn bytes(&self, from_client: u64, to_client: u64) {
+        add(&self.bytes_in, from_client);
+        add(&self.bytes_out, to_client);
+    }
+
+    /// An HTTP response status, counted in its class.
+    pub fn response(&self, status: u16) {
+        let class = match status {
+            100..=199 => 0,
+            200..=299 => 1,
+            300..=399 => 2,
+            400..=499 => 3,
+            500..=599 => 4,
+            _ => 5,
+        };
+        add(&self.rsp[class], 1);
+    }
+
+    pub fn inc(c: &AtomicU64) {
+        add(c, 1);
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let l = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Snapshot {
+            cur: l(&self.cur),
+            max: l(&self.max),
+            total: l(&self.total),
+            conn_tot: l(&self.conn_tot),
+            bytes_in: l(&self.bytes_in),
+            bytes_out: l(&self.bytes_out),
+            denied_req: l(&self.denied_req),
+            denied_resp: l(&self.denied_resp),
+            err_req: l(&self.err_req),
+            err_conn: l(&self.err_conn),
+            err_resp: l(&self.err_resp),
+            retries: l(&self.retries),
+            redispatches: l(&self.redispatches),
+            lb_total: l(&self.lb_total),
+            req_tot: l(&self.req_tot),
+            rsp: std::array::from_fn(|i| l(&self.rsp[i])),
+            cli_abort: l(&self.cli_abort),
+            srv_abort: l(&self.srv_abort),
+            queue_cur: l(&self.queue_cur),
+            queue_max: l(&self.queue_max),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enter_leave_tracks_current_max_and_total() {
+        let c = Counters::default();
+        c.enter();
+        c.enter();
+        c.leave();
+        c.enter();
+        let s = c.snapshot();
+        assert_eq!((s.cur, s.max, s.total), (2, 2, 3));
+        c.response(204);
+        c.response(503);
+        c.response(42);
+        assert_eq!(c.snapshot().rsp, [0, 1, 0, 0, 1, 1]);
+    }
+}
