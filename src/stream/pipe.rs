@@ -369,6 +369,7 @@ impl Shard {
             // never comes, answered with 502 when the server closes).
             txn.req = super::http::ReqPhase::Done;
             txn.cli_keepalive = false;
+            txn.req_cut = true;
             txn.srv_reusable = false;
             let pipe = st.pipe_mut(dir);
             pipe.sending = false;

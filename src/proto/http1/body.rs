@@ -1,7 +1,9 @@
 //! Following a message body as it is forwarded, to find where it ends.
 //!
 //! Bodies pass through unchanged: a chunked body is validated and its end
-//! found, never de-chunked. What is validated is exactly what the next hop
+//! found. The one exception is a chunked response to an HTTP/1.0 client,
+//! which cannot read chunks: [`BodyTracker::feed_dechunked`] then reports
+//! the chunk data alone, for the caller to send close-delimited. What is validated is exactly what the next hop
 //! will parse, so anything two parsers could read differently (chunk sizes,
 //! extensions, line ends, trailers) is held to the strict grammar of RFC
 //! 9112 §7.1: CRLF only, no bare LF anywhere, no control characters.
@@ -162,16 +164,45 @@ impl BodyTracker {
     /// made for (status 400 for a request, 502 for a response); once failed,
     /// the tracker keeps failing.
     pub fn feed(&mut self, input: &[u8]) -> Result<Progress, HttpError> {
+        self.feed_with(input, |_| {})
+    }
+
+    /// Like [`feed`](Self::feed), and calls `data` with the range of
+    /// `input` of every piece of body content it consumes: for a chunked
+    /// body the chunk data only (no size lines, extensions, CRLFs or
+    /// trailers), otherwise everything consumed. Ranges come in order and
+    /// never overlap.
+    pub fn feed_dechunked(
+        &mut self,
+        input: &[u8],
+        data: impl FnMut(std::ops::Range<usize>),
+    ) -> Result<Progress, HttpError> {
+        self.feed_with(input, data)
+    }
+
+    fn feed_with(
+        &mut self,
+        input: &[u8],
+        mut data: impl FnMut(std::ops::Range<usize>),
+    ) -> Result<Progress, HttpError> {
         let consumed = match self.state {
             BodyState::Done => 0,
             BodyState::Failed(kind) => return Err(HttpError::new(kind, self.side)),
-            BodyState::UntilClose => input.len(),
+            BodyState::UntilClose => {
+                if !input.is_empty() {
+                    data(0..input.len());
+                }
+                input.len()
+            }
             BodyState::Length { remaining } => {
                 let n = clamp(remaining, input.len());
                 self.state = length(remaining - n as u64);
+                if n > 0 {
+                    data(0..n);
+                }
                 n
             }
-            BodyState::Chunked(phase) => match self.chunked(phase, input) {
+            BodyState::Chunked(phase) => match self.chunked(phase, input, &mut data) {
                 Ok(n) => n,
                 Err(kind) => {
                     self.state = BodyState::Failed(kind);
@@ -204,7 +235,12 @@ impl BodyTracker {
 
     /// Runs the chunked state machine over `input`, from `phase`; returns
     /// the bytes consumed and leaves `self.state` where it stopped.
-    fn chunked(&mut self, mut phase: ChunkPhase, input: &[u8]) -> Result<usize, ErrorKind> {
+    fn chunked(
+        &mut self,
+        mut phase: ChunkPhase,
+        input: &[u8],
+        data: &mut impl FnMut(std::ops::Range<usize>),
+    ) -> Result<usize, ErrorKind> {
         use ChunkPhase::*;
         use ErrorKind::*;
         let mut i = 0;
@@ -214,6 +250,7 @@ impl BodyTracker {
                 // Data is skipped in bulk; every other phase eats `b`.
                 Data { remaining } => {
                     let n = clamp(remaining, input.len() - i);
+                    data(i..i + n);
                     i += n;
                     let left = remaining - n as u64;
                     phase = if left == 0 {

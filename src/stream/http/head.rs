@@ -290,6 +290,10 @@ pub struct RspOutcome {
     pub srv_reusable: bool,
     /// 101 or 2xx to CONNECT: from now on both directions are a tunnel.
     pub tunnel: bool,
+    /// A chunked body for an HTTP/1.0 client, which cannot read chunks: it
+    /// is sent de-chunked, without `Transfer-Encoding`, delimited by the
+    /// close (as HAProxy does).
+    pub dechunk: bool,
     pub head: Vec<u8>,
 }
 
@@ -318,6 +322,7 @@ pub fn response_outcome(
     let interim = h.is_interim();
     let tunnel = h.framing == RespFraming::Tunnel;
     let close_delimited = h.framing == RespFraming::CloseDelimited;
+    let dechunk = !interim && h.framing == RespFraming::Chunked && req.version == Version::Http10;
     let fe_cfg = &rt.config.frontends[fe];
     edits.clear();
     if !interim {
@@ -346,7 +351,8 @@ pub fn response_outcome(
     let mode = be.map_or(fe_cfg.conn_mode, |b| {
         effective_conn_mode(fe_cfg, &rt.config.backends[b])
     });
-    let cli_keepalive = !req.close && !close_delimited && !tunnel && mode != HttpConnMode::Close;
+    let cli_keepalive =
+        !req.close && !close_delimited && !dechunk && !tunnel && mode != HttpConnMode::Close;
     let srv_reusable = h.conn == ConnIntent::KeepAlive && !close_delimited && !tunnel && !srv_close;
     // A tunnel (101, 2xx to CONNECT) keeps its connection: no `close`
     // (HAProxy leaves the field alone there).
@@ -362,11 +368,16 @@ pub fn response_outcome(
             edits.for_each_header(h.headers, |name, value| {
                 let name = std::str::from_utf8(name).unwrap_or("");
                 let keep_upgrade = h.upgrade_accepted && name.eq_ignore_ascii_case("upgrade");
-                if err.is_ok() && (keep_upgrade || !is_hop_by_hop(name, h.headers)) {
+                let dropped = dechunk && name.eq_ignore_ascii_case("transfer-encoding");
+                if err.is_ok() && !dropped && (keep_upgrade || !is_hop_by_hop(name, h.headers)) {
                     err = w.header(name, value).map(|_| ());
                 }
             });
             err?;
+        } else if dechunk {
+            w.end_to_end_except(h.headers, false, |name| {
+                name.eq_ignore_ascii_case("transfer-encoding")
+            })?;
         } else {
             w.end_to_end(h.headers, h.upgrade_accepted)?;
         }
@@ -389,6 +400,7 @@ pub fn response_outcome(
         cli_keepalive,
         srv_reusable,
         tunnel,
+        dechunk,
         head: out,
     })
 }

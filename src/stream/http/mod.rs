@@ -88,6 +88,14 @@ pub struct HttpTxn {
     /// The configuration closes the server side after the response
     /// (`http-server-close`, `httpclose`).
     pub srv_close: bool,
+    /// The rest of the request was dropped (the server stopped reading
+    /// it): the client connection cannot carry another request, whatever
+    /// the response says. Sticky, unlike `cli_keepalive`, which the
+    /// response head sets when it arrives (possibly after the cut).
+    pub req_cut: bool,
+    /// A chunked response to an HTTP/1.0 client: only the chunk data is
+    /// sent, and the close delimits it.
+    pub dechunk: bool,
     /// Client bytes received beyond this request (the next request).
     pub pending: Option<Chunk>,
     /// The answer came from the proxy itself (error, deny, return,
@@ -112,6 +120,8 @@ impl HttpTxn {
             cli_keepalive: false,
             srv_reusable: false,
             srv_close: false,
+            req_cut: false,
+            dechunk: false,
             pending: None,
             internal: false,
             times: TxnTimes {

@@ -28,6 +28,44 @@ impl Shard {
         let txn = st.http.as_mut().expect("http");
         match &mut txn.rsp {
             RspPhase::Head => self.http_rsp_head_bytes(sk, chunk),
+            RspPhase::Body(tracker) if txn.dechunk => {
+                let mut content = self.io.vecs.take();
+                let bytes = chunk.bytes(&self.io.bufs);
+                let fed = tracker.feed_dechunked(bytes, |r| content.extend_from_slice(&bytes[r]));
+                match fed {
+                    Err(e) => {
+                        self.io.vecs.put(content);
+                        chunk.release(&mut self.io);
+                        log::debug!("shard {}: bad response body: {e}", self.id);
+                        self.stream_terminate(
+                            sk,
+                            Termination::new(Cause::ServerAbort, Phase::Data),
+                        );
+                    }
+                    Ok(p) => {
+                        if p.done {
+                            txn.rsp = RspPhase::Done;
+                        }
+                        if content.is_empty() {
+                            self.io.vecs.put(content);
+                        } else {
+                            st.s2c.push(Chunk::Owned {
+                                data: content,
+                                off: 0,
+                            });
+                        }
+                        let (used, extra) =
+                            super::request::split_at(chunk, p.consumed, &mut self.io);
+                        if let Some(u) = used {
+                            u.release(&mut self.io);
+                        }
+                        if let Some(x) = extra {
+                            self.http_server_extra(sk, x);
+                        }
+                        self.http_maybe_done(sk);
+                    }
+                }
+            }
             RspPhase::Body(tracker) => match tracker.feed(chunk.bytes(&self.io.bufs)) {
                 Err(e) => {
                     chunk.release(&mut self.io);
@@ -161,8 +199,11 @@ impl Shard {
         }
         txn.times.rsp_head = now;
         txn.status = o.status;
-        txn.cli_keepalive = o.cli_keepalive;
+        // The request may have been cut before this head arrived (the
+        // server answered early, closed, and our send failed first).
+        txn.cli_keepalive = o.cli_keepalive && !txn.req_cut;
         txn.srv_reusable = o.srv_reusable;
+        txn.dechunk = o.dechunk;
         if o.tunnel {
             // 101 Switching Protocols / CONNECT: from here on the stream is a
             // plain TCP tunnel under `timeout tunnel`.
@@ -201,6 +242,7 @@ impl Shard {
             if !matches!(txn.req, ReqPhase::Done) {
                 txn.req = ReqPhase::Done;
                 txn.cli_keepalive = false;
+                txn.req_cut = true;
             }
             st.c2s.discard_queued(&mut self.io);
             if let Some(srv) = st.srv.take() {
@@ -274,7 +316,7 @@ impl Shard {
         txn.rsp = RspPhase::Done;
         txn.status = status;
         txn.internal = true;
-        txn.cli_keepalive = !close;
+        txn.cli_keepalive = !close && !txn.req_cut;
         txn.srv_reusable = false;
         if txn.times.rsp_head == 0 {
             txn.times.rsp_head = now;

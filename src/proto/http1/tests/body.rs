@@ -484,3 +484,50 @@ fn smuggling_attempts() {
         );
     }
 }
+
+/// De-chunks `input` fed in pieces of `step` bytes; returns the content
+/// and whether the body ended.
+fn dechunk(framing: Framing, input: &[u8], step: usize) -> (Vec<u8>, bool) {
+    let mut t = BodyTracker::new(framing);
+    let mut out = Vec::new();
+    for piece in input.chunks(step) {
+        let p = t
+            .feed_dechunked(piece, |r| out.extend_from_slice(&piece[r]))
+            .unwrap();
+        if p.done {
+            return (out, true);
+        }
+    }
+    (out, false)
+}
+
+#[test]
+fn dechunking_yields_the_content_alone_however_it_is_split() {
+    let body: &[u8] = b"5;ext=1\r\nhello\r\n1\r\n \r\n6\r\nworld!\r\n0\r\nX-Trailer: t\r\n\r\n";
+    let mut input = body.to_vec();
+    input.extend_from_slice(NEXT);
+    for step in 1..=input.len() {
+        assert_eq!(
+            dechunk(Framing::Response(RespFraming::Chunked), &input, step),
+            (b"hello world!".to_vec(), true),
+            "step {step}"
+        );
+    }
+    // Other framings report everything they consume.
+    assert_eq!(
+        dechunk(
+            Framing::Response(RespFraming::ContentLength(5)),
+            b"hello+next",
+            3
+        ),
+        (b"hello".to_vec(), true)
+    );
+    assert_eq!(
+        dechunk(
+            Framing::Response(RespFraming::CloseDelimited),
+            b"all of it",
+            4
+        ),
+        (b"all of it".to_vec(), false)
+    );
+}
