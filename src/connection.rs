@@ -40,6 +40,9 @@ pub enum Owner {
 pub struct ServerRef {
     pub backend: u32,
     pub server: u32,
+    /// The server slot's generation when the connection was opened: a
+    /// connection released after its server was deleted touches nothing.
+    pub generation: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

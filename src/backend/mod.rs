@@ -29,12 +29,30 @@ pub enum Admin {
     Maint = 2,
 }
 
+/// A server's identity across shards: its slot in the backend's tables and
+/// the generation of that slot. A slot freed by `del server` and reused by a
+/// later `add server` gets a new generation, so a late message or
+/// connection about the old server never touches the new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ServerId {
+    pub slot: u32,
+    pub generation: u32,
+}
+
 pub struct ServerShared {
     pub name: String,
     pub addr: SocketAddr,
+    /// The server line (or `add server` arguments) it was made from.
+    pub cfg: config::Server,
+    pub id: ServerId,
+    /// HAProxy's numeric server id (`sid` in `show stat`), unique in the
+    /// backend and never reused while the process lives.
+    pub puid: u32,
     /// Where connect() reads the address from while the kernel connects.
     pub sockaddr: SockAddr,
     pub weight: AtomicU32,
+    /// The weight from the configuration (`get weight`: "initial").
+    pub initial_weight: u32,
     /// 0: unlimited.
     pub maxconn: AtomicU32,
     pub send_proxy: Option<ProxyVersion>,
@@ -45,6 +63,8 @@ pub struct ServerShared {
     /// Health as the checks see it (always up without `check`).
     pub check: crate::check::CheckShared,
     pub counters: crate::stats::Counters,
+    /// When the server last changed state (unix seconds), for `lastchg`.
+    pub last_change: AtomicU64,
 }
 
 impl std::fmt::Debug for ServerShared {
@@ -52,17 +72,28 @@ impl std::fmt::Debug for ServerShared {
         f.debug_struct("ServerShared")
             .field("name", &self.name)
             .field("addr", &self.addr)
+            .field("id", &self.id)
             .finish_non_exhaustive()
     }
 }
 
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 impl ServerShared {
-    pub fn new(cfg: &config::Server) -> ServerShared {
+    pub fn new(cfg: &config::Server, id: ServerId, puid: u32) -> ServerShared {
         ServerShared {
             name: cfg.name.clone(),
             addr: cfg.addr,
+            cfg: cfg.clone(),
+            id,
+            puid,
             sockaddr: SockAddr::new(cfg.addr),
             weight: AtomicU32::new(cfg.weight),
+            initial_weight: cfg.weight,
             maxconn: AtomicU32::new(cfg.maxconn.unwrap_or(0)),
             send_proxy: cfg.send_proxy,
             backup: cfg.backup,
@@ -74,6 +105,7 @@ impl ServerShared {
             cur_conns: AtomicU32::new(0),
             check: crate::check::CheckShared::new(),
             counters: crate::stats::Counters::default(),
+            last_change: AtomicU64::new(unix_now()),
         }
     }
 
@@ -85,8 +117,13 @@ impl ServerShared {
         }
     }
 
-    pub fn set_admin(&self, a: Admin) {
-        self.admin.store(a as u8, Ordering::Relaxed);
+    /// Changes the administrative state; true when it changed.
+    pub fn set_admin(&self, a: Admin) -> bool {
+        let before = self.admin.swap(a as u8, Ordering::AcqRel);
+        if before != a as u8 {
+            self.last_change.store(unix_now(), Ordering::Relaxed);
+        }
+        before != a as u8
     }
 
     /// Usable for new load-balanced traffic: ready, up, with a non-zero
@@ -121,9 +158,76 @@ impl ServerShared {
     }
 }
 
+/// The control plane's list of a backend's servers: who occupies each slot
+/// and the slot's current generation. Shards never read it; they keep their
+/// own copy in their `ServerTable`, changed only by mesh messages.
+#[derive(Debug, Default)]
+pub struct Registry {
+    pub slots: Vec<RegSlot>,
+    /// Next `puid` to give out.
+    pub next_puid: u32,
+}
+
+#[derive(Debug, Default)]
+pub struct RegSlot {
+    pub generation: u32,
+    pub srv: Option<Arc<ServerShared>>,
+}
+
+impl Registry {
+    /// The id the next server added would get: the first free slot (its
+    /// generation bumped) or a new one.
+    pub fn next_id(&self) -> ServerId {
+        match self.slots.iter().position(|s| s.srv.is_none()) {
+            Some(i) => ServerId {
+                slot: i as u32,
+                generation: self.slots[i].generation + 1,
+            },
+            None => ServerId {
+                slot: self.slots.len() as u32,
+                generation: 1,
+            },
+        }
+    }
+
+    /// Occupies the slot of `srv.id` (which must come from `next_id`).
+    pub fn insert(&mut self, srv: Arc<ServerShared>) {
+        let i = srv.id.slot as usize;
+        if i == self.slots.len() {
+            self.slots.push(RegSlot::default());
+        }
+        self.slots[i] = RegSlot {
+            generation: srv.id.generation,
+            srv: Some(srv),
+        };
+    }
+
+    /// Frees the slot of `id` if it still holds that server.
+    pub fn remove(&mut self, id: ServerId) -> Option<Arc<ServerShared>> {
+        let slot = self.slots.get_mut(id.slot as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        slot.srv.take()
+    }
+
+    pub fn find(&self, name: &str) -> Option<&Arc<ServerShared>> {
+        self.slots
+            .iter()
+            .filter_map(|s| s.srv.as_ref())
+            .find(|s| s.name == name)
+    }
+
+    pub fn live(&self) -> impl Iterator<Item = &Arc<ServerShared>> {
+        self.slots.iter().filter_map(|s| s.srv.as_ref())
+    }
+}
+
 pub struct BackendShared {
     pub cfg: config::Backend,
-    pub servers: Vec<Arc<ServerShared>>,
+    /// Servers as the control plane sees them (locked by the control
+    /// plane only, never on the data path).
+    pub registry: std::sync::Mutex<Registry>,
     /// Streams waiting in this backend's queues, all shards together.
     pub queued: AtomicU32,
     /// Bit i set: shard i has streams in its queue for this backend.
@@ -133,24 +237,38 @@ pub struct BackendShared {
 
 impl BackendShared {
     pub fn new(cfg: &config::Backend) -> BackendShared {
+        let mut reg = Registry::default();
+        for (i, s) in cfg.servers.iter().enumerate() {
+            let id = ServerId {
+                slot: i as u32,
+                generation: 1,
+            };
+            reg.insert(Arc::new(ServerShared::new(s, id, i as u32 + 1)));
+        }
+        reg.next_puid = cfg.servers.len() as u32 + 1;
         BackendShared {
             cfg: cfg.clone(),
-            servers: cfg
-                .servers
-                .iter()
-                .map(|s| Arc::new(ServerShared::new(s)))
-                .collect(),
+            registry: std::sync::Mutex::new(reg),
             queued: AtomicU32::new(0),
             queued_shards: AtomicU64::new(0),
             counters: crate::stats::Counters::default(),
         }
     }
 
-    /// The servers that exist now, each with its slot (its `sid` in the
-    /// runtime API). The control plane reads them through here only: the
-    /// list changes at run time (`add server`, `del server`).
+    /// The control plane's lock on the server list.
+    pub fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The servers that exist now, each with its slot (the control plane
+    /// lists servers through here only: the list changes at run time).
     pub fn servers_snapshot(&self) -> Vec<(usize, Arc<ServerShared>)> {
-        self.servers.iter().cloned().enumerate().collect()
+        self.registry()
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.srv.clone().map(|s| (i, s)))
+            .collect()
     }
 }
 
@@ -169,6 +287,10 @@ pub enum Pick {
 /// refers to it (the deletion protocol asks every shard for these).
 #[derive(Debug, Default)]
 pub struct LocalServer {
+    /// The server in this slot; None: a free slot.
+    pub srv: Option<Arc<ServerShared>>,
+    /// The slot's generation on this shard.
+    pub generation: u32,
     /// Streams of this shard currently assigned to the server.
     pub streams: u32,
     /// Connections to it in use by a stream.
@@ -177,6 +299,49 @@ pub struct LocalServer {
     pub pool: pool::ServerPool,
     /// Session-owned private connections to it (seed 000), idle or in use.
     pub sess_conns: Vec<pool::SessConn>,
+}
+
+/// What refers to a server on one shard: the deletion protocol's answer.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ServerRefs {
+    pub streams: u32,
+    pub used_conns: u32,
+    pub idle_conns: u32,
+    pub sess_conns: u32,
+    pub queued: u32,
+}
+
+impl ServerRefs {
+    pub fn is_empty(&self) -> bool {
+        *self == ServerRefs::default()
+    }
+
+    pub fn add(&mut self, o: &ServerRefs) {
+        self.streams += o.streams;
+        self.used_conns += o.used_conns;
+        self.idle_conns += o.idle_conns;
+        self.sess_conns += o.sess_conns;
+        self.queued += o.queued;
+    }
+}
+
+impl LocalServer {
+    pub fn refs(&self) -> ServerRefs {
+        ServerRefs {
+            streams: self.streams,
+            used_conns: self.used_conns,
+            idle_conns: self.pool.len() as u32,
+            sess_conns: self.sess_conns.len() as u32,
+            // Queued streams wait for any server of the backend; none is
+            // bound to one server until persistence exists.
+            queued: 0,
+        }
+    }
+
+    /// The server of this slot if it is still generation `generation`.
+    pub fn live(&self, generation: u32) -> Option<&Arc<ServerShared>> {
+        self.srv.as_ref().filter(|_| self.generation == generation)
+    }
 }
 
 /// One backend on one shard.
@@ -190,12 +355,52 @@ pub struct LocalBackend {
 
 impl LocalBackend {
     pub fn new(shared: &BackendShared, seed: u64) -> LocalBackend {
-        let n = shared.servers.len();
+        let reg = shared.registry();
+        let servers: Vec<LocalServer> = reg
+            .slots
+            .iter()
+            .map(|s| LocalServer {
+                srv: s.srv.clone(),
+                generation: s.generation,
+                ..LocalServer::default()
+            })
+            .collect();
+        let n = servers.len();
         LocalBackend {
             lb: Lb::new(&shared.cfg.balance, n, seed),
-            servers: (0..n).map(|_| LocalServer::default()).collect(),
+            servers,
             queue: VecDeque::new(),
             scratch: Vec::with_capacity(n),
+        }
+    }
+
+    /// The server in slot `i`, if any.
+    pub fn server(&self, i: usize) -> Option<&Arc<ServerShared>> {
+        self.servers.get(i).and_then(|l| l.srv.as_ref())
+    }
+
+    /// Puts a server added at run time into its slot on this shard.
+    pub fn add_server(&mut self, srv: Arc<ServerShared>) {
+        let i = srv.id.slot as usize;
+        if i >= self.servers.len() {
+            self.servers.resize_with(i + 1, LocalServer::default);
+            self.lb.resize(self.servers.len());
+        }
+        let ls = &mut self.servers[i];
+        debug_assert!(ls.srv.is_none() && ls.refs().is_empty());
+        ls.generation = srv.id.generation;
+        ls.srv = Some(srv);
+    }
+
+    /// Empties the slot of `id` on this shard (the deletion protocol made
+    /// sure nothing here refers to it any more).
+    pub fn remove_server(&mut self, id: ServerId) -> bool {
+        match self.servers.get_mut(id.slot as usize) {
+            Some(ls) if ls.generation == id.generation && ls.srv.is_some() => {
+                ls.srv = None;
+                true
+            }
+            _ => false,
         }
     }
 
@@ -210,11 +415,23 @@ impl LocalBackend {
         avoid: Option<usize>,
         key: Option<u32>,
     ) -> Pick {
-        let any_active = shared.servers.iter().any(|s| !s.backup && s.usable());
+        let any_active = self
+            .servers
+            .iter()
+            .filter_map(|l| l.srv.as_ref())
+            .any(|s| !s.backup && s.usable());
         let mut first_backup_taken = false;
         self.scratch.clear();
         let mut in_tier = 0;
-        for s in &shared.servers {
+        for l in &self.servers {
+            let Some(s) = l.srv.as_ref() else {
+                self.scratch.push(LbServer {
+                    weight: 0,
+                    eligible: false,
+                    load: 0,
+                });
+                continue;
+            };
             let tier = if any_active {
                 !s.backup
             } else if s.backup && s.usable() && (shared.cfg.allbackups || !first_backup_taken) {
@@ -239,11 +456,15 @@ impl LocalBackend {
         let ctx = PickCtx { src, avoid, key };
         // A server may fill up between the scan and the acquisition (another
         // shard took its last slot): mark it and pick again.
-        for _ in 0..shared.servers.len() {
+        for _ in 0..self.servers.len() {
             let Some(i) = self.lb.pick(&self.scratch, &ctx) else {
                 return Pick::Queue;
             };
-            if shared.servers[i].try_acquire() {
+            let Some(s) = self.servers[i].srv.as_ref() else {
+                self.scratch[i].eligible = false;
+                continue;
+            };
+            if s.try_acquire() {
                 return Pick::Server(i);
             }
             self.scratch[i].eligible = false;

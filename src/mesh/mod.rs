@@ -7,9 +7,13 @@
 //! target's `woken` flag from false to true; the shard clears the flag before
 //! draining its inbox, so no message is ever left unseen.
 
+pub mod coord;
+
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-use std::sync::{Mutex, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
+
+use crate::backend::{ServerId, ServerRefs, ServerShared};
 
 use crate::shard::ring::WakeRing;
 use crate::shard::token::{Key, Op, Token};
@@ -25,6 +29,69 @@ pub enum Msg {
     /// A server of `backend` released a connection slot on another shard and
     /// this shard has streams queued for that backend.
     SlotFree { backend: usize },
+    /// A server added at run time: occupy its slot in the local table.
+    ServerAdd {
+        backend: usize,
+        srv: Arc<ServerShared>,
+    },
+    /// A server entered maintenance: close its idle connections, pooled and
+    /// session-owned (their sessions open new ones elsewhere next time).
+    ServerMaint { backend: usize, id: ServerId },
+    /// Deletion, step 2: purge what is idle again, then answer with what
+    /// still refers to the server on this shard.
+    ServerQuery {
+        backend: usize,
+        id: ServerId,
+        reply: mpsc::Sender<(usize, ServerRefs)>,
+    },
+    /// Deletion, step 3 (every shard answered empty lists): free the slot.
+    ServerDel { backend: usize, id: ServerId },
+    /// `shutdown sessions server`: end every stream using the server.
+    ServerShutdown { backend: usize, id: ServerId },
+    /// `show sess`: one entry per stream of this shard.
+    ShowSess {
+        reply: mpsc::Sender<Vec<StreamInfo>>,
+    },
+    /// `shutdown session ID`: ends the stream if it lives here; answers
+    /// whether it did.
+    ShutdownStream { key: Key, reply: mpsc::Sender<bool> },
+}
+
+/// What `show sess` shows of one stream.
+#[derive(Debug, Clone)]
+pub struct StreamInfo {
+    /// Process-wide id (see [`stream_id`]).
+    pub id: u64,
+    pub shard: usize,
+    pub frontend: usize,
+    pub backend: Option<usize>,
+    pub server: Option<String>,
+    pub src: Option<std::net::SocketAddr>,
+    pub http: bool,
+    /// Milliseconds since the stream started.
+    pub age_ms: u64,
+    /// The stream's state, as a short word.
+    pub state: &'static str,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+/// The id `show sess` prints for stream `key` of shard `shard`: the shard
+/// in the top 8 bits, the key's 24-bit generation, then its slot, so that a
+/// stale id never names the stream that reuses the slot.
+pub fn stream_id(shard: usize, key: Key) -> u64 {
+    ((shard as u64) << 56) | (u64::from(key.generation) << 32) | u64::from(key.slot)
+}
+
+/// The shard and stream key back from a `show sess` id.
+pub fn parse_stream_id(id: u64) -> (usize, Key) {
+    (
+        (id >> 56) as usize,
+        Key::new(
+            (id & 0xffff_ffff) as usize,
+            ((id >> 32) & 0x00ff_ffff) as u32,
+        ),
+    )
 }
 
 struct Inbox {

@@ -120,6 +120,10 @@ impl Shard {
         });
         let ck = self.conns.insert(Connection::new(fd, Owner::Session(sk)));
         self.sessions.get_mut(sk).expect("just inserted").cli = ck;
+        let c = &self.rt.frontends[fe].counters;
+        c.enter();
+        crate::stats::Counters::inc(&c.conn_tot);
+        crate::stats::Counters::inc(&self.rt.counters.conn_tot);
         if !accept_proxy {
             self.session_complete(sk, None);
             return;
@@ -341,6 +345,7 @@ impl Shard {
     /// server connections are closed (they leave the lists when released).
     pub fn session_end(&mut self, sk: Key) {
         if let Some(s) = self.sessions.remove(sk) {
+            self.rt.frontends[s.frontend].counters.leave();
             for pc in &s.priv_conns {
                 self.close_conn(pc.conn);
             }

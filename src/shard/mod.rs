@@ -9,6 +9,7 @@
 //! repeat. Handlers never block and never make a syscall that the ring can
 //! batch (sockets are created and closed, read and written, through it).
 
+mod admin;
 pub mod ring;
 pub mod sys;
 pub mod timer;
@@ -425,9 +426,12 @@ impl Shard {
     /// longer than the purge delay, then re-arms itself.
     fn maintenance(&mut self) {
         let mut expired = Vec::new();
-        for (b, lb) in self.table.backends.iter_mut().enumerate() {
-            for (i, ls) in lb.servers.iter_mut().enumerate() {
-                let delay = self.rt.config.backends[b].servers[i].pool_purge_delay;
+        for lb in self.table.backends.iter_mut() {
+            for ls in lb.servers.iter_mut() {
+                let Some(srv) = ls.srv.as_ref() else {
+                    continue;
+                };
+                let delay = srv.cfg.pool_purge_delay;
                 let before = self.now.saturating_sub(delay.as_millis() as u64);
                 ls.pool.expire(before, &mut expired);
             }
@@ -500,6 +504,13 @@ impl Shard {
             Msg::Stop => self.begin_stop(),
             Msg::ResumeAccept => self.resume_accepting(),
             Msg::SlotFree { backend } => self.process_queue(backend),
+            Msg::ServerAdd { backend, srv } => self.admin_server_add(backend, srv),
+            Msg::ServerMaint { backend, id } => self.admin_purge_idle(backend, id),
+            Msg::ServerQuery { backend, id, reply } => self.admin_server_query(backend, id, reply),
+            Msg::ServerDel { backend, id } => self.admin_server_del(backend, id),
+            Msg::ServerShutdown { backend, id } => self.admin_server_shutdown(backend, id),
+            Msg::ShowSess { reply } => self.admin_show_sess(reply),
+            Msg::ShutdownStream { key, reply } => self.admin_shutdown_stream(key, reply),
         }
     }
 

@@ -131,9 +131,10 @@ impl Shard {
         rec.feconn = rt.frontends[st.frontend].limit.cur.load(Ordering::Relaxed);
         if let Some(b) = st.backend {
             let shared = &rt.backends[b];
-            rec.beconn = shared
+            rec.beconn = self.table.backends[b]
                 .servers
                 .iter()
+                .filter_map(|l| l.srv.as_ref())
                 .map(|s| s.cur_conns.load(Ordering::Relaxed))
                 .sum();
             rec.backend_queue = shared.queued.load(Ordering::Relaxed);

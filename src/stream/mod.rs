@@ -142,6 +142,8 @@ pub struct Stream {
     /// applies to the client side.
     pub srv_fin: bool,
     pub in_queue: bool,
+    /// Counted in its backend's current streams (`stream_enter_backend`).
+    pub be_counted: bool,
     pub deadline: Deadline,
     pub term: Option<Termination>,
     /// HTTP mode: the transaction (L7). None in TCP mode and once an HTTP

@@ -63,6 +63,7 @@ impl Shard {
             cli_fin: false,
             srv_fin: false,
             in_queue: false,
+            be_counted: false,
             deadline: Deadline::default(),
             term: None,
             http: None,
@@ -81,6 +82,7 @@ impl Shard {
 
     /// Finds a server for the stream: connect, wait in the queue, or fail.
     fn stream_assign(&mut self, sk: Key, avoid: Option<usize>) {
+        self.stream_enter_backend(sk);
         let Some(st) = self.streams.get(sk) else {
             return;
         };
@@ -94,10 +96,7 @@ impl Shard {
         let key = self.streams.get(sk).and_then(|st| st.lb_key);
         match self.table.backends[b].pick(&shared, src, avoid, key) {
             Pick::Server(i) => {
-                self.table.backends[b].servers[i].streams += 1;
-                let st = self.streams.get_mut(sk).expect("checked above");
-                st.server = Some(i);
-                st.server_ref = Some(shared.servers[i].clone());
+                self.stream_bind_server(sk, b, i, true);
                 self.stream_connect(sk);
             }
             Pick::Queue => self.stream_enqueue(sk, b),
@@ -139,6 +138,7 @@ impl Shard {
         self.table.backends[b].queue.push_back(sk);
         let shared = &self.rt.backends[b];
         shared.queued.fetch_add(1, Ordering::AcqRel);
+        shared.counters.queue_enter();
         shared
             .queued_shards
             .fetch_or(1 << self.id, Ordering::AcqRel);
@@ -152,6 +152,7 @@ impl Shard {
         if let Some(pos) = q.iter().position(|k| *k == sk) {
             q.remove(pos);
             self.rt.backends[b].queued.fetch_sub(1, Ordering::AcqRel);
+            self.rt.backends[b].counters.queue_leave();
         }
         if q.is_empty() {
             self.rt.backends[b]
@@ -177,13 +178,9 @@ impl Shard {
                 Pick::Queue => break,
                 Pick::Server(i) => {
                     self.stream_dequeue(sk, b);
-                    self.table.backends[b].servers[i].streams += 1;
-                    let Some(st) = self.streams.get_mut(sk) else {
-                        shared.servers[i].release();
+                    if !self.stream_bind_server(sk, b, i, true) {
                         continue;
-                    };
-                    st.server = Some(i);
-                    st.server_ref = Some(shared.servers[i].clone());
+                    }
                     self.stream_connect(sk);
                 }
                 Pick::NoServer => {
@@ -192,6 +189,41 @@ impl Shard {
                     self.stream_terminate(sk, Termination::new(Cause::ServerAbort, Phase::Queue));
                 }
             }
+        }
+    }
+
+    /// Binds the stream to server `i` of backend `b`, whose connection slot
+    /// (`maxconn`) the caller already took: the server's stream count and
+    /// counters, and `lb` when load balancing chose it. False (and the slot
+    /// given back) when the stream or the server is gone.
+    pub(crate) fn stream_bind_server(&mut self, sk: Key, b: usize, i: usize, lb: bool) -> bool {
+        let local = &mut self.table.backends[b].servers[i];
+        let Some(srv) = local.srv.clone() else {
+            return false;
+        };
+        let Some(st) = self.streams.get_mut(sk) else {
+            srv.release();
+            return false;
+        };
+        local.streams += 1;
+        st.server = Some(i);
+        srv.counters.enter();
+        if lb {
+            crate::stats::Counters::inc(&srv.counters.lb_total);
+            crate::stats::Counters::inc(&self.rt.backends[b].counters.lb_total);
+        }
+        st.server_ref = Some(srv);
+        true
+    }
+
+    /// Counts the stream in its backend's current and total streams, once.
+    pub(crate) fn stream_enter_backend(&mut self, sk: Key) {
+        if let Some(st) = self.streams.get_mut(sk)
+            && !st.be_counted
+            && let Some(b) = st.backend
+        {
+            st.be_counted = true;
+            self.rt.backends[b].counters.enter();
         }
     }
 
@@ -204,11 +236,16 @@ impl Shard {
         let (Some(b), Some(i)) = (st.backend, st.server.take()) else {
             return;
         };
-        st.server_ref = None;
-        let local = &mut self.table.backends[b].servers[i];
-        local.streams = local.streams.saturating_sub(1);
+        let (bytes_in, bytes_out) = (st.c2s.bytes, st.s2c.bytes);
+        if let Some(srv) = st.server_ref.take() {
+            srv.counters.leave();
+            srv.counters.bytes(bytes_in, bytes_out);
+            srv.release();
+        }
+        if let Some(local) = self.table.backends[b].servers.get_mut(i) {
+            local.streams = local.streams.saturating_sub(1);
+        }
         let shared = self.rt.backends[b].clone();
-        shared.servers[i].release();
         if shared.queued.load(Ordering::Acquire) == 0 {
             return;
         }
@@ -243,6 +280,7 @@ impl Shard {
         conn.server = Some(ServerRef {
             backend: b as u32,
             server: si as u32,
+            generation: server.id.generation,
         });
         let ck = self.conns.insert(conn);
         self.table.backends[b].servers[si].used_conns += 1;
@@ -267,6 +305,12 @@ impl Shard {
         let Some(st) = self.streams.get_mut(sk) else {
             return;
         };
+        if let Some(srv) = st.server_ref.as_ref() {
+            crate::stats::Counters::inc(&srv.counters.err_conn);
+        }
+        if let Some(b) = st.backend {
+            crate::stats::Counters::inc(&self.rt.backends[b].counters.err_conn);
+        }
         if let Some(ck) = st.srv.take() {
             self.close_conn(ck);
         }
@@ -301,6 +345,10 @@ impl Shard {
         }
         st.retries_left -= 1;
         self.counters.retries += 1;
+        crate::stats::Counters::inc(&self.rt.backends[b].counters.retries);
+        if let Some(srv) = st.server_ref.as_ref() {
+            crate::stats::Counters::inc(&srv.counters.retries);
+        }
         let retry_no = cfg.retries - st.retries_left;
         let redispatch = match cfg.redispatch {
             None => false,
@@ -309,6 +357,7 @@ impl Shard {
         };
         if redispatch {
             self.counters.redispatches += 1;
+            crate::stats::Counters::inc(&self.rt.backends[b].counters.redispatches);
             let avoid = st.server;
             self.stream_release_server(sk);
             self.stream_assign(sk, avoid);
@@ -560,6 +609,26 @@ impl Shard {
         let was_queued = st.in_queue;
         st.state = StreamState::Closing;
         st.term = Some(term);
+        let abort = match term.cause {
+            Cause::ClientAbort | Cause::ClientTimeout => Some(true),
+            Cause::ServerAbort | Cause::ServerTimeout if term.phase == Phase::Data => Some(false),
+            _ => None,
+        };
+        if let Some(client) = abort {
+            let pick = |c: &crate::stats::Counters| {
+                if client {
+                    crate::stats::Counters::inc(&c.cli_abort)
+                } else {
+                    crate::stats::Counters::inc(&c.srv_abort)
+                }
+            };
+            if let Some(b) = st.backend.filter(|_| st.be_counted) {
+                pick(&self.rt.backends[b].counters);
+            }
+            if let Some(srv) = st.server_ref.as_ref() {
+                pick(&srv.counters);
+            }
+        }
         let (cli, srv, b) = (st.cli, st.srv, st.backend);
         log::debug!(
             "shard {}: stream ended {term} (client->server {} bytes, server->client {} bytes)",
@@ -605,6 +674,13 @@ impl Shard {
             return;
         }
         let mut st = self.streams.remove(sk).expect("checked above");
+        let fe = &self.rt.frontends[st.frontend].counters;
+        fe.bytes(st.c2s.bytes, st.s2c.bytes);
+        if let Some(b) = st.backend.filter(|_| st.be_counted) {
+            let be = &self.rt.backends[b].counters;
+            be.leave();
+            be.bytes(st.c2s.bytes, st.s2c.bytes);
+        }
         st.c2s.release(&mut self.io);
         st.s2c.release(&mut self.io);
         if let Some(f) = st.first.take() {

@@ -26,8 +26,9 @@ impl Shard {
     /// Idle connections this shard may pool for server `i` of backend `b`:
     /// `pool-max-conn` shared out between shards (None: unlimited).
     fn pool_max(&self, b: usize, i: usize) -> Option<usize> {
-        self.rt.config.backends[b].servers[i]
-            .pool_max_conn
+        self.table.backends[b]
+            .server(i)
+            .and_then(|s| s.cfg.pool_max_conn)
             .map(|m| (m as usize).div_ceil(self.rt.shards))
     }
 
@@ -37,13 +38,14 @@ impl Shard {
     /// balancer (then, in `stream_connect`, an idle pooled connection before
     /// a new one).
     pub(super) fn http_assign(&mut self, sk: Key) {
+        self.stream_enter_backend(sk);
         let st = self.streams.get(sk).expect("caller checked");
         let (session, b) = (st.session, st.backend.expect("assigned"));
-        let shared = self.rt.backends[b].clone();
+        let table = &self.table.backends[b];
         let private = self.sessions.get(session).and_then(|s| {
             s.priv_conns.iter().copied().find(|pc| {
                 pc.backend == b
-                    && shared.servers[pc.server].usable()
+                    && table.server(pc.server).is_some_and(|s| s.usable())
                     && self
                         .conns
                         .get(pc.conn)
@@ -51,12 +53,9 @@ impl Shard {
             })
         });
         if let Some(pc) = private
-            && shared.servers[pc.server].try_acquire()
+            && table.server(pc.server).is_some_and(|s| s.try_acquire())
+            && self.stream_bind_server(sk, b, pc.server, false)
         {
-            self.table.backends[b].servers[pc.server].streams += 1;
-            let st = self.streams.get_mut(sk).expect("checked");
-            st.server = Some(pc.server);
-            st.server_ref = Some(shared.servers[pc.server].clone());
             self.http_attach(sk, pc.conn);
             return;
         }
@@ -204,6 +203,20 @@ impl Shard {
     /// another: into the session's private list (`http-reuse never`) or the
     /// server's pool, with its receive kept armed to notice a close.
     fn server_conn_idle(&mut self, ck: Key, session: Key, b: usize, i: usize) {
+        // The caller already took it off the stream's counts: from here on
+        // its release must touch neither the stream nor the in-use count
+        // (only the private lists, through `private_to`).
+        let Some(conn) = self.conns.get_mut(ck) else {
+            return;
+        };
+        conn.owner = match conn.private_to {
+            Some(s) => Owner::Private(s),
+            None => Owner::Orphan,
+        };
+        if !self.server_keeps_idle(b, i) {
+            self.close_conn(ck);
+            return;
+        }
         let reuse = self.backend_reuse(b);
         let max = self.pool_max(b, i);
         let now = self.now;
@@ -275,7 +288,12 @@ impl Shard {
     /// A server connection's slot was freed: take it out of every list that
     /// names it (pool, session and server private lists, in-use count).
     pub fn server_conn_released(&mut self, conn: &crate::connection::Connection, key: Key) {
-        let Some(ServerRef { backend, server }) = conn.server else {
+        let Some(ServerRef {
+            backend,
+            server,
+            generation,
+        }) = conn.server
+        else {
             return;
         };
         let (b, i) = (backend as usize, server as usize);
@@ -284,6 +302,7 @@ impl Shard {
             .backends
             .get_mut(b)
             .and_then(|lb| lb.servers.get_mut(i))
+            .filter(|ls| ls.generation == generation && ls.srv.is_some())
         else {
             return;
         };

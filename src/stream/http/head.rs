@@ -52,6 +52,8 @@ pub struct AnswerMeta {
     pub req: ReqMeta,
     /// The request has a body we would have to read to find the next one.
     pub has_body: bool,
+    /// A `deny` rule answered (counted as a denied request).
+    pub denied: bool,
 }
 
 impl AnswerMeta {
@@ -170,7 +172,11 @@ fn answer(status: u16, bytes: Option<Vec<u8>>, req: ReqMeta, has_body: bool) -> 
     ReqOutcome::Answer {
         status,
         bytes,
-        meta: AnswerMeta { req, has_body },
+        meta: AnswerMeta {
+            req,
+            has_body,
+            denied: false,
+        },
     }
 }
 
@@ -191,7 +197,11 @@ fn verdict_answer(
         Verdict::Continue => None,
         Verdict::Deny { status } => {
             req.close = true;
-            Some(answer(status, None, req, has_body))
+            let mut a = answer(status, None, req, has_body);
+            if let ReqOutcome::Answer { meta, .. } = &mut a {
+                meta.denied = true;
+            }
+            Some(a)
         }
         Verdict::UseService(_) => Some(answer(503, None, req, has_body)),
         Verdict::Redirect { status, location } => {

@@ -40,6 +40,9 @@ impl Shard {
     /// closed silently instead).
     pub fn http_answer_idle(&mut self, session: Key, status: u16) {
         if let Some(sk) = self.http_stream_new(session) {
+            if let Some(st) = self.streams.get(sk) {
+                crate::stats::Counters::inc(&self.rt.frontends[st.frontend].counters.err_req);
+            }
             self.http_error(sk, status);
         }
     }
@@ -204,6 +207,7 @@ impl Shard {
         match step {
             HeadStep::Partial => self.head_keep_partial(sk, acc, chunk),
             HeadStep::Bad { status } => {
+                crate::stats::Counters::inc(&self.rt.frontends[fe].counters.err_req);
                 chunk.release(&mut self.io);
                 if let Some(a) = acc {
                     self.io.vecs.put(a);
@@ -266,6 +270,10 @@ impl Shard {
     /// The request head is complete: answer it ourselves, or forward it.
     fn http_request_ready(&mut self, sk: Key, outcome: ReqOutcome, rest: Option<Chunk>) {
         let now = self.now;
+        if let Some(st) = self.streams.get(sk) {
+            crate::stats::Counters::inc(&self.rt.frontends[st.frontend].counters.req_tot);
+            crate::stats::Counters::inc(&self.rt.counters.req_tot);
+        }
         match outcome {
             ReqOutcome::Answer {
                 status,
@@ -273,6 +281,11 @@ impl Shard {
                 meta,
             } => {
                 let st = self.streams.get_mut(sk).expect("caller checked");
+                if meta.denied {
+                    crate::stats::Counters::inc(
+                        &self.rt.frontends[st.frontend].counters.denied_req,
+                    );
+                }
                 let txn = st.http.as_mut().expect("http");
                 txn.times.req_head = now;
                 txn.meta = Some(meta.req);
@@ -298,6 +311,7 @@ impl Shard {
             } => {
                 let st = self.streams.get_mut(sk).expect("caller checked");
                 st.backend = Some(backend);
+                crate::stats::Counters::inc(&self.rt.backends[backend].counters.req_tot);
                 st.lb_key = lb_key;
                 st.retries_left = self.rt.config.backends[backend].retries;
                 let txn = st.http.as_mut().expect("http");
@@ -332,6 +346,8 @@ impl Shard {
         match progress {
             Err(e) => {
                 chunk.release(&mut self.io);
+                let fe = st.frontend;
+                crate::stats::Counters::inc(&self.rt.frontends[fe].counters.err_req);
                 log::debug!("shard {}: bad request body: {e}", self.id);
                 self.http_error(sk, e.status());
             }

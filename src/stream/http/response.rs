@@ -199,6 +199,13 @@ impl Shard {
         }
         txn.times.rsp_head = now;
         txn.status = o.status;
+        self.rt.frontends[st.frontend].counters.response(o.status);
+        if let Some(b) = st.backend {
+            self.rt.backends[b].counters.response(o.status);
+        }
+        if let Some(srv) = st.server_ref.as_ref() {
+            srv.counters.response(o.status);
+        }
         // The request may have been cut before this head arrived (the
         // server answered early, closed, and our send failed first).
         txn.cli_keepalive = o.cli_keepalive && !txn.req_cut;
@@ -272,6 +279,12 @@ impl Shard {
         let txn = st.http.as_mut().expect("http");
         txn.srv_reusable = false;
         let head_sent = !matches!(txn.rsp, RspPhase::Head | RspPhase::Wait);
+        if let Some(b) = st.backend {
+            crate::stats::Counters::inc(&self.rt.backends[b].counters.err_resp);
+        }
+        if let Some(srv) = st.server_ref.as_ref() {
+            crate::stats::Counters::inc(&srv.counters.err_resp);
+        }
         if head_sent {
             self.stream_terminate(sk, Termination::new(Cause::ServerAbort, Phase::Data));
             return;
@@ -317,6 +330,10 @@ impl Shard {
         txn.status = status;
         txn.internal = true;
         txn.cli_keepalive = !close && !txn.req_cut;
+        self.rt.frontends[st.frontend].counters.response(status);
+        if let Some(b) = b.filter(|_| st.be_counted) {
+            self.rt.backends[b].counters.response(status);
+        }
         txn.srv_reusable = false;
         if txn.times.rsp_head == 0 {
             txn.times.rsp_head = now;
