@@ -15,24 +15,29 @@ usage() {
     cat <<'EOF'
 Usage: bench/compare.sh [--quick | --smoke] [options]
 
-Profiles (default: the full suite, about 12 minutes on 2 cores):
-  --quick               1 run per point, 2 s per run, idle N = 2000 (< 3 min)
-  --smoke               CI check: 1 run, 1 s, idle N = 200, no iperf3 / 1 MiB
-                        rows; exits non-zero if a proxy fails to start or a
-                        workload moves nothing. Never judges ratios.
+Profiles (default: the full suite, about 16 minutes on 2 cores for both modes):
+  --quick               1 run per point, 2 s per run, idle N = 2000 (~5 min)
+  --smoke               CI check (~1.3 min): 1 run, 1 s, idle N = 200, no
+                        iperf3 / 1 MiB rows, wrk row in the first mode only;
+                        exits non-zero if a proxy fails to start or a
+                        workload moves nothing or counts errors. Never
+                        judges ratios.
 Options:
   --runs N              runs per point, median reported (default 3)
-  --duration S          seconds per run (default 5)
+  --duration S          seconds per run (default 4)
   --threads N           proxy threads/workers, same for every proxy (default 1)
-  --modes LIST          proxy modes to run (default tcp; http: later issue)
+  --modes LIST          proxy modes to run, in this order (default tcp,http)
   --proxies LIST        targets (default ringproxy,haproxy,nginx,direct)
   --workloads LIST      default ka64,close64,ka16k,ka1m,tcp_down,tcp_up,iperf3,rate64
+                        (HTTP mode runs the HTTP ones: tcp_down, tcp_up and
+                        iperf3 are raw TCP and run in TCP mode only)
   --no-sanity           skip the "ringload vs wrk" row
   --no-idle             skip the idle-connection memory measurement
   --idle-conns N        idle keep-alive connections (default 10000, capped by
                         the fd limit: min(N, (ulimit -Hn - 500) / 2))
-  --rate R              fixed rate for rate64 (default: 80% of the slowest
-                        proxy's measured keep-alive 64 B peak)
+  --rate R              fixed rate for rate64 (default, TCP mode: 80% of the
+                        slowest proxy's measured keep-alive 64 B peak; HTTP
+                        mode: 80% of the slower peer's, HAProxy or nginx)
   --proxy-cpus LIST     CPUs for the proxies (default 1)
   --load-cpus LIST      CPUs for the load generator (default 0)
   --backend-cpus LIST   CPUs for the backends (default: --load-cpus)
@@ -43,7 +48,8 @@ Options:
   --no-build            never run cargo build (fail if binaries are missing)
   --no-install          never run apt-get
   --out DIR             output directory (default bench/out/<timestamp>)
-  --max-time S          watchdog: stop everything after S seconds
+  --max-time S          watchdog: stop everything after S seconds (default
+                        per mode: full 1500, quick 300, smoke 150)
 EOF
 }
 
@@ -56,7 +62,7 @@ die() {
 PROFILE=full
 RUNS="" DURATION="" IDLE_N="" MAX_S=""
 THREADS=1
-MODES=tcp
+MODES=tcp,http
 TARGETS_CSV=ringproxy,haproxy,nginx,direct
 WORKLOADS_CSV=""
 SANITY=1 IDLE=1
@@ -100,34 +106,41 @@ done
 
 case $PROFILE in
 full)
-    : "${RUNS:=3}" "${DURATION:=5}" "${IDLE_N:=10000}" "${MAX_S:=1500}"
+    : "${RUNS:=3}" "${DURATION:=4}" "${IDLE_N:=10000}"
+    MAX_PER_MODE=1500
     : "${WORKLOADS_CSV:=ka64,close64,ka16k,ka1m,tcp_down,tcp_up,iperf3,rate64}"
     IDLE_RUNS=$RUNS
     ;;
 quick)
-    : "${RUNS:=1}" "${DURATION:=2}" "${IDLE_N:=2000}" "${MAX_S:=300}"
+    : "${RUNS:=1}" "${DURATION:=2}" "${IDLE_N:=2000}"
+    MAX_PER_MODE=300
     : "${WORKLOADS_CSV:=ka64,close64,ka16k,ka1m,tcp_down,tcp_up,iperf3,rate64}"
     IDLE_RUNS=1
     ;;
 smoke)
-    : "${RUNS:=1}" "${DURATION:=1}" "${IDLE_N:=200}" "${MAX_S:=150}"
+    : "${RUNS:=1}" "${DURATION:=1}" "${IDLE_N:=200}"
+    MAX_PER_MODE=150
     : "${WORKLOADS_CSV:=ka64,close64,ka16k,tcp_down,tcp_up,rate64}"
     IDLE_RUNS=1
     ;;
 esac
 : "${BACKEND_CPUS:=$LOAD_CPUS}"
+IFS=',' read -ra MODE_LIST <<<"$MODES"
+((${#MODE_LIST[@]} > 0)) || die "--modes: an empty list"
+: "${MAX_S:=$((MAX_PER_MODE * ${#MODE_LIST[@]}))}"
 for v in RUNS DURATION THREADS IDLE_N GEN_THREADS PORT_BASE MAX_S; do
     [[ ${!v} =~ ^[0-9]+$ ]] && ((${!v} > 0)) || die "--${v,,}: a positive integer, got '${!v}'"
 done
-IFS=',' read -ra MODE_LIST <<<"$MODES"
 IFS=',' read -ra TARGETS <<<"$TARGETS_CSV"
 IFS=',' read -ra WORKLOADS <<<"$WORKLOADS_CSV"
+declare -A SEEN_MODE=()
 for m in "${MODE_LIST[@]}"; do
     case $m in
-    tcp) ;;
-    http) die "--modes http: ringproxy has no HTTP mode yet (a later issue adds it, with conf/*-http.* templates and the HTTP workloads)" ;;
-    *) die "unknown mode '$m' (tcp; http later)" ;;
+    tcp | http) ;;
+    *) die "unknown mode '$m' (tcp, http)" ;;
     esac
+    [[ -n ${SEEN_MODE[$m]:-} ]] && die "--modes: '$m' given twice"
+    SEEN_MODE[$m]=1
 done
 for t in "${TARGETS[@]}"; do
     case $t in ringproxy | haproxy | nginx | direct) ;; *) die "unknown proxy '$t'" ;; esac
@@ -207,9 +220,17 @@ MAXCONN=$((IDLE_CAP + 50))
 HAPROXY_MAXPIPES=$(((HARD_NOFILE - 2 * MAXCONN - 64) / 2))
 ((HAPROXY_MAXPIPES > MAXCONN / 4)) && HAPROXY_MAXPIPES=$((MAXCONN / 4))
 ((HAPROXY_MAXPIPES < 16)) && HAPROXY_MAXPIPES=16
+# nginx (HTTP mode): idle upstream connections cached per worker; above the
+# generator's concurrent connections (50 per workload).
+NGINX_UPSTREAM_KEEPALIVE=256
+# Before an HTTP-kind run: wait up to DRAIN_S seconds until at most
+# DRAIN_MAX connections are open to the backend (what the proxies' idle
+# pools legitimately hold after keep-alive runs is far below it).
+DRAIN_MAX=$((500 + NGINX_UPSTREAM_KEEPALIVE * THREADS))
+DRAIN_S=15
 IDLE_REQ=$IDLE_N
 ((IDLE_N > IDLE_CAP)) && IDLE_N=$IDLE_CAP
-IDLE_NOTE="N = $IDLE_N (asked $IDLE_REQ; capped at (ulimit -Hn - 500) / 2 = ($HARD_NOFILE - 500) / 2 = $IDLE_CAP, since each TCP-mode proxied connection costs the proxy 2 fds and the hard fd limit here is $HARD_NOFILE)"
+IDLE_NOTE="N = $IDLE_N (asked $IDLE_REQ; capped at (ulimit -Hn - 500) / 2 = ($HARD_NOFILE - 500) / 2 = $IDLE_CAP, since each proxied connection can cost the proxy 2 fds (TCP mode: client + server; HTTP mode: client + pooled server connection) and the hard fd limit here is $HARD_NOFILE)"
 ((IDLE_N < IDLE_REQ)) || IDLE_NOTE="N = $IDLE_N (fd cap (ulimit -Hn - 500) / 2 = $IDLE_CAP not reached)"
 
 if [[ $(nproc) -lt 2 ]]; then
@@ -294,7 +315,8 @@ ver_iperf3=$(iperf3 -v 2>/dev/null | awk 'NR==1 { print $2 }')
     "command=$ORIG_CMD" "profile=$PROFILE" "runs=$RUNS" "duration_s=$DURATION" "threads=$THREADS" \
     "proxy_cpus=$PROXY_CPUS" "load_cpus=$LOAD_CPUS" "backend_cpus=$BACKEND_CPUS" "gen_threads=$GEN_THREADS" \
     "modes=$MODES" "modes_list[]=$MODES" "targets[]=$TARGETS_CSV" "workloads[]=$WORKLOADS_CSV" \
-    "idle_note=$IDLE_NOTE" "nofile=$NOFILE" "maxconn=$MAXCONN" "haproxy_maxpipes=$HAPROXY_MAXPIPES" || die "cannot write meta.json"
+    "idle_note=$IDLE_NOTE" "nofile=$NOFILE" "maxconn=$MAXCONN" "haproxy_maxpipes=$HAPROXY_MAXPIPES" \
+    "nginx_upstream_keepalive=$NGINX_UPSTREAM_KEEPALIVE" "drain_max=$DRAIN_MAX" "drain_s=$DRAIN_S" || die "cannot write meta.json"
 
 # ---------------------------------------------------------------- backends
 head -c 64 /dev/zero | tr '\0' 'a' >"$RUN_DIR/www/64.bin"
@@ -311,8 +333,8 @@ COMMON_VARS=(
 render "$BENCH_DIR/conf/backend-nginx.conf.tmpl" "$RUN_DIR/conf/backend-nginx.conf" "${COMMON_VARS[@]}" \
     "BACKEND_WORKERS=1" "BACKEND_CPU_AFFINITY=$(nginx_affinity 1 "$BACKEND_CPUS")"
 
-startup_record() { # TARGET ok|fail [ERROR]
-    "${REPORT[@]}" append --file "$OUT/startup.jsonl" "target=$1" "ok=$([[ $2 == ok ]] && echo true || echo false)" "error=${3:-}"
+startup_record() { # MODE TARGET ok|fail [ERROR]
+    "${REPORT[@]}" append --file "$OUT/startup.jsonl" "mode=$1" "target=$2" "ok=$([[ $3 == ok ]] && echo true || echo false)" "error=${4:-}"
 }
 http_ok() { # PORT PATH: one GET, expects 200
     timeout 5 python3 - "$1" "$2" <<'EOF'
@@ -365,14 +387,16 @@ render_proxy_conf() { # TARGET MODE -> prints the config path
         ;;
     nginx)
         render "$BENCH_DIR/conf/nginx-$mode.conf.tmpl" "$RUN_DIR/conf/nginx-$mode.conf" "${COMMON_VARS[@]}" "${vars[@]}" \
-            "NGINX_STREAM_MODULE=$NGINX_STREAM_MODULE" "NGINX_CPU_AFFINITY=$(nginx_affinity "$THREADS" "$PROXY_CPUS")"
+            "NGINX_STREAM_MODULE=$NGINX_STREAM_MODULE" "NGINX_CPU_AFFINITY=$(nginx_affinity "$THREADS" "$PROXY_CPUS")" \
+            "NGINX_UPSTREAM_KEEPALIVE=$NGINX_UPSTREAM_KEEPALIVE"
         echo "$RUN_DIR/conf/nginx-$mode.conf"
         ;;
     esac
 }
 
 START_SEQ=0
-# start_proxy TARGET MODE: 0 when it serves GET /64 through its http port.
+# start_proxy TARGET MODE: 0 when it serves GET /64 through its http port
+# (and, in TCP mode, listens on its bulk and iperf3 ports too).
 start_proxy() {
     local t=$1 mode=$2 conf log port
     START_SEQ=$((START_SEQ + 1))
@@ -408,8 +432,8 @@ start_proxy() {
         ;;
     esac
     local pid=${SRV_PID[$t]}
-    if ! wait_listen "$port" 15 "$pid" || ! wait_listen "$(port_for "$t" bulk)" 5 "$pid" ||
-        ! wait_listen "$(port_for "$t" iperf)" 5 "$pid"; then
+    if ! wait_listen "$port" 15 "$pid" || { [[ $mode == tcp ]] && { ! wait_listen "$(port_for "$t" bulk)" 5 "$pid" ||
+        ! wait_listen "$(port_for "$t" iperf)" 5 "$pid"; }; }; then
         PROXY_ERR="not listening (within 15 s): $(tail -n 3 "$log" | tr '\n' ' ')"
         return 1
     fi
@@ -423,16 +447,25 @@ start_proxy() {
 
 # ---------------------------------------------------------------- workloads
 RATE=""
-# workload_spec NAME: sets WL_KIND (http|tcp|iperf), WL_PATH, WL_CONNS, WL_ARGS
+# mode_runs MODE WORKLOAD: 0 when the workload applies to that mode (the raw
+# TCP bulk workloads have no HTTP-mode form).
+mode_runs() {
+    [[ $1 == tcp ]] && return 0
+    case $2 in tcp_down | tcp_up | iperf3) return 1 ;; esac
+    return 0
+}
+
+# workload_spec NAME: sets WL_KIND (http|tcp|iperf), WL_PATH, WL_BODY (body
+# bytes of each response), WL_CONNS, WL_ARGS
 workload_spec() {
     WL_ARGS=()
-    WL_PATH="" WL_CONNS=50
+    WL_PATH="" WL_CONNS=50 WL_BODY=0
     case $1 in
-    ka64 | sanity) WL_KIND=http WL_PATH=/64 ;;
-    close64) WL_KIND=http WL_PATH=/64 WL_ARGS=(--close) ;;
-    ka16k) WL_KIND=http WL_PATH=/16k ;;
-    ka1m) WL_KIND=http WL_PATH=/1m WL_CONNS=8 ;;
-    rate64) WL_KIND=http WL_PATH=/64 WL_ARGS=(--rate "$RATE") ;;
+    ka64 | sanity) WL_KIND=http WL_PATH=/64 WL_BODY=64 ;;
+    close64) WL_KIND=http WL_PATH=/64 WL_BODY=64 WL_ARGS=(--close) ;;
+    ka16k) WL_KIND=http WL_PATH=/16k WL_BODY=16384 ;;
+    ka1m) WL_KIND=http WL_PATH=/1m WL_BODY=1048576 WL_CONNS=8 ;;
+    rate64) WL_KIND=http WL_PATH=/64 WL_BODY=64 WL_ARGS=(--rate "$RATE") ;;
     tcp_down) WL_KIND=tcp WL_CONNS=4 WL_ARGS=(--direction down) ;;
     tcp_up) WL_KIND=tcp WL_CONNS=4 WL_ARGS=(--direction up) ;;
     iperf3) WL_KIND=iperf WL_CONNS=1 ;;
@@ -480,6 +513,18 @@ run_point() {
         echo "  FAILED: $t is not running"
         return
     fi
+    # Every target starts from the same state: connections another
+    # target left open to the backend (idle server connections of a
+    # proxy's pool, e.g. after connection-per-request) are given time to
+    # close first, so that they do not load the backend or use up
+    # ephemeral ports during this run. Recorded in the run's JSON.
+    local drain=(0 0 0)
+    if [[ $kind == http ]]; then
+        read -ra drain <<<"$(wait_drain "$BACKEND_HTTP_PORT" "$DRAIN_MAX" "$DRAIN_S")"
+        if ((drain[0] > DRAIN_MAX)); then
+            echo "  waited ${drain[2]} s for connections left open to the backend: ${drain[0]} -> ${drain[1]}"
+        fi
+    fi
     c0=-1 c1=-1
     [[ -n $ptarget ]] && c0=$(cpu_ticks "$ptarget")
     b0=$(cpu_ticks "$bname")
@@ -496,7 +541,8 @@ run_point() {
     [[ $kind != http ]] && rkind=tcp
     "${REPORT[@]}" record --runs "$OUT/runs.jsonl" --mode "$mode" --workload "$wl" --kind "$rkind" --target "$t" \
         --run "$run" --tool "$tool" --file "$raw.json" --rc "$rc" --wall "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" \
-        --cpu0 "$c0" --cpu1 "$c1" --bcpu0 "$b0" --bcpu1 "$b1" --command "${cmd[*]}"
+        --cpu0 "$c0" --cpu1 "$c1" --bcpu0 "$b0" --bcpu1 "$b1" --body-bytes "$WL_BODY" \
+        --backend-conns-before "${drain[0]}" --backend-conns-at-start "${drain[1]}" --drain-wait "${drain[2]}" --command "${cmd[*]}"
     if ((rc != 0)) && [[ -s $raw.err ]]; then
         sed 's/^/    /' "$raw.err" | tail -n 3
     fi
@@ -517,14 +563,20 @@ run_workload() { # MODE WORKLOAD
             RATE=$FIXED_RATE
             RATE_NOTE="$RATE req/s (--rate)"
         else
-            RATE=$("${REPORT[@]}" rate --runs "$OUT/runs.jsonl" --workload ka64 --fraction 0.8)
+            # TCP mode: the slowest proxy, so that every proxy is below
+            # saturation; HTTP mode: the slower peer (the issue's target:
+            # ringproxy's p99 at that rate against the better peer's).
+            local basis=()
+            [[ $mode == http ]] && basis=(--peers "haproxy,nginx")
+            local rate_basis=""
+            read -r RATE rate_basis < <("${REPORT[@]}" rate --runs "$OUT/runs.jsonl" --mode "$mode" --workload ka64 --fraction 0.8 "${basis[@]}")
             if [[ -z $RATE || $RATE == 0 ]]; then
-                echo "-- rate64 skipped: no keep-alive 64 B peak measured (run ka64 first, or pass --rate)"
+                echo "-- rate64 skipped: no keep-alive 64 B peak measured in $mode mode (run ka64 first, or pass --rate)"
                 return
             fi
-            RATE_NOTE="$RATE req/s = 80% of the slowest proxy's median keep-alive 64 B peak in this run"
+            RATE_NOTE="$RATE req/s = 80% of the median keep-alive 64 B peak of $rate_basis in this run"
         fi
-        "${REPORT[@]}" meta --dir "$OUT" "rate_note=$RATE_NOTE"
+        "${REPORT[@]}" meta --dir "$OUT" "rate_note_$mode=$RATE_NOTE"
         echo "-- fixed rate: $RATE_NOTE"
     fi
     for ((run = 1; run <= RUNS; run++)); do
@@ -579,6 +631,7 @@ idle_measure() { # MODE TARGET RUN
     rss0=$(status_kb "$name" VmRSS)
     rm -f "$raw.ready"
     local hold=$((3 + IDLE_N / 2000))
+    [[ $PROFILE == smoke ]] && hold=1
     timeout -k 3 $((60 + hold + IDLE_N / 200)) taskset -c "$LOAD_CPUS" "$RINGLOAD" idle --url "http://127.0.0.1:$port/64" \
         -c "$IDLE_N" --hold "${hold}s" --ready-file "$raw.ready" --json "$raw.json" >"$raw.out" 2>"$raw.err" &
     CLIENT_PID=$!
@@ -614,18 +667,19 @@ for mode in "${MODE_LIST[@]}"; do
         echo "-- starting $t ($mode mode, $THREADS thread(s), CPU $PROXY_CPUS)"
         PROXY_ERR=""
         if start_proxy "$t" "$mode"; then
-            startup_record "$t" ok
+            startup_record "$mode" "$t" ok
             ACTIVE+=("$t")
         else
             echo "  FAILED: $t: $PROXY_ERR" >&2
-            startup_record "$t" fail "$PROXY_ERR"
+            startup_record "$mode" "$t" fail "$PROXY_ERR"
             stop_server "$t"
         fi
     done
     for wl in "${WORKLOADS[@]}"; do
-        run_workload "$mode" "$wl"
+        mode_runs "$mode" "$wl" && run_workload "$mode" "$wl"
     done
-    if ((SANITY)); then
+    # --smoke: the wrk row once (first mode), to keep CI short
+    if ((SANITY)) && [[ $PROFILE != smoke || $mode == "${MODE_LIST[0]}" ]]; then
         if server_alive haproxy; then
             run_sanity "$mode"
         else

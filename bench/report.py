@@ -7,7 +7,7 @@ Subcommands:
                                         a line of runs.jsonl
   idle   --runs FILE ...                record one idle-memory measurement
   rate   --runs FILE ...                fixed rate = fraction of the slowest
-                                        proxy's keep-alive peak
+                                        proxy's (or peer's) keep-alive peak
   summarize --dir OUTDIR                medians, ratios: results.json, table.md
   check  --dir OUTDIR                   exit 1 if anything failed (smoke)
 """
@@ -147,6 +147,11 @@ def cmd_record(a):
         "wall_s": a.wall,
         "ok": False,
         "error": None,
+        # connections open to the backend before the run (left by the
+        # previous one), after waiting up to drain_wait_s for them to close
+        "backend_conns_before": a.backend_conns_before,
+        "backend_conns_at_start": a.backend_conns_at_start,
+        "drain_wait_s": a.drain_wait,
     }
     raw = None
     try:
@@ -191,10 +196,16 @@ def cmd_record(a):
         rec["cpu_us_per_req"] = (ref * 1e6 / reqs) if (ref is not None and reqs) else None
         rec["cpu_s_per_gb"] = (ref / (nbytes / 1e9)) if (ref is not None and nbytes) else None
         moved = (reqs or 0) if a.kind == "http" else nbytes
+        # Every response must have carried its whole body: the bytes read
+        # cover at least requests x body size (heads and a response in
+        # flight at the end come on top). wrk's byte count is rounded.
+        short = a.kind == "http" and a.tool == "ringload" and a.body_bytes and reqs and br < reqs * a.body_bytes
         if a.rc not in (0, 124) and a.tool != "ringload":
             rec["error"] = f"exit code {a.rc}"
         elif not moved:
             rec["error"] = "zero requests" if a.kind == "http" else "zero bytes moved"
+        elif short:
+            rec["error"] = f"short responses: {br} bytes read for {reqs} responses of a {a.body_bytes}-byte body"
         else:
             rec["ok"] = True
         if a.rc != 0 and rec["ok"] and a.tool == "ringload":
@@ -286,17 +297,36 @@ def med(xs):
 
 
 def cmd_rate(a):
+    """a.fraction of the slowest median peak among a.peers (default: every
+    proxy); when none of a.peers was measured, among every proxy. Prints
+    the rate, then what it is based on (one line: "RATE BASIS...")."""
     runs = load_runs(a.runs)
     peaks = {}
     for t in PROXIES:
-        v = med(r.get("rps") for r in runs if r.get("workload") == a.workload and r.get("target") == t and r.get("ok") and r.get("tool") == "ringload")
+        v = med(
+            r.get("rps")
+            for r in runs
+            if r.get("workload") == a.workload
+            and r.get("target") == t
+            and r.get("ok")
+            and r.get("tool") == "ringload"
+            and (a.mode is None or r.get("mode") == a.mode)
+        )
         if v:
             peaks[t] = v
+    peers = [t for t in (a.peers.split(",") if a.peers else PROXIES) if t in peaks]
     if not peaks:
-        print(0)
+        print("0 none")
         return
-    slowest = min(peaks.values())
-    print(int(slowest * a.fraction))
+    if a.peers and peers:
+        what = "the slower peer" if len(peers) > 1 else "the peer"
+    else:
+        peers = list(peaks)
+        what = "the slowest proxy" if len(peers) > 1 else "the proxy"
+        if a.peers:
+            what += " (no peer measured)"
+    slowest = min(peers, key=lambda t: peaks[t])
+    print(f"{int(peaks[slowest] * a.fraction)} {what}, {TARGET_LABEL.get(slowest, slowest)} (among {', '.join(TARGET_LABEL.get(t, t) for t in peers)}),")
 
 
 # --------------------------------------------------------------------------
@@ -344,6 +374,105 @@ def fmt_ratio(a, b):
     if a is None or b is None or b == 0:
         return "–"
     return f"{a / b:.2f}"
+
+
+PEERS = ["haproxy", "nginx"]
+LOWER_IS_BETTER = {k: lower for k, _label, lower, *_ in METRICS}
+
+
+def best_peer(vals, peers, key):
+    """(peer, value) of the better peer for this metric, or (None, None)."""
+    have = [(t, vals.get(t)) for t in peers if vals.get(t)]
+    if not have:
+        return None, None
+    pick = min if LOWER_IS_BETTER.get(key, True) else max
+    return pick(have, key=lambda tv: tv[1])
+
+
+def fmt_best(vals, peers, key):
+    t, v = best_peer(vals, peers, key)
+    if t is None or vals.get("ringproxy") is None:
+        return "–"
+    return f"{fmt_ratio(vals['ringproxy'], v)} ({TARGET_LABEL.get(t, t)})"
+
+
+# The HTTP issue's targets: (workload, metric key, metric label, ratio
+# bound against the better peer).
+HTTP_TARGETS = [
+    ("ka64", "cpu_us_per_req", "CPU/request", 0.75),
+    ("close64", "cpu_us_per_req", "CPU/request", 0.75),
+    ("ka16k", "cpu_us_per_req", "CPU/request", 0.75),
+    ("ka1m", "cpu_s_per_gb", "CPU/GB", 0.75),
+    ("rate64", "p99", "p99 at 80% of the slower peer's peak", 1.0),
+]
+
+
+def drain_notes(w, mode, runs, meta):
+    """Runs before which connections left open to the backend by the
+    previous run had to be waited for (or were still open at the start)."""
+    limit = meta.get("drain_max") or 0
+    prev = None
+    notes = []
+    for r in runs:
+        if r.get("mode") != mode or r.get("workload") == "idle":
+            continue
+        before = r.get("backend_conns_before") or 0
+        if before > limit:
+            by = f" by the previous run ({prev['workload']}, {TARGET_LABEL.get(prev['target'], prev['target'])})" if prev else ""
+            left = r.get("backend_conns_at_start") or 0
+            still = f", {left:,} still open at the start (over {limit:,}: this run is affected)" if left > limit else ""
+            notes.append(
+                f"- {r['workload']} {TARGET_LABEL.get(r['target'], r['target'])} run {r.get('run')}: waited "
+                f"{r.get('drain_wait_s', 0):.0f} s for {before:,} connections left open to the backend{by} to close{still}"
+            )
+        prev = r
+    if notes:
+        w("Connections left open to the backend between runs (waited for, so that each run starts from the same state):")
+        w("")
+        for n in notes:
+            w(n)
+        w("")
+
+
+def target_table(w, mode, points, peers, meta):
+    """ringproxy against the better peer, per target of the HTTP issue.
+    Judged only in full runs; --quick is marked indicative, --smoke not
+    judged at all."""
+    rows = []
+    for wl, key, label, bound in HTTP_TARGETS:
+        pts = {t: points.get((mode, wl, t, "ringload")) for t in ["ringproxy"] + peers}
+        if not pts["ringproxy"] or not any(pts[t] for t in peers):
+            continue
+        vals = {t: (p.get(key) if p and p.get("ok_runs") else None) for t, p in pts.items()}
+        bt, bv = best_peer(vals, peers, key)
+        rv = vals["ringproxy"]
+        ratio = rv / bv if (rv is not None and bv) else None
+        rp = pts["ringproxy"]
+        saturated = wl == "rate64" and rp.get("rate") and rp.get("rps") and rp["rps"] < 0.95 * rp["rate"]
+        rows.append((wl, label, bound, rv, bt, bv, ratio, saturated, key))
+    if not rows:
+        return
+    profile = meta.get("profile")
+    w(f"### Targets ({mode.upper()} mode): ringproxy against the better peer")
+    w("")
+    if profile == "smoke":
+        w(f"(--smoke: not judged; {meta.get('runs', '?')} run(s) of {meta.get('duration_s', '?')} s prove only that the rows work.)")
+        w("")
+    elif profile == "quick" or (meta.get("runs") or 0) < 3:
+        w(f"({meta.get('runs', '?')} run(s) per point: indicative only; the full suite's medians of 3 are the ones to judge.)")
+        w("")
+    w("| workload | metric | ringproxy | better peer | rp/better peer | target | met |")
+    w("|---|---|---:|---:|---:|---:|---|")
+    for wl, label, bound, rv, bt, bv, ratio, saturated, key in rows:
+        if profile == "smoke" or ratio is None:
+            met = "–"
+        else:
+            met = "yes" if ratio <= bound and not saturated else "no"
+            if saturated:
+                met += " (ringproxy saturated)"
+        peer = f"{fmt(bv, key)} ({TARGET_LABEL.get(bt, bt)})" if bt else "–"
+        w(f"| {wl} | {label} | {fmt(rv, key)} | {peer} | {fmt_ratio(rv, bv) if ratio is not None else '–'} | ≤ {bound:.2f}x | {met} |")
+    w("")
 
 
 def summarize_points(runs):
@@ -432,13 +561,17 @@ def cmd_summarize(a):
         w(f"- idle connections: {meta['idle_note']}")
     if meta.get("rate_note"):
         w(f"- fixed rate: {meta['rate_note']}")
+    for mode in meta.get("modes_list") or []:
+        if meta.get(f"rate_note_{mode}"):
+            w(f"- fixed rate, {mode.upper()} mode: {meta[f'rate_note_{mode}']}")
     w("- CPU = user+sys time of the proxy process (all threads; nginx: master + workers) during the load, from /proc/PID/stat; "
       "for **direct** (†) it is the backend's CPU, as a reference. CPU/GB counts bytes in both directions as the load generator counted them; MB/s = 10^6 bytes/s, both directions.")
     w("")
     fails = [s for s in startup if not s.get("ok")]
-    no_start = {s["target"] for s in fails}
+    # (mode, target); records without a mode (older runs) count for every mode
+    no_start = {(s.get("mode"), s["target"]) for s in fails}
     if fails:
-        w("**Failed to start:** " + "; ".join(f"{s['target']}: {s.get('error')}" for s in fails))
+        w("**Failed to start:** " + "; ".join(f"{s['target']} ({s.get('mode', '?')} mode): {s.get('error')}" for s in fails))
         w("")
 
     modes = meta.get("modes_list") or sorted({k[0] for k in points})
@@ -450,8 +583,14 @@ def cmd_summarize(a):
         hdr = ["workload", "metric"] + [TARGET_LABEL.get(t, t) + (" †" if t == "direct" else "") for t in targets]
         others = [t for t in targets if t != "ringproxy"]
         show_ratios = "ringproxy" in targets
+        # HTTP mode: also ringproxy against the better of the two peers,
+        # metric by metric (the issue's targets are stated that way)
+        peers = [t for t in PEERS if t in targets]
+        show_best = show_ratios and mode == "http" and bool(peers)
         if show_ratios:
             hdr += [f"rp/{TARGET_LABEL.get(t, t)}" for t in others]
+        if show_best:
+            hdr += ["rp/best peer"]
         w("| " + " | ".join(hdr) + " |")
         w("|" + "|".join(["---", "---"] + ["---:"] * (len(hdr) - 2)) + "|")
         saturated = False
@@ -475,7 +614,7 @@ def cmd_summarize(a):
                 row = [title, label]
                 for t in targets:
                     p = pts[t]
-                    if p is None and t in no_start:
+                    if p is None and ((mode, t) in no_start or (None, t) in no_start):
                         row.append("FAIL (start)")
                     elif p is None:
                         row.append("–")
@@ -493,12 +632,20 @@ def cmd_summarize(a):
                 if show_ratios:
                     for t in others:
                         row.append(fmt_ratio(vals["ringproxy"], vals[t]) if key in RATIO_METRICS else "")
+                if show_best:
+                    row.append(fmt_best(vals, peers, key) if key in RATIO_METRICS else "")
                 w("| " + " | ".join(row) + " |")
                 title = ""
         if saturated:
             w("")
             w("(saturated) = achieved less than 95% of the fixed rate: that target could not keep up (or the machine was busier than during `ka64`), so its latency there is queueing delay, not service time.")
+        if show_best:
+            w("")
+            w("rp/best peer = ringproxy's value / the better of HAProxy's and nginx's for that metric (higher req/s and MB/s, lower CPU and p99), the peer named.")
         w("")
+        drain_notes(w, mode, runs, meta)
+        if show_best:
+            target_table(w, mode, points, peers, meta)
         # Memory
         w(f"### Memory ({mode.upper()} mode)")
         w("")
@@ -573,10 +720,15 @@ def cmd_check(a):
     problems = []
     for s in load_runs(os.path.join(d, "startup.jsonl")):
         if not s.get("ok"):
-            problems.append(f"{s['target']} failed to start: {s.get('error')}")
+            problems.append(f"{s.get('mode', '')} {s['target']} failed to start: {s.get('error')}".strip())
     for r in load_runs(os.path.join(d, "runs.jsonl")):
         if not r.get("ok"):
             problems.append(f"{r['mode']} {r['workload']} {r['target']} run {r.get('run')} ({r.get('tool', '')}): {r.get('error')}")
+        elif r.get("errors_total"):
+            # a proxy answering 5xx, resetting or stalling connections is
+            # broken even if the run moved data
+            errs = ", ".join(f"{k} {v}" for k, v in (r.get("errors") or {}).items() if v)
+            problems.append(f"{r['mode']} {r['workload']} {r['target']} run {r.get('run')} ({r.get('tool', '')}): errors counted: {errs}")
     for p in problems:
         print("problem: " + p)
     sys.exit(1 if problems else 0)
@@ -638,6 +790,10 @@ def main():
     r.add_argument("--cpu1", type=int, default=-1)
     r.add_argument("--bcpu0", type=int, default=-1)
     r.add_argument("--bcpu1", type=int, default=-1)
+    r.add_argument("--body-bytes", type=int, default=0)
+    r.add_argument("--backend-conns-before", type=int, default=0)
+    r.add_argument("--backend-conns-at-start", type=int, default=0)
+    r.add_argument("--drain-wait", type=float, default=0)
     r.add_argument("--command", default="")
     r.set_defaults(fn=cmd_record)
 
@@ -658,8 +814,10 @@ def main():
 
     r = sp.add_parser("rate")
     r.add_argument("--runs", required=True)
+    r.add_argument("--mode")
     r.add_argument("--workload", default="ka64")
     r.add_argument("--fraction", type=float, default=0.8)
+    r.add_argument("--peers", help="comma-separated targets the rate is based on (default: every proxy)")
     r.set_defaults(fn=cmd_rate)
 
     r = sp.add_parser("summarize")

@@ -124,6 +124,26 @@ wait_listen() {
     return 1
 }
 
+# established_to PORT: connections established to 127.0.0.1:PORT (counted
+# on the connecting side only).
+established_to() {
+    ss -Htn state established "( dport = :$1 )" 2>/dev/null | wc -l
+}
+
+# wait_drain PORT MAX SECS: until at most MAX connections are established to
+# 127.0.0.1:PORT (a proxy's idle server connections being closed), for up
+# to SECS seconds; prints "COUNT_BEFORE COUNT_AFTER WAITED_S".
+wait_drain() {
+    local port=$1 max=$2 t0=$SECONDS n0 n
+    n0=$(established_to "$port")
+    n=$n0
+    while ((n > max && SECONDS - t0 < $3)); do
+        sleep 0.25
+        n=$(established_to "$port")
+    done
+    echo "$n0 $n $((SECONDS - t0))"
+}
+
 port_in_use() {
     [[ -n $(ss -Hltn "sport = :$1" 2>/dev/null) ]]
 }
