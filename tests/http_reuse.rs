@@ -286,3 +286,31 @@ fn http_reuse_safe_keyword_accepted() {
         "`http-reuse safe` is rejected by the configuration"
     );
 }
+
+#[test]
+fn connection_per_request_clients_do_not_pile_up_idle_connections() {
+    // Under `http-reuse safe` a session's first request never takes a
+    // pooled connection, so clients that send one request per connection
+    // open a server connection each. Those must not all be kept idle
+    // (HAProxy keeps idle connections within the recently needed count):
+    // one client at a time needs one connection. The purge delay is long so
+    // that only that bound can explain a small count.
+    let (p, addr, be) = setup("default-server pool-purge-delay 60s");
+    for i in 0..30 {
+        let mut c = HttpClient::connect(addr);
+        let r = c.get(&format!("/once{i}"), "Connection: close\r\n");
+        assert_eq!(r.status, 200);
+        c.expect_closed(CLOSE_BOUND);
+    }
+    assert_eq!(be.accepted(), 30, "each first request opens a connection");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while be.active() > 1 && std::time::Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        be.active() <= 1,
+        "{} idle server connections kept for one client at a time",
+        be.active()
+    );
+    p.stop().assert_clean();
+}

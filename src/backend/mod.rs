@@ -299,6 +299,11 @@ pub struct LocalServer {
     pub pool: pool::ServerPool,
     /// Session-owned private connections to it (seed 000), idle or in use.
     pub sess_conns: Vec<pool::SessConn>,
+    /// Most connections in use at once since the last estimate.
+    pub max_used: u32,
+    /// Estimated connections this shard needs to the server (HAProxy's
+    /// `est_need_conns`): idle ones beyond it are closed, not pooled.
+    pub est_need: u32,
 }
 
 /// What refers to a server on one shard: the deletion protocol's answer.
@@ -336,6 +341,30 @@ impl LocalServer {
             // bound to one server until persistence exists.
             queued: 0,
         }
+    }
+
+    /// One more connection in use.
+    pub fn conn_used(&mut self) {
+        self.used_conns += 1;
+        self.max_used = self.max_used.max(self.used_conns);
+    }
+
+    /// Whether a connection that just became idle may join the pool: only
+    /// while in-use plus idle connections stay within what the server was
+    /// recently seen to need, as HAProxy's `srv_add_to_idle_list` does, so
+    /// that connection-per-request clients under `http-reuse safe` (whose
+    /// first request never takes a pooled connection) do not pile up idle
+    /// connections.
+    pub fn may_pool(&self) -> bool {
+        self.used_conns + self.pool.len() as u32 + 1 <= self.max_used.max(self.est_need)
+    }
+
+    /// Periodic update of the estimate (HAProxy's formula, run at each
+    /// purge): half-way to the recent peak, never below it; the peak
+    /// restarts from what is in use now.
+    pub fn update_estimate(&mut self) {
+        self.est_need = ((self.est_need + self.max_used) / 2).max(self.max_used);
+        self.max_used = self.used_conns;
     }
 
     /// The server of this slot if it is still generation `generation`.

@@ -432,6 +432,7 @@ impl Shard {
                     continue;
                 };
                 let delay = srv.cfg.pool_purge_delay;
+                ls.update_estimate();
                 let before = self.now.saturating_sub(delay.as_millis() as u64);
                 ls.pool.expire(before, &mut expired);
             }

@@ -283,7 +283,7 @@ impl Shard {
             generation: server.id.generation,
         });
         let ck = self.conns.insert(conn);
-        self.table.backends[b].servers[si].used_conns += 1;
+        self.table.backends[b].servers[si].conn_used();
         let until =
             ms(self.rt.config.backends[b].timeouts.connect).map_or(u64::MAX, |d| self.now + d);
         let st = self.streams.get_mut(sk).expect("checked above");

@@ -96,7 +96,7 @@ impl Shard {
         if let Some(conn) = self.conns.get_mut(ck) {
             conn.owner = Owner::Stream(sk, Side::Back);
         }
-        self.table.backends[b].servers[i].used_conns += 1;
+        self.table.backends[b].servers[i].conn_used();
         self.stream_established(sk, true);
     }
 
@@ -241,14 +241,16 @@ impl Shard {
                     .push(SessConn { session, conn: ck });
             }
         } else {
-            let pooled = self.table.backends[b].servers[i].pool.put(
-                IdleConn {
-                    conn: ck,
-                    since: now,
-                    proven,
-                },
-                max,
-            );
+            let ls = &mut self.table.backends[b].servers[i];
+            let pooled = ls.may_pool()
+                && ls.pool.put(
+                    IdleConn {
+                        conn: ck,
+                        since: now,
+                        proven,
+                    },
+                    max,
+                );
             if !pooled {
                 self.close_conn(ck);
                 return;
