@@ -356,7 +356,7 @@ impl LocalServer {
     /// first request never takes a pooled connection) do not pile up idle
     /// connections.
     pub fn may_pool(&self) -> bool {
-        self.used_conns + self.pool.len() as u32 + 1 <= self.max_used.max(self.est_need)
+        self.used_conns + (self.pool.len() as u32) < self.max_used.max(self.est_need)
     }
 
     /// Periodic update of the estimate (HAProxy's formula, run at each
