@@ -120,6 +120,11 @@ impl Shard {
         });
         let ck = self.conns.insert(Connection::new(fd, Owner::Session(sk)));
         self.sessions.get_mut(sk).expect("just inserted").cli = ck;
+        if self.rt.frontends[fe].needs_addrs {
+            // Looked up now, while the client is surely there (a log line
+            // written after it left still has its address).
+            self.session_addrs(sk);
+        }
         let c = &self.rt.frontends[fe].counters;
         c.enter();
         crate::stats::Counters::inc(&c.conn_tot);

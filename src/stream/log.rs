@@ -113,14 +113,25 @@ impl Shard {
         let be_name = st.backend.map_or(fe_cfg.name.as_str(), |b| {
             rt.config.backends[b].name.as_str()
         });
-        let server = st.server_ref.as_ref().map(|s| s.name.as_str());
+        let log_server = st
+            .server_ref
+            .as_ref()
+            .or_else(|| st.http.as_ref().and_then(|t| t.log_server.as_ref()));
+        let server = log_server.map(|s| s.name.as_str());
+        // The stream's own connection slot is given back before HAProxy
+        // writes its line: not counted in beconn / srv_conn.
+        let own = u32::from(st.server_ref.is_some());
         let client = addrs
             .src
             .unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
         let mut rec = LogRecord::new(client, s.accept_ms, &fe_cfg.name, be_name);
         rec.server = server;
         let t = &st.times;
-        rec.t_queue = if t.queue_start == 0 {
+        // -1: the stream never got as far as the queue (answered or
+        // refused before choosing a server).
+        rec.t_queue = if !st.be_counted {
+            -1
+        } else if t.queue_start == 0 {
             0
         } else {
             ms_between(t.queue_start, t.queue_end)
@@ -136,13 +147,14 @@ impl Shard {
                 .iter()
                 .filter_map(|l| l.srv.as_ref())
                 .map(|s| s.cur_conns.load(Ordering::Relaxed))
-                .sum();
+                .sum::<u32>()
+                .saturating_sub(own);
             rec.backend_queue = shared.queued.load(Ordering::Relaxed);
             let cfg = &rt.config.backends[b];
             rec.retries = cfg.retries.saturating_sub(st.retries_left);
         }
         if let Some(srv) = st.server_ref.as_ref() {
-            rec.srv_conn = srv.cur_conns.load(Ordering::Relaxed);
+            rec.srv_conn = srv.cur_conns.load(Ordering::Relaxed).saturating_sub(own);
         }
         let req_line;
         match (&st.http, http) {
@@ -150,7 +162,12 @@ impl Shard {
                 let tt = &txn.times;
                 rec.t_idle = ms_between(s.accepted_at.max(s.last_txn_end), tt.start).max(0);
                 rec.t_request = ms_between(tt.start, tt.req_head);
-                rec.t_response = ms_between(t.connected.max(tt.req_head), tt.rsp_head);
+                // No server response when the proxy answered itself.
+                rec.t_response = if txn.internal {
+                    -1
+                } else {
+                    ms_between(t.connected.max(tt.req_head), tt.rsp_head)
+                };
                 rec.t_active = ms_between(tt.start, now);
                 rec.status = (txn.status != 0).then_some(txn.status);
                 rec.bytes_read = st.s2c.bytes;

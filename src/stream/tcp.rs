@@ -330,7 +330,12 @@ impl Shard {
         }
         if st.retries_left == 0 && st.http.is_some() {
             // HAProxy answers 503 when it cannot reach a server.
-            self.http_error(sk, 503);
+            let cause = if timed_out {
+                Cause::ServerTimeout
+            } else {
+                Cause::ServerAbort
+            };
+            self.http_error_as(sk, 503, Termination::new(cause, Phase::Connect));
             return;
         }
         if st.retries_left == 0 {
@@ -570,7 +575,11 @@ impl Shard {
             StreamState::Queued { .. } => {
                 self.counters.queue_timeouts += 1;
                 if http {
-                    self.http_error(sk, 503);
+                    self.http_error_as(
+                        sk,
+                        503,
+                        Termination::new(Cause::ServerTimeout, Phase::Queue),
+                    );
                 } else {
                     self.stream_terminate(sk, Termination::new(Cause::ServerTimeout, Phase::Queue));
                 }

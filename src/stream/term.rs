@@ -20,6 +20,11 @@ pub enum Cause {
     Killed,
     /// The proxy ran out of a resource ('R').
     Resource,
+    /// The proxy refused the request or response: a deny rule, an invalid
+    /// message ('P').
+    Proxy,
+    /// The proxy answered itself: return, redirect, a service ('L').
+    Local,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +35,8 @@ pub enum Phase {
     Queue,
     /// Connecting to the server ('C').
     Connect,
+    /// Waiting for the server's response headers ('H').
+    Headers,
     /// Moving data ('D').
     Data,
     /// Closing, the last bytes ('L').
@@ -59,6 +66,8 @@ impl Termination {
             Cause::ServerTimeout => b's',
             Cause::Killed => b'K',
             Cause::Resource => b'R',
+            Cause::Proxy => b'P',
+            Cause::Local => b'L',
         };
         // A normal end has no phase in HAProxy's notation.
         let p = match (self.cause, self.phase) {
@@ -66,6 +75,7 @@ impl Termination {
             (_, Phase::Request) => b'R',
             (_, Phase::Queue) => b'Q',
             (_, Phase::Connect) => b'C',
+            (_, Phase::Headers) => b'H',
             (_, Phase::Data) => b'D',
             (_, Phase::Last) => b'L',
         };
@@ -93,5 +103,8 @@ mod tests {
         assert_eq!(t(Cause::ServerAbort, Phase::Connect), "SC");
         assert_eq!(t(Cause::ClientAbort, Phase::Data), "CD");
         assert_eq!(t(Cause::Killed, Phase::Data), "KD");
+        assert_eq!(t(Cause::Proxy, Phase::Request), "PR");
+        assert_eq!(t(Cause::Local, Phase::Request), "LR");
+        assert_eq!(t(Cause::ServerTimeout, Phase::Headers), "sH");
     }
 }

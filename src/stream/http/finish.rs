@@ -149,7 +149,10 @@ impl Shard {
             now.saturating_sub(txn.times.start),
             if cli_keep { ", keep-alive" } else { "" }
         );
-        self.stream_log(sk, Termination::new(Cause::None, Phase::Data));
+        let term = txn
+            .term
+            .unwrap_or(Termination::new(Cause::None, Phase::Data));
+        self.stream_log(sk, term);
         if let Some(s) = self.sessions.get_mut(session) {
             s.last_txn_end = now;
         }
@@ -158,7 +161,7 @@ impl Shard {
         let cli = st.cli;
         let (b, i) = (st.backend, st.server);
         st.state = StreamState::Closing;
-        st.term = Some(Termination::new(Cause::None, Phase::Data));
+        st.term = Some(term);
         if let Some(ck) = srv {
             match (srv_keep, b, i) {
                 (true, Some(b), Some(i)) => {

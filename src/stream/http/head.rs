@@ -3,6 +3,7 @@
 //! pooled vector; the caller applies the outcome.
 
 use super::ReqMeta;
+use crate::stream::{Cause, Phase, Termination};
 use std::io::Write;
 
 use crate::backend::lb::hash_bytes;
@@ -54,6 +55,11 @@ pub struct AnswerMeta {
     pub has_body: bool,
     /// A `deny` rule answered (counted as a denied request).
     pub denied: bool,
+    /// The backend the request was switched to before the answer (None:
+    /// answered by the frontend's rules), for the log and error pages.
+    pub backend: Option<usize>,
+    /// How the log's termination state records the answer.
+    pub term: Termination,
 }
 
 impl AnswerMeta {
@@ -105,13 +111,21 @@ pub fn request_outcome(
         return o;
     }
     let Some(backend) = select_backend(fe_cfg, &view, edits) else {
-        return answer(503, None, meta, has_body);
+        // No backend: HAProxy answers 503 ("SC" with no server).
+        let mut a = answer(503, None, meta, has_body);
+        if let ReqOutcome::Answer { meta, .. } = &mut a {
+            meta.term = Termination::new(Cause::ServerAbort, Phase::Connect);
+        }
+        return a;
     };
     let be_cfg = &rt.config.backends[backend];
     debug_assert_eq!(be_cfg.mode, Mode::Http);
     if backend_rules_apply(fe_cfg, backend) {
         let verdict = apply_request_rules(&be_cfg.http_request, &view, edits);
-        if let Some(o) = verdict_answer(verdict, &view, edits, meta, has_body, &mut out) {
+        if let Some(mut o) = verdict_answer(verdict, &view, edits, meta, has_body, &mut out) {
+            if let ReqOutcome::Answer { meta, .. } = &mut o {
+                meta.backend = Some(backend);
+            }
             return o;
         }
     }
@@ -154,7 +168,12 @@ pub fn request_outcome(
     })();
     if let Err(e) = written {
         log::debug!("cannot write the request head: {e}");
-        return answer(e.status(), None, meta, has_body);
+        let mut a = answer(e.status(), None, meta, has_body);
+        if let ReqOutcome::Answer { meta, .. } = &mut a {
+            meta.backend = Some(backend);
+            meta.term = Termination::new(Cause::Proxy, Phase::Request);
+        }
+        return a;
     }
     ReqOutcome::Forward {
         backend,
@@ -176,6 +195,8 @@ fn answer(status: u16, bytes: Option<Vec<u8>>, req: ReqMeta, has_body: bool) -> 
             req,
             has_body,
             denied: false,
+            backend: None,
+            term: Termination::new(Cause::Local, Phase::Request),
         },
     }
 }
@@ -200,6 +221,7 @@ fn verdict_answer(
             let mut a = answer(status, None, req, has_body);
             if let ReqOutcome::Answer { meta, .. } = &mut a {
                 meta.denied = true;
+                meta.term = Termination::new(Cause::Proxy, Phase::Request);
             }
             Some(a)
         }

@@ -93,6 +93,12 @@ pub struct HttpTxn {
     /// the response says. Sticky, unlike `cli_keepalive`, which the
     /// response head sets when it arrives (possibly after the cut).
     pub req_cut: bool,
+    /// How the transaction ended when not normally (the log's
+    /// termination state): set by the proxy's own answers.
+    pub term: Option<crate::stream::Termination>,
+    /// The server tried last, kept for the log when the proxy answered
+    /// after giving the server up (503 after retries).
+    pub log_server: Option<std::sync::Arc<crate::backend::ServerShared>>,
     /// A chunked response to an HTTP/1.0 client: only the chunk data is
     /// sent, and the close delimits it.
     pub dechunk: bool,
@@ -121,6 +127,8 @@ impl HttpTxn {
             srv_reusable: false,
             srv_close: false,
             req_cut: false,
+            term: None,
+            log_server: None,
             dechunk: false,
             pending: None,
             internal: false,
@@ -145,6 +153,7 @@ impl HttpTxn {
         if let Some(l) = self.req_line.take() {
             io.vecs.put(l);
         }
+        self.log_server = None;
     }
 
     pub fn wants_data(&self, c2s: bool) -> bool {

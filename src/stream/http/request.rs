@@ -281,6 +281,8 @@ impl Shard {
                 meta,
             } => {
                 let st = self.streams.get_mut(sk).expect("caller checked");
+                // Answered before switching: the log names the frontend.
+                st.backend = meta.backend;
                 if meta.denied {
                     crate::stats::Counters::inc(
                         &self.rt.frontends[st.frontend].counters.denied_req,
@@ -300,7 +302,7 @@ impl Shard {
                 } else if let Some(r) = rest {
                     self.http_req_extra(sk, r);
                 }
-                self.http_answer(sk, status, bytes, meta.close());
+                self.http_answer(sk, status, bytes, meta.close(), meta.term);
             }
             ReqOutcome::Forward {
                 backend,

@@ -172,7 +172,8 @@ impl Shard {
                 if let Some(a) = acc {
                     self.io.vecs.put(a);
                 }
-                self.http_server_failed(sk, status);
+                // An invalid response (or one a rule refused): "PH".
+                self.http_server_failed(sk, status, Termination::new(Cause::Proxy, Phase::Headers));
             }
             HeadStep::Complete { consumed, outcome } => {
                 let rest = self.head_rest(acc, chunk, consumed);
@@ -269,12 +270,16 @@ impl Shard {
             self.http_maybe_done(sk);
             return;
         }
-        self.http_server_failed(sk, 502);
+        self.http_server_failed(
+            sk,
+            502,
+            Termination::new(Cause::ServerAbort, Phase::Headers),
+        );
     }
 
     /// The server failed before or during its response: 502 if nothing was
     /// sent to the client yet, else cut.
-    fn http_server_failed(&mut self, sk: Key, status: u16) {
+    fn http_server_failed(&mut self, sk: Key, status: u16, term: Termination) {
         let st = self.streams.get_mut(sk).expect("caller checked");
         let txn = st.http.as_mut().expect("http");
         txn.srv_reusable = false;
@@ -292,11 +297,25 @@ impl Shard {
         if let Some(srv) = st.srv.take() {
             self.close_conn(srv);
         }
-        self.http_error(sk, status);
+        self.http_error_as(sk, status, term);
     }
 
-    /// Answers with HAProxy's default page for `status` and closes.
+    /// Answers with HAProxy's default page for `status` and closes; the log
+    /// records the usual cause of that status (400: "PR", 408: "cR", 502:
+    /// "SH", 503: "SC", 504: "sH").
     pub(crate) fn http_error(&mut self, sk: Key, status: u16) {
+        let term = match status {
+            408 => Termination::new(Cause::ClientTimeout, Phase::Request),
+            502 => Termination::new(Cause::ServerAbort, Phase::Headers),
+            503 => Termination::new(Cause::ServerAbort, Phase::Connect),
+            504 => Termination::new(Cause::ServerTimeout, Phase::Headers),
+            _ => Termination::new(Cause::Proxy, Phase::Request),
+        };
+        self.http_error_as(sk, status, term);
+    }
+
+    /// [`http_error`](Self::http_error) with an explicit termination state.
+    pub(crate) fn http_error_as(&mut self, sk: Key, status: u16, term: Termination) {
         let Some(txn) = self.streams.get(sk).and_then(|s| s.http.as_ref()) else {
             return;
         };
@@ -305,7 +324,7 @@ impl Shard {
             self.stream_terminate(sk, Termination::new(Cause::ServerAbort, Phase::Data));
             return;
         }
-        self.http_answer(sk, status, None, true);
+        self.http_answer(sk, status, None, true, term);
     }
 
     /// Sends an answer built by the proxy: `bytes`, else the default page for
@@ -316,6 +335,7 @@ impl Shard {
         status: u16,
         bytes: Option<Vec<u8>>,
         close: bool,
+        term: Termination,
     ) {
         let now = self.now;
         let Some(st) = self.streams.get_mut(sk) else {
@@ -324,11 +344,16 @@ impl Shard {
         let srv = st.srv.take();
         let was_queued = st.in_queue;
         let b = st.backend;
+        let log_server = st.server_ref.clone();
         let txn = st.http.as_mut().expect("http");
         txn.req = ReqPhase::Done;
         txn.rsp = RspPhase::Done;
         txn.status = status;
         txn.internal = true;
+        txn.term = Some(term);
+        if txn.log_server.is_none() {
+            txn.log_server = log_server;
+        }
         txn.cli_keepalive = !close && !txn.req_cut;
         self.rt.frontends[st.frontend].counters.response(status);
         if let Some(b) = b.filter(|_| st.be_counted) {
