@@ -10,8 +10,9 @@
 //!   place with io_uring `unsafe`.
 //! - `mesh`: cross-shard messages and their ring-native wakeups.
 //! - `listener`, `session`, `stream`, `backend`: the proxy model.
+//! - `check`: health checks, on a thread of their own off the data path.
 //! - `control`: the main thread after startup (signals; later the runtime
-//!   API, health checks and reloads).
+//!   API and reloads).
 
 pub mod accesslog;
 pub mod backend;

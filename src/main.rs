@@ -129,16 +129,6 @@ fn run(args: Args) -> i32 {
         return 0;
     }
     let cfg = loaded.config;
-    for b in &cfg.backends {
-        for s in b.servers.iter().filter(|s| s.check.is_some()) {
-            log::warn!(
-                "{}: server '{}/{}': health checks are not implemented yet; the server is considered UP",
-                s.loc,
-                b.name,
-                s.name
-            );
-        }
-    }
 
     let cpus = sys::allowed_cpus();
     let nshards = cfg

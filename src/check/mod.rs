@@ -1,22 +1,135 @@
-//! Health checks.
+//! Health checks, as HAProxy runs them.
 //!
-//! `CheckShared` is the part of a server's health every shard reads on the
-//! pick path (one relaxed atomic load); the checker that writes it lives off
-//! the data path.
+//! - `CheckShared` (in every `ServerShared`) is what the rest of the
+//!   process reads: `is_up()`, one relaxed atomic load, on the shards' pick
+//!   path (`ServerShared::usable`); and the details `show stat` / `show
+//!   servers state` print, behind a mutex that only the checker thread
+//!   writes and only the runtime API reads (never a shard).
+//! - `Checker` is the handle of the checker thread (`run`): one thread,
+//!   off the data path, running every check concurrently with nonblocking
+//!   sockets and poll(2). It is driven by commands (`add`, `remove`,
+//!   `set_enabled`) over a channel, with an eventfd to wake it.
+//! - `state` (rise/fall, intervals, status text), `http` (request and
+//!   verdict) and `report` (log lines) are pure.
+//!
+//! Semantics (HAProxy 2.6): a checked server starts up but goes down at its
+//! first failure (`UP 1/3`); a first success makes it fully up, from where
+//! `fall` consecutive failures take it down, and `rise` consecutive
+//! successes bring it back. The next check starts `inter` after the end of
+//! the previous one (`fastinter` while transitioning, `downinter` while
+//! fully down); the first checks are spread over the smallest interval of
+//! at least 1s. A check connects to `addr`:`port` (default: the server's),
+//! within min(`timeout connect`, `inter`) when `timeout check` is set, and
+//! then has `timeout check` to complete; without `timeout check` the whole
+//! check has `inter`. Without `option httpchk` the check is the TCP
+//! connection (L4); with it, one HTTP request and `http-check expect`
+//! rules on its response. Checks are paused while the server is in
+//! maintenance, which HAProxy also resets the health of: on leaving it the
+//! server is `UP 1/3` again and checked at once. Shards need no message on
+//! a transition: they read `is_up()` at the next pick, and
+//! `LocalBackend::pick` turns to backup servers when no active one is
+//! usable. Transitions are logged in HAProxy's words at warn level, and
+//! "backend 'X' has no server available!" at error level (HAProxy's
+//! alert).
 
+mod http;
+mod report;
+mod run;
+mod state;
+
+#[cfg(test)]
+mod tests;
+
+use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
-/// A server's operational state as its health checks see it. A server
-/// without `check` is always up.
+use nix::sys::eventfd::{EfdFlags, EventFd};
+
+use crate::backend::{Admin, ServerShared};
+use crate::config::CheckSettings;
+use crate::runtime::Runtime;
+
+pub use state::{CheckResult, CheckStatus, Health};
+
+/// A server's health as its checks see it. A server without `check` is
+/// always up.
 #[derive(Debug)]
 pub struct CheckShared {
     up: AtomicBool,
+    /// Written by the checker thread only.
+    info: Mutex<CheckInfo>,
+}
+
+/// The details behind `CheckSnapshot`.
+#[derive(Debug, Clone)]
+struct CheckInfo {
+    /// The checker has this server with a `check`.
+    configured: bool,
+    /// Checks run (not `disable health`).
+    enabled: bool,
+    health: Option<Health>,
+    last: Option<CheckResult>,
+    chkfail: u64,
+    chkdown: u64,
+    last_change: Instant,
+    downtime: Duration,
+    /// Since when the server is down (by check, or in maintenance).
+    down_since: Option<Instant>,
+}
+
+/// What `show stat` and `show servers state` print about a server's health.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckSnapshot {
+    /// HAProxy's `status`: `UP`, `UP 1/3`, `DOWN`, `DOWN 1/2`, `no check`,
+    /// `MAINT`, `DRAIN`...
+    pub status: String,
+    /// Operational state as the shards see it (`is_up()`).
+    pub up: bool,
+    /// A `check` is configured for the server.
+    pub configured: bool,
+    /// Checks configured and running (not `disable health`).
+    pub enabled: bool,
+    /// HAProxy's `check.health`, 0..rise+fall-1 (0 without check).
+    pub health: u64,
+    /// `check_status` (`L4OK`, `L4CON`, `L7STS`, `INI`...); empty without
+    /// check.
+    pub check_status: &'static str,
+    /// `check_code`: the HTTP status of the last check, if any.
+    pub check_code: Option<u16>,
+    /// `check_duration` of the last check.
+    pub check_duration: Option<Duration>,
+    /// The `info` of the last check (`Connection refused`...).
+    pub check_desc: String,
+    /// `chkfail`: failed checks (not counted while already fully down).
+    pub chkfail: u64,
+    /// `chkdown`: UP to DOWN transitions.
+    pub chkdown: u64,
+    /// `lastchg`: time since the last state change.
+    pub lastchg: Duration,
+    /// `downtime`: total time spent down (by check or in maintenance),
+    /// counted since the checker has the server.
+    pub downtime: Duration,
 }
 
 impl CheckShared {
     pub fn new() -> CheckShared {
         CheckShared {
             up: AtomicBool::new(true),
+            info: Mutex::new(CheckInfo {
+                configured: false,
+                enabled: false,
+                health: None,
+                last: None,
+                chkfail: 0,
+                chkdown: 0,
+                last_change: Instant::now(),
+                downtime: Duration::ZERO,
+                down_since: None,
+            }),
         }
     }
 
@@ -26,13 +139,153 @@ impl CheckShared {
         self.up.load(Ordering::Relaxed)
     }
 
+    /// Forces the operational state (the checker's, and tests').
     pub fn set_up(&self, up: bool) {
         self.up.store(up, Ordering::Relaxed);
+    }
+
+    fn info(&self) -> MutexGuard<'_, CheckInfo> {
+        // A panic while holding it cannot leave the plain data torn in a
+        // way that matters for a status display: keep going.
+        self.info.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The health details at this instant; `admin` is the server's
+    /// administrative state (`ServerShared::admin()`), which the status
+    /// text depends on.
+    pub fn snapshot(&self, admin: Admin) -> CheckSnapshot {
+        let info = self.info().clone();
+        let up = self.is_up();
+        let now = Instant::now();
+        let checked = info.configured && info.enabled;
+        let last = info.last.as_ref();
+        let check_status = match (info.configured, last) {
+            (false, _) => "",
+            (true, None) => CheckStatus::Ini.name(),
+            (true, Some(r)) => r.status.name(),
+        };
+        CheckSnapshot {
+            status: state::status_text(admin, checked, info.health, up),
+            up,
+            configured: info.configured,
+            enabled: info.enabled,
+            health: info.health.map_or(0, |h| h.value()),
+            check_status,
+            check_code: last.and_then(|r| r.code),
+            check_duration: last.map(|r| r.duration),
+            check_desc: last.map(|r| r.desc.clone()).unwrap_or_default(),
+            chkfail: info.chkfail,
+            chkdown: info.chkdown,
+            lastchg: now.saturating_duration_since(info.last_change),
+            downtime: info.downtime
+                + info
+                    .down_since
+                    .map_or(Duration::ZERO, |t| now.saturating_duration_since(t)),
+        }
     }
 }
 
 impl Default for CheckShared {
     fn default() -> Self {
         CheckShared::new()
+    }
+}
+
+/// The health details of `server` (see `CheckShared::snapshot`).
+pub fn snapshot_of(server: &ServerShared) -> CheckSnapshot {
+    server.check.snapshot(server.admin())
+}
+
+/// What the handle asks the checker thread.
+enum Cmd {
+    Add {
+        backend: usize,
+        server: Arc<ServerShared>,
+        check: Option<CheckSettings>,
+        enabled: bool,
+    },
+    Remove(Arc<ServerShared>),
+    SetEnabled(Arc<ServerShared>, bool),
+    Stop,
+}
+
+/// The handle of the checker thread. Commands are applied in order, soon
+/// after they are sent (the thread is woken); none is answered. Servers
+/// are identified by their `Arc` (`Arc::ptr_eq`). Dropping the handle
+/// stops the thread.
+pub struct Checker {
+    tx: Sender<Cmd>,
+    wake: Arc<EventFd>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Checker {
+    /// Starts the checker thread with every server of `rt`: those with a
+    /// `check` are checked (first checks spread as HAProxy does), the
+    /// others only count in the "N active and M backup servers" figures.
+    pub fn spawn(rt: &Runtime) -> io::Result<Checker> {
+        let wake = Arc::new(EventFd::from_flags(
+            EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK,
+        )?);
+        let (tx, rx) = mpsc::channel();
+        let state = run::Loop::new(rt, rx, wake.clone());
+        let thread = std::thread::Builder::new()
+            .name("check".to_string())
+            .spawn(move || state.run())?;
+        Ok(Checker {
+            tx,
+            wake,
+            thread: Some(thread),
+        })
+    }
+
+    fn send(&self, cmd: Cmd) {
+        // A send error means the thread is gone (it only stops on `Stop`):
+        // nothing is left to tell.
+        if self.tx.send(cmd).is_ok() {
+            let _ = self.wake.write(1);
+        }
+    }
+
+    /// A server added to backend `backend` (index in `Runtime::backends`).
+    /// `check`: its settings when it has `check` (else it only counts in
+    /// the backend's figures). `enabled`: checks start now; HAProxy creates
+    /// a dynamic server's checks disabled, to be started by `enable health`
+    /// (`set_enabled`). Adding a server again replaces it.
+    pub fn add(
+        &self,
+        backend: usize,
+        server: Arc<ServerShared>,
+        check: Option<CheckSettings>,
+        enabled: bool,
+    ) {
+        self.send(Cmd::Add {
+            backend,
+            server,
+            check,
+            enabled,
+        });
+    }
+
+    /// A deleted server: never checked nor counted again.
+    pub fn remove(&self, server: &Arc<ServerShared>) {
+        self.send(Cmd::Remove(server.clone()));
+    }
+
+    /// `enable health` / `disable health`. Disabling stops the checks and
+    /// freezes the server's state as it is (HAProxy only clears the
+    /// check's enabled flag); enabling resumes them at once, from the
+    /// health the server had.
+    pub fn set_enabled(&self, server: &Arc<ServerShared>, enabled: bool) {
+        self.send(Cmd::SetEnabled(server.clone(), enabled));
+    }
+}
+
+impl Drop for Checker {
+    fn drop(&mut self) {
+        self.send(Cmd::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }

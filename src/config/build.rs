@@ -57,6 +57,7 @@ pub(super) fn build(
             warnings.push(w);
         }
         tcp_mode_warnings(d, warnings);
+        unused_check_rules(d, warnings);
     }
     Config {
         global,
@@ -88,6 +89,7 @@ fn backend(d: &Draft) -> Backend {
         errorfiles: d.s.errorfiles.clone(),
         http_request: rules(d, &d.http_request),
         http_response: rules(d, &d.http_response),
+        http_check: d.s.http_check.build(),
     }
 }
 
@@ -158,6 +160,25 @@ fn tcp_mode_warnings(d: &Draft, warnings: &mut Vec<ConfigError>) {
                 "Layer 7 hash not possible for {who} (needs 'mode http'). Falling back to round robin"
             ),
         );
+    }
+}
+
+/// HAProxy's warning for `http-check` rules in a backend without `option
+/// httpchk` (the rules are then ignored).
+fn unused_check_rules(d: &Draft, warnings: &mut Vec<ConfigError>) {
+    let hc = &d.s.http_check;
+    if d.kind == Kind::Defaults || !d.kind.has_be() || hc.enabled {
+        return;
+    }
+    if let Some(loc) = &hc.rules_loc {
+        warnings.push(ConfigError {
+            loc: Some(loc.clone()),
+            msg: format!(
+                "{} '{}' uses http-check rules without 'option httpchk', so the rules are ignored",
+                d.kind.word(),
+                d.name
+            ),
+        });
     }
 }
 

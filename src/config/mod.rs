@@ -14,6 +14,7 @@ pub mod model;
 mod addr;
 mod args;
 mod build;
+mod check;
 mod global;
 mod lexer;
 mod parser;

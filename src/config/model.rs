@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::http::{Condition, ErrorFile, HttpRule, IpNet};
+use crate::http::{Condition, ErrorFile, HttpRule, IpNet, Re};
 
 /// Where a configuration element was written: `file:line`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -309,6 +309,61 @@ pub struct Backend {
     pub errorfiles: Vec<ErrorFile>,
     pub http_request: Vec<HttpRule>,
     pub http_response: Vec<HttpRule>,
+    /// `option httpchk` with its `http-check send` / `expect` rules: the
+    /// health checks of this backend's servers are HTTP checks. `None`:
+    /// TCP connect checks (HAProxy's default layer 4 check).
+    pub http_check: Option<HttpCheck>,
+}
+
+/// The request and the expectations of an HTTP health check.
+///
+/// The request is `METHOD URI VERSION`, the `headers`, `Connection:
+/// close` (the checker reads one response, then closes), and the `body`
+/// with its `Content-Length` when not empty. HAProxy's defaults:
+/// `OPTIONS / HTTP/1.0`, no header, no body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpCheck {
+    pub method: String,
+    pub uri: String,
+    /// `HTTP/1.0` or `HTTP/1.1`.
+    pub version: String,
+    /// `http-check send hdr NAME VALUE` (or headers hidden after the
+    /// version of `option httpchk`, the deprecated form), in order.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    /// `http-check expect` rules in order; a response passes when every
+    /// one does, and the first that fails says why. Never empty: without
+    /// any rule, HAProxy's implicit `status 200-399`.
+    pub expects: Vec<HttpExpect>,
+}
+
+/// One `http-check expect [!] MATCH PATTERN` rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpExpect {
+    /// `!`: the rule passes when the pattern does NOT match.
+    pub inverse: bool,
+    pub matcher: ExpectMatch,
+}
+
+/// What an `http-check expect` rule looks at.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExpectMatch {
+    /// `status CODES`: the status is one of these inclusive ranges (`200`
+    /// is `(200, 200)`, `200-399` is `(200, 399)`).
+    Status(Vec<(u16, u16)>),
+    /// `rstatus REGEX`: on the three status digits.
+    Rstatus(Re),
+    /// `string TEXT`: the (de-chunked) body contains TEXT.
+    String(String),
+    /// `rstring REGEX`: on the (de-chunked) body.
+    Rstring(Re),
+}
+
+impl ExpectMatch {
+    /// Whether the rule needs the response body (else the head is enough).
+    pub fn needs_body(&self) -> bool {
+        matches!(self, ExpectMatch::String(_) | ExpectMatch::Rstring(_))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -326,8 +381,8 @@ pub struct Server {
     pub backup: bool,
     /// `disabled`: the server starts in maintenance.
     pub disabled: bool,
-    /// `check` and its settings; parsed now, acted on by the health-check
-    /// issue. The runtime warns at startup while checks are not run.
+    /// `check` and its settings: the server's health is checked (see
+    /// `crate::check`). `None`: never checked, always considered up.
     pub check: Option<CheckSettings>,
     /// `pool-max-conn N`: most idle connections kept for reuse; `None`
     /// (HAProxy's -1, the default) = unlimited, `Some(0)` = none kept.
@@ -337,14 +392,26 @@ pub struct Server {
     pub pool_purge_delay: Duration,
 }
 
+/// A server's health check settings, with HAProxy's meaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CheckSettings {
+    /// `inter` (default 2s): delay between two checks while the server is
+    /// fully up (or fully down without `downinter`, or transitioning without
+    /// `fastinter`). It also bounds a whole check when `timeout check` is
+    /// not set.
     pub inter: Duration,
+    /// `fastinter`: delay while the server is transitioning (`UP 1/3`,
+    /// `DOWN 1/2`); `None`: `inter`.
     pub fastinter: Option<Duration>,
+    /// `downinter`: delay while the server is fully down; `None`: `inter`.
     pub downinter: Option<Duration>,
+    /// `rise` (default 2): consecutive successes to go up.
     pub rise: u32,
+    /// `fall` (default 3): consecutive failures to go down.
     pub fall: u32,
+    /// `port`: check this port instead of the server's.
     pub port: Option<u16>,
+    /// `addr`: check this address instead of the server's.
     pub addr: Option<std::net::IpAddr>,
 }
 

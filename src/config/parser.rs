@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use super::addr::Resolve;
 use super::args::check_name;
+use super::check::HttpCheckDraft;
 use super::lexer::{self, Env};
 use super::server::ServerOpts;
 use super::{
@@ -83,6 +84,8 @@ pub(super) struct Settings {
     pub http_reuse: HttpReuse,
     pub forwardfor: Option<ForwardFor>,
     pub errorfiles: Vec<ErrorFile>,
+    /// `option httpchk` and `http-check` rules.
+    pub http_check: HttpCheckDraft,
 }
 
 impl Default for Settings {
@@ -104,6 +107,7 @@ impl Default for Settings {
             http_reuse: HttpReuse::Safe,
             forwardfor: None,
             errorfiles: Vec::new(),
+            http_check: HttpCheckDraft::default(),
         }
     }
 }

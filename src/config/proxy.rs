@@ -13,7 +13,7 @@ use super::args::{arg, i32_arg, int_in, no_extra, u32_arg};
 use super::parser::{Draft, Kind};
 use super::{
     Balance, Bind, ForwardFor, HttpConnMode, HttpReuse, Loc, LogStyle, LogTargetSpec, Mode,
-    ReadFile, Timeouts, server, time,
+    ReadFile, Timeouts, check, server, time,
 };
 use crate::http::{self, Acl, ERRORFILE_CODES, IpNet, ParseCx};
 
@@ -76,6 +76,7 @@ const KEYWORDS: &[(&str, u8, Handler)] = &[
     ("http-response", FE | BE | LI, http_rule),
     ("http-reuse", DEF | BE | LI, http_reuse),
     ("errorfile", ALL, errorfile),
+    ("http-check", DEF | BE | LI, check::http_check),
     ("server", BE | LI, server::server_line),
     ("default-server", DEF | BE | LI, server::default_server_line),
     ("contimeout", ALL, old_timeout),
@@ -584,6 +585,7 @@ fn set_option(ctx: &mut Ctx<'_>, rest: &[String], negated: bool) -> Result<(), S
             }
         }
         "forwardfor" => ctx.draft.s.forwardfor = Some(forwardfor(rest)?),
+        "httpchk" => check::option_httpchk(ctx, rest, negated)?,
         "splice-auto" | "splice-request" | "splice-response" => no_extra(rest, 1, &kw)?,
         "tcpka" | "clitcpka" | "srvtcpka" => {
             no_extra(rest, 1, &kw)?;

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{SigSet, Signal};
 
+use crate::check::Checker;
 use crate::mesh::{Mesh, Msg};
 use crate::runtime::Runtime;
 use crate::shard::ring::WakeRing;
@@ -47,6 +48,9 @@ pub struct Control {
     pub rt: Arc<Runtime>,
     pub mesh: Arc<Mesh>,
     pub shards: Vec<JoinHandle<()>>,
+    /// The health checker (the runtime API drives it: add/del server,
+    /// enable/disable health).
+    pub checker: Checker,
     waker: WakeRing,
 }
 
@@ -59,10 +63,14 @@ impl Control {
         mesh: Arc<Mesh>,
         shards: Vec<JoinHandle<()>>,
     ) -> std::io::Result<Control> {
+        let checker = Checker::spawn(&rt).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot start the health checker: {e}"))
+        })?;
         Ok(Control {
             rt,
             mesh,
             shards,
+            checker,
             waker: WakeRing::new()?,
         })
     }

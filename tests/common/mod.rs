@@ -2926,3 +2926,152 @@ impl ProxyBuilder {
         (p, out)
     }
 }
+// Health checks: a server whose answers and listening can be switched
+// ---------------------------------------------------------------------------
+
+/// One request a [`FlipServer`] answered.
+#[derive(Debug, Clone)]
+pub struct FlipHit {
+    pub at: Instant,
+    /// `GET /health HTTP/1.1`.
+    pub request_line: String,
+    /// The request head as received.
+    pub head: String,
+    /// The status it was answered with.
+    pub status: u16,
+}
+
+struct FlipState {
+    status: std::sync::atomic::AtomicU16,
+    body: Mutex<String>,
+    hits: Mutex<Vec<FlipHit>>,
+}
+
+/// An HTTP server for health-check tests: every request is answered with
+/// the status and body currently set (`server=NAME TEXT\n`, `Connection:
+/// close`), and recorded (before the answer is written); it can stop
+/// listening (connects are then refused) and listen again on the same
+/// address. Connections that send no request (TCP checks) are not
+/// recorded.
+pub struct FlipServer {
+    pub name: String,
+    pub addr: SocketAddr,
+    state: Arc<FlipState>,
+    backend: Mutex<Option<Backend>>,
+}
+
+impl FlipServer {
+    /// Listening, answering 200 with body `server=NAME ok\n`.
+    pub fn start(name: &str) -> FlipServer {
+        let state = Arc::new(FlipState {
+            status: std::sync::atomic::AtomicU16::new(200),
+            body: Mutex::new("ok".to_string()),
+            hits: Mutex::new(Vec::new()),
+        });
+        let listener = listen_with_backlog(SocketAddr::new(LOCALHOST, 0), 4096)
+            .unwrap_or_else(|e| panic!("flip server {name}: {e}"));
+        let addr = listener.local_addr().unwrap();
+        let s = FlipServer {
+            name: name.to_string(),
+            addr,
+            state,
+            backend: Mutex::new(None),
+        };
+        s.serve(listener);
+        s
+    }
+
+    fn serve(&self, listener: TcpListener) {
+        let st = self.state.clone();
+        let name = self.name.clone();
+        let handler: Handler = Arc::new(move |s, _| flip_serve(s, &name, &st));
+        *self.backend.lock().unwrap() = Some(Backend::from_listener(&self.name, listener, handler));
+    }
+
+    pub fn set_status(&self, status: u16) {
+        self.state.status.store(status, Ordering::SeqCst);
+    }
+
+    /// The text after `server=NAME ` in the body.
+    pub fn set_body(&self, text: &str) {
+        *self.state.body.lock().unwrap() = text.to_string();
+    }
+
+    /// Closes the listening socket (and open connections): connects are
+    /// refused until [`listen_again`](Self::listen_again).
+    pub fn stop_listening(&self) {
+        drop(self.backend.lock().unwrap().take());
+    }
+
+    /// Listens on the same address again (retried for a few seconds in the
+    /// unlikely case the port is briefly taken).
+    pub fn listen_again(&self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match listen_with_backlog(self.addr, 4096) {
+                Ok(l) => return self.serve(l),
+                Err(e) if Instant::now() >= deadline => {
+                    panic!(
+                        "flip server {}: listen again on {}: {e}",
+                        self.name, self.addr
+                    )
+                }
+                Err(_) => thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
+
+    /// Requests answered so far, in order.
+    pub fn hits(&self) -> Vec<FlipHit> {
+        self.state.hits.lock().unwrap().clone()
+    }
+
+    /// Requests answered so far whose request line contains `needle`.
+    pub fn hits_for(&self, needle: &str) -> Vec<FlipHit> {
+        self.hits()
+            .into_iter()
+            .filter(|h| h.request_line.contains(needle))
+            .collect()
+    }
+}
+
+fn flip_serve(s: TcpStream, name: &str, st: &FlipState) {
+    let mut r = ByteReader::new(s);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let head = match r.read_head(64 * 1024, deadline) {
+        Ok(Some(h)) => h,
+        Ok(None) | Err(_) => return,
+    };
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let request_line = head.lines().next().unwrap_or("").to_string();
+    let status = st.status.load(Ordering::SeqCst);
+    let body = format!("server={name} {}\n", st.body.lock().unwrap());
+    st.hits.lock().unwrap().push(FlipHit {
+        at: Instant::now(),
+        request_line: request_line.clone(),
+        head,
+        status,
+    });
+    let reason = match status {
+        200 => "OK",
+        204 => "No Content",
+        302 => "Found",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Whatever",
+    };
+    let mut out = format!("HTTP/1.1 {status} {reason}\r\nConnection: close\r\n").into_bytes();
+    if status == 204 || request_line.starts_with("HEAD ") {
+        out.extend_from_slice(b"\r\n");
+    } else {
+        out.extend_from_slice(format!("Content-Length: {}\r\n\r\n{body}", body.len()).as_bytes());
+    }
+    let _ = http_write(&mut r.s, &out);
+}
+
+/// The first line of `text` containing `needle`.
+pub fn line_with(text: &str, needle: &str) -> Option<String> {
+    text.lines()
+        .find(|l| l.contains(needle))
+        .map(str::to_string)
+}

@@ -2,6 +2,7 @@
 //! Unit tests of the lexer, durations, arguments and addresses live next to
 //! their code.
 
+mod checks;
 mod errors;
 mod garbage;
 mod http;

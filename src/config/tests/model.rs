@@ -102,6 +102,7 @@ backend be
             errorfiles: vec![],
             http_request: vec![],
             http_response: vec![],
+            http_check: None,
         }],
     };
     assert_eq!(loaded.config, want);
