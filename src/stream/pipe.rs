@@ -91,6 +91,37 @@ impl Pipe {
         }
     }
 
+    /// Queues `chunk`, or appends its bytes to the last queued chunk when
+    /// that one is an owned vector not being sent and `chunk` is small: a
+    /// rewritten HTTP head and the start of its body then leave in one send
+    /// (one segment, one wakeup of the peer) instead of two.
+    pub fn push_joined(&mut self, chunk: Chunk, io: &mut Io) {
+        /// Largest chunk copied rather than queued.
+        const JOIN_MAX: u32 = 4096;
+        let n = self.queued();
+        // The front chunk may be in the kernel's hands: never touched.
+        let back_free = n >= 2 || (n == 1 && !self.sending);
+        if chunk.remaining() <= JOIN_MAX
+            && back_free
+            && let Some(Chunk::Owned { data, .. }) = self.back_mut()
+        {
+            data.extend_from_slice(chunk.bytes(&io.bufs));
+            chunk.release(io);
+            return;
+        }
+        self.push(chunk);
+    }
+
+    fn back_mut(&mut self) -> Option<&mut Chunk> {
+        if let Some(c) = self.spill.last_mut() {
+            return Some(c);
+        }
+        if self.len == 0 {
+            return None;
+        }
+        self.ring[(self.head + self.len - 1) % INLINE].as_mut()
+    }
+
     /// Puts a chunk before everything queued (a PROXY header in front of
     /// an HTTP request already waiting for its connection).
     pub fn push_front(&mut self, chunk: Chunk) {

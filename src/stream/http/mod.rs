@@ -72,6 +72,10 @@ pub struct TxnTimes {
     pub rsp_head: u64,
 }
 
+/// Most bytes of following requests read ahead while a request is served
+/// (pipelining) before reading the client pauses.
+const PENDING_MAX: usize = 16384;
+
 #[derive(Debug)]
 pub struct HttpTxn {
     pub req: ReqPhase,
@@ -156,11 +160,25 @@ impl HttpTxn {
         self.log_server = None;
     }
 
+    ///
+    /// Receives stay armed across the end of a message: pausing and
+    /// re-arming a multishot receive costs two submissions, two completions
+    /// and a cancellation per request and per side. What arrives meanwhile
+    /// is either the client's next request (kept in `pending`, so reading
+    /// pauses once that holds `PENDING_MAX` bytes) or bytes from the server
+    /// after its response (dropped, and the connection is not reused), or a
+    /// close, noticed at once.
     pub fn wants_data(&self, c2s: bool) -> bool {
         if c2s {
-            !matches!(self.req, ReqPhase::Done)
+            match self.req {
+                ReqPhase::Done => self
+                    .pending
+                    .as_ref()
+                    .is_none_or(|p| (p.remaining() as usize) < PENDING_MAX),
+                _ => true,
+            }
         } else {
-            matches!(self.rsp, RspPhase::Head | RspPhase::Body(_))
+            true
         }
     }
 }

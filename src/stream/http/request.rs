@@ -359,7 +359,7 @@ impl Shard {
                 }
                 let (body, rest) = split_at(chunk, p.consumed, &mut self.io);
                 if let Some(b) = body {
-                    st.c2s.push(b);
+                    st.c2s.push_joined(b, &mut self.io);
                 }
                 if let Some(r) = rest {
                     self.http_req_extra(sk, r);
@@ -393,11 +393,12 @@ impl Shard {
         let st = self.streams.get_mut(sk).expect("caller checked");
         st.cli_fin = true;
         let txn = st.http.as_mut().expect("http");
-        txn.cli_keepalive = false;
         let nothing_yet = matches!(txn.req, ReqPhase::Head) && txn.acc.is_none();
         match (&txn.req, error) {
             // A request fully received: the client only half-closed; the
-            // response still goes out, then the connection closes.
+            // response still goes out, then the requests it pipelined
+            // before its FIN (in `pending`), then the connection closes
+            // (`cli_fin`, see `http_txn_end`).
             (ReqPhase::Done, false) => {}
             _ if nothing_yet => {
                 self.stream_terminate(sk, Termination::new(Cause::ClientAbort, Phase::Request));

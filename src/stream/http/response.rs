@@ -49,10 +49,11 @@ impl Shard {
                         if content.is_empty() {
                             self.io.vecs.put(content);
                         } else {
-                            st.s2c.push(Chunk::Owned {
+                            let c = Chunk::Owned {
                                 data: content,
                                 off: 0,
-                            });
+                            };
+                            st.s2c.push_joined(c, &mut self.io);
                         }
                         let (used, extra) =
                             super::request::split_at(chunk, p.consumed, &mut self.io);
@@ -80,7 +81,7 @@ impl Shard {
                     }
                     let (body, extra) = super::request::split_at(chunk, p.consumed, &mut self.io);
                     if let Some(b) = body {
-                        st.s2c.push(b);
+                        st.s2c.push_joined(b, &mut self.io);
                     }
                     if let Some(x) = extra {
                         self.http_server_extra(sk, x);
