@@ -14,6 +14,7 @@
 //!   API, health checks and reloads).
 
 pub mod accesslog;
+pub mod api;
 pub mod backend;
 pub mod check;
 pub mod config;

@@ -1,0 +1,1 @@
+//! Unit tests of the runtime API (pure parts and the trait fake).
