@@ -326,6 +326,13 @@ impl Api {
                 if f.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
                     c.fill(now, self.timeout);
                 }
+                // Gone both ways: nothing can be delivered any more (and
+                // polling it again would return at once).
+                if f.revents & libc::POLLERR != 0
+                    || (f.revents & libc::POLLHUP != 0 && c.conv.read_closed())
+                {
+                    c.dead = true;
+                }
                 if f.revents & libc::POLLOUT != 0 {
                     c.flush(now, self.timeout);
                 }
