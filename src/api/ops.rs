@@ -103,14 +103,9 @@ pub trait Shards: Send {
 
     /// `enable/disable health`. Contract on `Ok`: the checker runs (enabled)
     /// or stops running (disabled) this server's checks; a disabled server
-    /// keeps the health it had.
+    /// keeps the health it had. (The API remembers the state it set, for
+    /// `show stat` and `show servers state`.)
     fn set_health(&mut self, id: &ServerId, enabled: bool) -> Result<(), String>;
-
-    /// Whether the checks of a server run (`None`: not known, shown as
-    /// "enabled when configured"). Read for `show stat`/`show servers state`.
-    fn health_enabled(&self, _id: &ServerId) -> Option<bool> {
-        None
-    }
 
     /// `show sess`: every live stream of every shard, in any order.
     fn sessions(&mut self) -> Result<Vec<SessionRow>, String>;
