@@ -395,8 +395,18 @@ fn idle_clients_time_out_and_a_slow_wait_stalls_nobody() {
     );
     assert_eq!(waiter.until("Done.\n\n> "), "Done.\n\n> ");
     assert!(t0.elapsed() >= Duration::from_millis(1000));
-    // A half-closed client interrupts a wait (socat's usual way).
+    // A half-closed client interrupts a wait (socat's usual way), also when
+    // the close comes after the wait started.
     assert_eq!(unix(&sock, "wait 5s\n"), "Interrupted.\n\n");
+    let mut late = Cli::connect(&sock);
+    late.send("wait 5s\n");
+    thread::sleep(Duration::from_millis(200));
+    late.0
+        .shutdown(std::net::Shutdown::Write)
+        .expect("half-close");
+    let t0 = Instant::now();
+    assert_eq!(late.until("Interrupted.\n\n"), "Interrupted.\n\n");
+    assert!(t0.elapsed() < Duration::from_secs(2));
 }
 
 #[test]

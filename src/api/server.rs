@@ -461,29 +461,31 @@ impl Api {
     }
 
     /// Evaluates a due `wait` (HAProxy's order: the condition first, then
-    /// the client's close, which interrupts it).
+    /// the client's close, which interrupts it whenever it comes).
     fn wait_step(&mut self, token: u64, c: &mut Client, now: Instant) {
         let Some(Busy::Wait { w, asking }) = &mut c.busy else {
             return;
         };
-        if *asking || now < w.next_check {
+        if *asking {
             return;
         }
-        match self.exec.wait_step(w, now) {
-            WaitStep::Done(reply) => {
-                c.busy = None;
-                c.reply(&reply);
-                return;
-            }
-            WaitStep::Ask(job) => {
-                *asking = true;
-                if self.job_tx.send((token, job)).is_err() {
+        if now >= w.next_check {
+            match self.exec.wait_step(w, now) {
+                WaitStep::Done(reply) => {
                     c.busy = None;
-                    c.reply("Internal error.\n");
+                    c.reply(&reply);
+                    return;
                 }
-                return;
+                WaitStep::Ask(job) => {
+                    *asking = true;
+                    if self.job_tx.send((token, job)).is_err() {
+                        c.busy = None;
+                        c.reply("Internal error.\n");
+                    }
+                    return;
+                }
+                WaitStep::Sleep => w.next_check = w.deadline,
             }
-            WaitStep::Sleep => w.next_check = w.deadline,
         }
         if c.conv.read_closed() && !c.conv.has_input() {
             c.busy = None;
