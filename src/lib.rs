@@ -15,6 +15,7 @@
 //!   API and reloads).
 
 pub mod accesslog;
+pub mod api;
 pub mod backend;
 pub mod check;
 pub mod config;

@@ -151,6 +151,15 @@ fn run(args: Args) -> i32 {
             return 1;
         }
     };
+    // Runtime API sockets: bound now so that a bind error stops startup with
+    // the line's file:line; served by the API thread started below.
+    let api_sockets = match ringproxy::api::bind_all(&cfg.global) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
 
     if args.daemon || cfg.global.daemon {
         // No thread exists yet, so fork is safe here.
@@ -225,14 +234,25 @@ fn run(args: Args) -> i32 {
         log::error!(
             "startup failed (is io_uring allowed? Docker's default seccomp profile blocks it)"
         );
+        api_sockets.iter().for_each(|b| b.remove_file());
         return control.abort();
     }
+    // The shard-aware `Shards` replaces `AtomicsOnly` once it exists.
+    let shards_api = Box::new(ringproxy::api::AtomicsOnly::new());
+    let api = match ringproxy::api::start(api_sockets, rt.clone(), shards_api) {
+        Ok(a) => a,
+        Err(e) => {
+            log::error!("cannot start the runtime API thread: {e}");
+            return control.abort();
+        }
+    };
     log::info!(
         "ringproxy ready: {nshards} shards, maxconn {maxconn}, {} frontends, {} backends",
         rt.config.frontends.len(),
         rt.config.backends.len()
     );
     let code = control.run();
+    api.stop();
     if let Some(p) = &pidfile {
         let _ = std::fs::remove_file(p);
     }

@@ -6,7 +6,9 @@
 //! on is silently dropped.
 
 use super::args::{arg, int_in, no_extra, u32_arg};
-use super::{Global, Loc, LogTargetSpec, proxy};
+use super::{
+    ApiLevel, Global, IdSpec, Loc, LogTargetSpec, StatsAddr, StatsSocket, addr, proxy, time,
+};
 
 /// Runs one `global` keyword line; warnings go to `warnings`.
 pub(super) fn keyword(
@@ -18,6 +20,9 @@ pub(super) fn keyword(
     let kw = w.first().map(String::as_str).unwrap_or_default();
     if kw == "log" {
         return log(g, w, loc);
+    }
+    if kw == "stats" {
+        return stats(g, w, loc, warnings);
     }
     if let Some(why) = ignored(kw) {
         warnings.push(format!("'{kw}' ignored: {why}"));
@@ -45,7 +50,6 @@ fn ignored(kw: &str) -> Option<&'static str> {
         "chroot" => "ringproxy does not chroot",
         "ulimit-n" => "ringproxy does not raise its fd limit (set it with ulimit or LimitNOFILE=)",
         "description" | "node" => "only the statistics page uses it",
-        "stats" => "the runtime API comes in a later version",
         _ => return None,
     })
 }
@@ -86,4 +90,182 @@ fn ring_size(kw: &str, v: Option<&str>) -> Result<u32, String> {
         ));
     }
     Ok(n as u32)
+}
+
+/// `stats socket|timeout|maxconn|bind-process ...` (HAProxy's
+/// `cli_parse_global`, with its wording).
+fn stats(
+    g: &mut Global,
+    w: &[String],
+    loc: &Loc,
+    warnings: &mut Vec<String>,
+) -> Result<(), String> {
+    match arg(w, 1).unwrap_or_default() {
+        "socket" => {
+            let s = stats_socket(w, loc, warnings)?;
+            if let Some(prev) = g.stats_sockets.iter().find(|p| same_file(&p.addr, &s.addr)) {
+                return Err(format!(
+                    "'stats socket' : '{}' is already used by the 'stats socket' at {}",
+                    s.addr, prev.loc
+                ));
+            }
+            g.stats_sockets.push(s);
+            Ok(())
+        }
+        "timeout" => {
+            let v = arg(w, 2).unwrap_or_default();
+            let d = time::parse_duration(v).map_err(|e| format!("'stats timeout' : {e}"))?;
+            if d.is_zero() {
+                return Err("'stats timeout' expects a positive value".to_string());
+            }
+            g.stats_timeout = d;
+            no_extra(w, 3, "stats timeout")
+        }
+        "maxconn" => {
+            let n = int_in("stats maxconn", arg(w, 2), 1, u64::from(u32::MAX))
+                .map_err(|_| "'stats maxconn' expects a positive value".to_string())?;
+            g.stats_maxconn = n as u32;
+            no_extra(w, 3, "stats maxconn")
+        }
+        "bind-process" => {
+            warnings.push("'stats bind-process' ignored: ringproxy runs one process".to_string());
+            Ok(())
+        }
+        other => Err(format!(
+            "'stats' only supports 'socket', 'maxconn', 'bind-process' and 'timeout' (got '{other}')"
+        )),
+    }
+}
+
+/// Two sockets that would be the same file (or abstract name): the second
+/// would remove the first one's file at startup.
+fn same_file(a: &StatsAddr, b: &StatsAddr) -> bool {
+    match (a, b) {
+        (StatsAddr::Unix(x), StatsAddr::Unix(y)) => x == y,
+        (StatsAddr::Abstract(x), StatsAddr::Abstract(y)) => x == y,
+        (StatsAddr::Tcp(x), StatsAddr::Tcp(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// `stats socket ADDR [bind options]`.
+fn stats_socket(
+    w: &[String],
+    loc: &Loc,
+    warnings: &mut Vec<String>,
+) -> Result<StatsSocket, String> {
+    let spec = arg(w, 2)
+        .ok_or("'stats socket' in global section expects an address or a path to a UNIX socket")?;
+    let addr = stats_addr(spec).map_err(|e| format!("'stats socket' : {e}"))?;
+    let mut s = StatsSocket {
+        addr,
+        mode: None,
+        level: ApiLevel::Operator,
+        owner: None,
+        group: None,
+        expose_fd_listeners: false,
+        loc: loc.clone(),
+    };
+    let mut i = 3;
+    while let Some(kw) = w.get(i).map(String::as_str) {
+        let value = arg(w, i + 1);
+        bind_option(&mut s, kw, value).map_err(|e| format!("'stats socket' : {e}"))?;
+        i += 2;
+    }
+    let unix = matches!(s.addr, StatsAddr::Unix(_));
+    if !unix && (s.mode.is_some() || s.owner.is_some() || s.group.is_some()) {
+        warnings.push(format!(
+            "'stats socket' : 'mode', 'user' and 'group' only apply to UNIX socket files, ignored for '{}'",
+            s.addr
+        ));
+    }
+    Ok(s)
+}
+
+/// One bind option of a `stats socket` line; all of them take a value.
+fn bind_option(s: &mut StatsSocket, kw: &str, value: Option<&str>) -> Result<(), String> {
+    match kw {
+        "level" => {
+            s.level = match value {
+                None => return Err("'level' : missing level".to_string()),
+                Some("user") => ApiLevel::User,
+                Some("operator") => ApiLevel::Operator,
+                Some("admin") => ApiLevel::Admin,
+                Some(v) => {
+                    return Err(format!(
+                        "'level' only supports 'user', 'operator', and 'admin' (got '{v}')"
+                    ));
+                }
+            }
+        }
+        "mode" => {
+            let v = value.unwrap_or_default();
+            let mode = u32::from_str_radix(v, 8).ok().filter(|m| *m <= 0o7777);
+            s.mode = Some(mode.ok_or_else(|| {
+                format!("'mode' : missing or invalid mode '{v}' (octal integer expected)")
+            })?);
+        }
+        "user" | "group" => {
+            let v = value.ok_or_else(|| format!("'{kw}' : missing {kw} name"))?;
+            let id = Some(IdSpec::Name(v.to_string()));
+            if kw == "user" {
+                s.owner = id
+            } else {
+                s.group = id
+            }
+        }
+        "uid" | "gid" => {
+            let v = value.unwrap_or_default();
+            let n = v
+                .parse::<u32>()
+                .map_err(|_| format!("'{kw}' : missing or invalid {kw} '{v}'"))?;
+            let id = Some(IdSpec::Id(n));
+            if kw == "uid" {
+                s.owner = id
+            } else {
+                s.group = id
+            }
+        }
+        "expose-fd" => match value {
+            None => return Err("'expose-fd' : missing fd type".to_string()),
+            Some("listeners") => s.expose_fd_listeners = true,
+            Some(v) => return Err(format!("'expose-fd' only supports 'listeners' (got '{v}')")),
+        },
+        _ => return Err(format!("unknown keyword '{kw}'.")),
+    }
+    Ok(())
+}
+
+/// A `stats socket` address: a UNIX path (`/path`, `unix@path`), an
+/// abstract socket (`abns@name`) or one TCP address (literal IP, optional
+/// `ipv4@`/`ipv6@`/`tcp@` prefix). `fd@`, `sockpair@` and the datagram
+/// families are refused by name.
+fn stats_addr(spec: &str) -> Result<StatsAddr, String> {
+    if spec.starts_with('/') {
+        return Ok(StatsAddr::Unix(spec.to_string()));
+    }
+    if let Some((family, rest)) = spec.split_once('@') {
+        match family {
+            "unix" if !rest.is_empty() => return Ok(StatsAddr::Unix(rest.to_string())),
+            "abns" if !rest.is_empty() => return Ok(StatsAddr::Abstract(rest.to_string())),
+            "unix" | "abns" => return Err(format!("missing path in '{spec}'")),
+            "ipv4" | "ipv6" | "tcp" | "tcp4" | "tcp6" => {}
+            _ => {
+                return Err(format!(
+                    "address family '{family}@' is not supported for the runtime API \
+                     (use a path, unix@, abns@, ipv4@ or ipv6@)"
+                ));
+            }
+        }
+    }
+    let no_names = |host: &str, _: u16| -> Result<std::net::SocketAddr, String> {
+        Err(format!(
+            "host names are not supported here ('{host}'): use an IP address"
+        ))
+    };
+    let addrs = addr::parse_bind(spec, &no_names)?;
+    match addrs.as_slice() {
+        [one] => Ok(StatsAddr::Tcp(*one)),
+        _ => Err(format!("'{spec}' must be exactly one address and port")),
+    }
 }

@@ -64,6 +64,14 @@ pub struct Global {
     pub ring_entries: u32,
     /// `log TARGET...` lines, in order.
     pub logs: Vec<LogTargetSpec>,
+    /// `stats socket ...` lines, in order: the runtime API's listeners.
+    pub stats_sockets: Vec<StatsSocket>,
+    /// `stats timeout T` (default 10s, HAProxy's): a runtime API client
+    /// idle for this long is disconnected.
+    pub stats_timeout: Duration,
+    /// `stats maxconn N` (default 10, HAProxy's): runtime API clients served
+    /// at once; more wait in the listen backlog.
+    pub stats_maxconn: u32,
 }
 
 impl Default for Global {
@@ -77,8 +85,80 @@ impl Default for Global {
             ring_buffers: 8192,
             ring_entries: 4096,
             logs: Vec::new(),
+            stats_sockets: Vec::new(),
+            stats_timeout: Duration::from_secs(10),
+            stats_maxconn: 10,
         }
     }
+}
+
+/// Privilege level of a runtime API socket (HAProxy's `level`), ordered:
+/// a command runs when the session's level is at least the command's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ApiLevel {
+    User = 1,
+    Operator = 2,
+    Admin = 3,
+}
+
+impl ApiLevel {
+    /// HAProxy's name of the level (`show cli level`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ApiLevel::User => "user",
+            ApiLevel::Operator => "operator",
+            ApiLevel::Admin => "admin",
+        }
+    }
+}
+
+/// Where a `stats socket` listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatsAddr {
+    /// A UNIX socket file (`/path` or `unix@path`).
+    Unix(String),
+    /// A Linux abstract UNIX socket (`abns@name`).
+    Abstract(String),
+    /// A TCP socket (`ipv4@ADDR:PORT`, `ipv6@[ADDR]:PORT`, `ADDR:PORT`).
+    Tcp(SocketAddr),
+}
+
+impl std::fmt::Display for StatsAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StatsAddr::Unix(p) => write!(f, "unix@{p}"),
+            StatsAddr::Abstract(n) => write!(f, "abns@{n}"),
+            StatsAddr::Tcp(a @ SocketAddr::V4(_)) => write!(f, "ipv4@{a}"),
+            StatsAddr::Tcp(a) => write!(f, "ipv6@{a}"),
+        }
+    }
+}
+
+/// A user or group as written: a name (`user`, `group`, looked up when the
+/// socket is created) or a number (`uid`, `gid`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdSpec {
+    Name(String),
+    Id(u32),
+}
+
+/// One `stats socket` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsSocket {
+    pub addr: StatsAddr,
+    /// `mode OCTAL`: permissions of the socket file (UNIX only; default:
+    /// what the umask leaves).
+    pub mode: Option<u32>,
+    /// `level` (HAProxy's default: operator).
+    pub level: ApiLevel,
+    /// `user`/`uid`: owner of the socket file (UNIX only).
+    pub owner: Option<IdSpec>,
+    /// `group`/`gid`: group of the socket file (UNIX only).
+    pub group: Option<IdSpec>,
+    /// `expose-fd listeners`: accepted for compatibility; ringproxy never
+    /// passes its listening sockets to another process.
+    pub expose_fd_listeners: bool,
+    pub loc: Loc,
 }
 
 /// One `log` line: the words after `log` (e.g. `["127.0.0.1:514",

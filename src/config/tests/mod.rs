@@ -9,6 +9,7 @@ mod http;
 mod load;
 mod model;
 mod sections;
+mod stats_socket;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -154,13 +154,10 @@ global
     assert_warns(&loaded, "t.cfg:11", "'user' ignored");
     assert_warns(&loaded, "t.cfg:15", "'chroot' ignored");
     assert_warns(&loaded, "t.cfg:16", "'ulimit-n' ignored");
-    assert_warns(
-        &loaded,
-        "t.cfg:19",
-        "'stats' ignored: the runtime API comes in a later version",
-    );
-    assert_warns(&loaded, "t.cfg:20", "'stats' ignored");
-    assert_eq!(loaded.warnings.len(), 11);
+    // `stats` lines configure the runtime API (see tests/stats_socket.rs).
+    assert_eq!(g.stats_sockets.len(), 1);
+    assert_eq!(g.stats_timeout, std::time::Duration::from_secs(30));
+    assert_eq!(loaded.warnings.len(), 9);
     // An empty configuration is valid (nothing to run, which is the
     // caller's call) and keeps every default.
     assert_eq!(ok("").config.global, Global::default());

@@ -1,0 +1,582 @@
+//! Running commands: the read-only ones here from `Runtime`, the others as
+//! `Job`s for the executor thread (which owns the `Shards`), whose results
+//! come back to `finish` for the reply. Replies are HAProxy's texts, with
+//! or without the trailing newline exactly as HAProxy prints them (the
+//! prompt's `\n` follows either way).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::command::{self, Command, Parsed, SetServer, SrvRef, WaitCond};
+use super::conv::Conversation;
+use super::format;
+use super::ops::{NotRemovable, ServerId, SessionRow, Shards};
+use super::view::{self, Memory, Missing, Proxy};
+use crate::backend::Admin;
+use crate::config;
+use crate::runtime::Runtime;
+
+/// HAProxy's refusal below a command's level.
+pub const PERMISSION_DENIED: &str = "Permission denied\n";
+
+/// An action for the executor thread.
+#[derive(Debug, Clone)]
+pub enum Job {
+    AddServer(usize, config::Server),
+    DelServer(ServerId),
+    SetAdmin(ServerId, Admin),
+    SetWeight(ServerId, u32),
+    SetMaxconn(ServerId, u32),
+    SetHealth(ServerId, bool),
+    /// `show sess`, optionally one stream.
+    Sessions(Option<u64>),
+    ShutdownSession(u64),
+    ShutdownServerSessions(ServerId),
+    Removable(ServerId),
+}
+
+/// What a `Job` gave.
+#[derive(Debug, Clone)]
+pub enum JobResult {
+    Unit(Result<(), String>),
+    Sessions(Result<Vec<SessionRow>, String>),
+    Shut(Result<bool, String>),
+    Removable(Result<(), NotRemovable>),
+}
+
+/// Runs a job (on the executor thread).
+pub fn perform(shards: &mut dyn Shards, job: &Job) -> JobResult {
+    match job {
+        Job::AddServer(b, s) => JobResult::Unit(shards.add_server(*b, s.clone())),
+        Job::DelServer(id) => JobResult::Unit(shards.del_server(id)),
+        Job::SetAdmin(id, a) => JobResult::Unit(shards.set_admin(id, *a)),
+        Job::SetWeight(id, w) => JobResult::Unit(shards.set_weight(id, *w)),
+        Job::SetMaxconn(id, m) => JobResult::Unit(shards.set_maxconn(id, *m)),
+        Job::SetHealth(id, on) => JobResult::Unit(shards.set_health(id, *on)),
+        Job::Sessions(_) => JobResult::Sessions(shards.sessions()),
+        Job::ShutdownSession(id) => JobResult::Shut(shards.shutdown_session(*id)),
+        Job::ShutdownServerSessions(id) => JobResult::Unit(shards.shutdown_server_sessions(id)),
+        Job::Removable(id) => JobResult::Removable(shards.removable(id)),
+    }
+}
+
+/// A `wait` in progress.
+#[derive(Debug, Clone)]
+pub struct Waiting {
+    pub start: Instant,
+    pub deadline: Instant,
+    pub cond: WaitCond,
+    /// When to evaluate the condition next.
+    pub next_check: Instant,
+}
+
+impl Waiting {
+    /// HAProxy's pacing: the next check after half the time elapsed so
+    /// far, at most a tenth of the whole delay, never past the deadline.
+    pub fn schedule(&mut self, now: Instant) {
+        let total = self.deadline.saturating_duration_since(self.start);
+        let elapsed = now.saturating_duration_since(self.start);
+        let left = self.deadline.saturating_duration_since(now);
+        let wait = (elapsed / 2 + Duration::from_millis(1))
+            .min(total / 10)
+            .min(left)
+            .max(Duration::from_millis(1));
+        self.next_check = now + wait;
+    }
+}
+
+/// What running a command gives.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Print this, then the prompt.
+    Text(String),
+    /// Run this on the executor, then `finish` it.
+    Job(Job),
+    /// Start waiting.
+    Wait(Waiting),
+    /// Close without printing anything.
+    Quit,
+}
+
+/// The API's state for running commands.
+pub struct Exec {
+    pub rt: Arc<Runtime>,
+    pub proxies: Vec<Proxy>,
+    pub mem: Memory,
+}
+
+fn text(s: impl Into<String>) -> Outcome {
+    Outcome::Text(s.into())
+}
+
+/// C's `strtol` on a whole word: optional spaces and sign, digits, and the
+/// rest of the word (`None` when no digit).
+fn strtol(s: &str) -> Option<(i64, &str)> {
+    let t = s.trim_start();
+    let (neg, body) = match t.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let end = body
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(body.len());
+    if end == 0 {
+        return None;
+    }
+    let n = body[..end].parse::<i64>().unwrap_or(i64::MAX);
+    Some((if neg { -n } else { n }, &body[end..]))
+}
+
+/// HAProxy's `server_parse_weight_change_request`: `N` (0..=256) or `N%`
+/// of the initial weight; a static algorithm only takes 0 or the initial.
+pub fn parse_weight(s: &str, iweight: u32, dynamic: bool) -> Result<u32, String> {
+    if s.is_empty() {
+        return Err("Require <weight> or <weight%>.\n".to_string());
+    }
+    let Some((w, rest)) = strtol(s) else {
+        return Err("Empty weight string empty or preceded by garbage".to_string());
+    };
+    let w = if rest == "%" {
+        if w < 0 {
+            return Err("Relative weight must be positive.\n".to_string());
+        }
+        (i64::from(iweight) * w.min(25600) / 100).min(256)
+    } else if !(0..=256).contains(&w) {
+        return Err("Absolute weight can only be between 0 and 256 inclusive.\n".to_string());
+    } else if !rest.is_empty() {
+        return Err("Trailing garbage in weight string".to_string());
+    } else {
+        w
+    };
+    let w = u32::try_from(w).unwrap_or(0);
+    if w != 0 && w != iweight && !dynamic {
+        return Err(
+            "Backend is using a static LB algorithm and only accepts weights '0%' and '100%'.\n"
+                .to_string(),
+        );
+    }
+    Ok(w)
+}
+
+/// HAProxy's `server_parse_maxconn_change_request` (a negative value means
+/// no limit here, where HAProxy would store it as is).
+pub fn parse_maxconn(s: &str) -> Result<u32, String> {
+    if s.is_empty() {
+        return Err("Require <maxconn>.\n".to_string());
+    }
+    match strtol(s) {
+        None => Err("maxconn string empty or preceded by garbage".to_string()),
+        Some((_, rest)) if !rest.is_empty() => {
+            Err("Trailing garbage in maxconn string".to_string())
+        }
+        Some((n, _)) => Ok(u32::try_from(n.max(0)).unwrap_or(u32::MAX)),
+    }
+}
+
+/// Characters a word of `add server` may hold: it is handed to the
+/// configuration parser, whose quoting, `$` and `#` must not apply.
+fn plain_word(w: &str) -> bool {
+    !w.is_empty()
+        && w.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-:/[]%@,+".contains(c))
+}
+
+/// Parses `add server` arguments with the configuration's own server line
+/// parser (HAProxy's `add server` takes server keywords): a one-server
+/// backend in the backend's mode, addresses as IP literals only (no
+/// resolver is called from the API thread). Default-server settings do not
+/// apply (as with HAProxy 2.6's dynamic servers).
+pub fn parse_added_server(
+    name: &str,
+    args: &[String],
+    http: bool,
+) -> Result<config::Server, String> {
+    if args.is_empty() {
+        return Err("'server' expects <name> and <addr>[:<port>] as arguments.".to_string());
+    }
+    if let Some(bad) = std::iter::once(name)
+        .chain(args.iter().map(String::as_str))
+        .find(|w| !plain_word(w))
+    {
+        return Err(format!("invalid character in argument '{bad}'."));
+    }
+    let mode = if http { "http" } else { "tcp" };
+    let text = format!(
+        "backend api-add-server\n    mode {mode}\n    server {name} {}\n",
+        args.join(" ")
+    );
+    let no_env = |_: &str| None;
+    let no_names = |host: &str, _: u16| -> Result<std::net::SocketAddr, String> {
+        Err(format!(
+            "host names are not supported by 'add server' ('{host}'): use an IP address"
+        ))
+    };
+    match config::parse(&[("cli", &text)], &no_env, &no_names) {
+        Ok(loaded) => {
+            let mut s = loaded
+                .config
+                .backends
+                .into_iter()
+                .next()
+                .and_then(|b| b.servers.into_iter().next())
+                .ok_or("'server' expects <name> and <addr>[:<port>] as arguments.")?;
+            s.disabled = true;
+            Ok(s)
+        }
+        Err(errors) => {
+            let e = errors.into_iter().next().map(|e| e.msg).unwrap_or_default();
+            let e = e.strip_prefix(&format!("server {name}: ")).unwrap_or(&e);
+            // HAProxy's wording for the most common mistake.
+            if let Some(kw) = e
+                .strip_prefix("unknown keyword '")
+                .and_then(|r| r.split('\'').next())
+            {
+                return Err(format!("unknown keyword '{kw}'."));
+            }
+            Err(format!("{e}."))
+        }
+    }
+}
+
+impl Exec {
+    pub fn new(rt: Arc<Runtime>) -> Exec {
+        let proxies = view::proxies(&rt.config);
+        Exec {
+            rt,
+            proxies,
+            mem: Memory::new(),
+        }
+    }
+
+    /// Runs one command line for a client.
+    pub fn run_line(&mut self, line: &[u8], conv: &mut Conversation) -> Outcome {
+        let words = command::words(line);
+        match command::parse(&words) {
+            Parsed::Unknown(w) => text(command::usage(&w)),
+            Parsed::Known { level, .. } if conv.level < level => text(PERMISSION_DENIED),
+            Parsed::Known { cmd: Err(msg), .. } => text(msg),
+            Parsed::Known { cmd: Ok(cmd), .. } => self.run(cmd, conv),
+        }
+    }
+
+    /// Resolves a server the way `cli_find_server` does (one message for a
+    /// missing backend or server).
+    fn server(&self, r: &SrvRef) -> Result<ServerId, String> {
+        view::find_server(&self.rt, &r.backend, &r.server).map_err(|_| "No such server.\n".into())
+    }
+
+    /// Runs a parsed command the client's level allows.
+    pub fn run(&mut self, cmd: Command, conv: &mut Conversation) -> Outcome {
+        let resolved = |r: Result<ServerId, String>, f: &dyn Fn(ServerId) -> Outcome| match r {
+            Ok(id) => f(id),
+            Err(msg) => text(msg),
+        };
+        match cmd {
+            Command::Help(w) => {
+                let mut args = vec!["help".to_string()];
+                args.extend(w);
+                text(command::usage(&args))
+            }
+            Command::Prompt(mode) => {
+                conv.set_prompt(mode);
+                text("")
+            }
+            Command::Quit => Outcome::Quit,
+            Command::ShowInfo => text(format::info(&view::info(&self.rt))),
+            Command::ShowStat(q) => self.show_stat(&q),
+            Command::ShowServersState(be) => self.servers_state(be.as_deref()),
+            Command::ShowBackend => {
+                let mut s = String::from("# name\n");
+                for p in self.proxies.iter().filter(|p| p.be.is_some()) {
+                    s.push_str(&p.name);
+                    s.push('\n');
+                }
+                text(s)
+            }
+            Command::ShowSess(target) => Outcome::Job(Job::Sessions(target)),
+            Command::ShowVersion => text(format!("{}\n", env!("CARGO_PKG_VERSION"))),
+            Command::ShowCliLevel => text(format!("{}\n", conv.level.name())),
+            Command::SetLevel(l) => {
+                conv.level = l;
+                text("")
+            }
+            Command::AddServer {
+                backend,
+                server,
+                args,
+            } => self.add_server(&backend, &server, &args),
+            Command::DelServer(r) => match view::find_server(&self.rt, &r.backend, &r.server) {
+                Ok(id) => Outcome::Job(Job::DelServer(id)),
+                Err(Missing::Backend) => text("No such backend."),
+                Err(Missing::Server) => text("No such server."),
+            },
+            Command::SetServer(r, action) => {
+                let id = match self.server(&r) {
+                    Ok(id) => id,
+                    Err(msg) => return text(msg),
+                };
+                match action {
+                    Err(msg) => text(msg),
+                    Ok(SetServer::State(a)) => Outcome::Job(Job::SetAdmin(id, a)),
+                    Ok(SetServer::Weight(w)) => self.set_weight(id, &w),
+                }
+            }
+            Command::SetAdmin(r, a) => {
+                resolved(self.server(&r), &|id| Outcome::Job(Job::SetAdmin(id, a)))
+            }
+            Command::SetWeight(r, w) => match self.server(&r) {
+                Ok(id) => self.set_weight(id, &w),
+                Err(msg) => text(msg),
+            },
+            Command::GetWeight(r) => match view::find_server(&self.rt, &r.backend, &r.server) {
+                Ok(id) => {
+                    let uw = id.server.weight.load(std::sync::atomic::Ordering::Relaxed);
+                    text(format!(
+                        "{uw} (initial {})\n",
+                        self.mem.iweight(&self.rt, &id)
+                    ))
+                }
+                Err(Missing::Backend) => text("No such backend.\n"),
+                Err(Missing::Server) => text("No such server.\n"),
+            },
+            Command::SetMaxconn(r, v) => match self.server(&r) {
+                Ok(id) => match parse_maxconn(&v) {
+                    Ok(n) => Outcome::Job(Job::SetMaxconn(id, n)),
+                    Err(msg) => text(msg),
+                },
+                Err(msg) => text(msg),
+            },
+            Command::SetHealth(r, on) => {
+                resolved(self.server(&r), &|id| Outcome::Job(Job::SetHealth(id, on)))
+            }
+            Command::ShutdownServerSessions(r) => resolved(self.server(&r), &|id| {
+                Outcome::Job(Job::ShutdownServerSessions(id))
+            }),
+            Command::ShutdownSession(id) => Outcome::Job(Job::ShutdownSession(id)),
+            Command::Wait { delay, cond } => {
+                let now = Instant::now();
+                Outcome::Wait(Waiting {
+                    start: now,
+                    deadline: now + delay,
+                    cond,
+                    next_check: now,
+                })
+            }
+        }
+    }
+
+    fn set_weight(&self, id: ServerId, w: &str) -> Outcome {
+        let iweight = self.mem.iweight(&self.rt, &id);
+        let dynamic = view::dynamic_lb(&self.rt.backends[id.backend].cfg.balance);
+        match parse_weight(w, iweight, dynamic) {
+            Ok(w) => Outcome::Job(Job::SetWeight(id, w)),
+            Err(msg) => text(msg),
+        }
+    }
+
+    fn add_server(&self, backend: &str, server: &str, args: &[String]) -> Outcome {
+        let Some(b) = view::find_backend(&self.rt, backend) else {
+            return text("No such backend.");
+        };
+        let be = &self.rt.backends[b];
+        if !view::dynamic_lb(&be.cfg.balance) {
+            return text("Backend must use a dynamic load balancing to support dynamic servers.");
+        }
+        let http = be.cfg.mode == config::Mode::Http;
+        let cfg = match parse_added_server(server, args, http) {
+            Ok(c) => c,
+            Err(e) => return text(e),
+        };
+        if be.servers_snapshot().iter().any(|(_, s)| s.name == server) {
+            return text("Already exists a server with the same name in backend.");
+        }
+        Outcome::Job(Job::AddServer(b, cfg))
+    }
+
+    /// The reply for a job's result, recording what the API must remember.
+    pub fn finish(&mut self, job: &Job, res: JobResult) -> String {
+        let with_nl = |r: Result<(), String>| match r {
+            Ok(()) => String::new(),
+            Err(e) => format!("{e}\n"),
+        };
+        match (job, res) {
+            (Job::AddServer(b, cfg), JobResult::Unit(r)) => match r {
+                Ok(()) => {
+                    self.mem.record_added(*b, cfg.clone());
+                    "New server registered.\n".to_string()
+                }
+                Err(e) => e,
+            },
+            (Job::DelServer(id), JobResult::Unit(r)) => match r {
+                Ok(()) => {
+                    self.mem.record_deleted(id);
+                    "Server deleted.".to_string()
+                }
+                Err(e) => e,
+            },
+            (Job::SetAdmin(id, _) | Job::SetWeight(id, _), JobResult::Unit(r)) => {
+                if r.is_ok() {
+                    self.mem.record_change(&id.server);
+                }
+                with_nl(r)
+            }
+            (Job::SetHealth(id, on), JobResult::Unit(r)) => {
+                if r.is_ok() {
+                    self.mem.record_health(&id.server, *on);
+                }
+                with_nl(r)
+            }
+            (_, JobResult::Unit(r)) => with_nl(r),
+            (Job::Sessions(target), JobResult::Sessions(r)) => match r {
+                Ok(rows) => self.sessions(&rows, *target),
+                Err(e) => format!("{e}\n"),
+            },
+            (_, JobResult::Shut(r)) => match r {
+                Ok(true) => String::new(),
+                Ok(false) => "No such session (use 'show sess').\n".to_string(),
+                Err(e) => format!("{e}\n"),
+            },
+            (_, JobResult::Removable(_) | JobResult::Sessions(_)) => String::new(),
+        }
+    }
+
+    fn sessions(&self, rows: &[SessionRow], target: Option<u64>) -> String {
+        let cfg = &self.rt.config;
+        let line = |r: &SessionRow| {
+            let fe = cfg
+                .frontends
+                .get(r.frontend)
+                .map_or("?", |f| f.name.as_str());
+            let be = r
+                .backend
+                .and_then(|b| cfg.backends.get(b))
+                .map(|b| b.name.as_str());
+            format::sess_line(r, fe, be)
+        };
+        match target {
+            None => rows.iter().map(line).collect(),
+            Some(id) => rows
+                .iter()
+                .find(|r| r.id == id)
+                .map_or_else(|| "Session not found.\n".to_string(), line),
+        }
+    }
+
+    /// `show stat` with HAProxy's filters.
+    fn show_stat(&self, q: &command::StatQuery) -> Outcome {
+        let mut iid = -1;
+        let (mut ty, mut sid) = (-1i64, -1i64);
+        if let Some((px, t, s)) = &q.bound {
+            iid = match self.proxies.iter().find(|p| p.name == *px) {
+                Some(p) => i64::from(p.iid),
+                None => command::atoi(px),
+            };
+            if iid == 0 {
+                return text("No such proxy.\n");
+            }
+            (ty, sid) = (*t, *s);
+        }
+        let wants = |bit: i64| ty & bit != 0;
+        let mut out = format::stat_header();
+        for p in self
+            .proxies
+            .iter()
+            .filter(|p| iid == -1 || i64::from(p.iid) == iid)
+        {
+            if let Some(fe) = p.fe.filter(|_| wants(1)) {
+                out.push_str(&format::fe_row(&view::fe_stat(&self.rt, p, fe)).csv());
+            }
+            let Some(b) = p.be else { continue };
+            if wants(4) {
+                for (slot, server) in self.rt.backends[b].servers_snapshot() {
+                    if sid != -1 && i64::try_from(slot + 1) != Ok(sid) {
+                        continue;
+                    }
+                    let maint = server.admin() == Admin::Maint;
+                    if (q.hide_maint && maint) || (q.hide_down && (maint || !server.check.is_up()))
+                    {
+                        continue;
+                    }
+                    let id = ServerId {
+                        backend: b,
+                        slot,
+                        server,
+                    };
+                    let row = format::sv_row(&view::sv_stat(&self.rt, &self.mem, p, &id));
+                    out.push_str(&row.csv());
+                }
+            }
+            if wants(2) {
+                let counts = q.hide_maint || q.hide_down;
+                out.push_str(&format::be_row(&view::be_stat(&self.rt, p, b, counts)).csv());
+            }
+        }
+        text(out)
+    }
+
+    fn servers_state(&self, backend: Option<&str>) -> Outcome {
+        let only = match backend {
+            Some(name) => match view::find_backend(&self.rt, name) {
+                Some(b) => Some(b),
+                None => return text("Can't find backend.\n"),
+            },
+            None => None,
+        };
+        let mut out = String::from(format::SERVERS_STATE_HEADER);
+        for p in &self.proxies {
+            let Some(b) = p.be.filter(|b| only.is_none_or(|o| o == *b)) else {
+                continue;
+            };
+            for (slot, server) in self.rt.backends[b].servers_snapshot() {
+                let id = ServerId {
+                    backend: b,
+                    slot,
+                    server,
+                };
+                let s = view::srv_state(&self.rt, &self.mem, p, &id);
+                out.push_str(&format::servers_state_row(&s));
+            }
+        }
+        text(out)
+    }
+
+    /// The next step of a `wait`: its final reply, more sleep, or a
+    /// question for the executor.
+    pub fn wait_step(&self, w: &Waiting, now: Instant) -> WaitStep {
+        match &w.cond {
+            WaitCond::None if now >= w.deadline => WaitStep::Done("Done.\n".to_string()),
+            WaitCond::None => WaitStep::Sleep,
+            WaitCond::SrvRemovable(r) => match view::find_server(&self.rt, &r.backend, &r.server) {
+                Ok(id) => WaitStep::Ask(Job::Removable(id)),
+                Err(Missing::Backend) => WaitStep::Done("No such backend.".to_string()),
+                Err(Missing::Server) => WaitStep::Done("No such server.".to_string()),
+            },
+        }
+    }
+}
+
+/// What a `wait` does next.
+#[derive(Debug)]
+pub enum WaitStep {
+    /// Finished: print this.
+    Done(String),
+    /// Nothing to check before the deadline.
+    Sleep,
+    /// Ask the executor whether the server is removable.
+    Ask(Job),
+}
+
+/// Folds the executor's answer into a `wait srv-removable`: its final reply
+/// (`Done.`, the failure, `Wait delay expired.`), or `None` to check again
+/// later (rescheduled).
+pub fn wait_answer(w: &mut Waiting, res: Result<(), NotRemovable>, now: Instant) -> Option<String> {
+    match res {
+        Ok(()) => Some("Done.\n".to_string()),
+        Err(NotRemovable::Never(msg)) => Some(msg),
+        Err(NotRemovable::Yet(_)) if now >= w.deadline => Some("Wait delay expired.\n".to_string()),
+        Err(NotRemovable::Yet(_)) => {
+            w.schedule(now);
+            None
+        }
+    }
+}

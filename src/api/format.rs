@@ -1,0 +1,573 @@
+//! Output of the read-only commands, as pure functions from plain snapshot
+//! data to HAProxy's text: `show stat` (CSV), `show info`, `show servers
+//! state`, `show sess` lines. Gathering the data from the runtime is
+//! `view`'s job; nothing here touches a lock or an atomic.
+//!
+//! A field ringproxy does not measure is left empty in CSV (HAProxy leaves
+//! fields empty where they do not apply) and left out of `show info`
+//! (key/value readers tolerate missing keys), rather than printed as a
+//! made-up 0. Fields whose feature ringproxy does not have at all
+//! (compression, cache, pipes, peers) are a true 0.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use crate::stats::Snapshot;
+
+/// HAProxy 2.6's `show stat` columns, in order (the static ones: the
+/// per-module columns HAProxy appends after a `-` column depend on its
+/// build and are not printed).
+pub const STAT_FIELDS: [&str; 101] = [
+    "pxname",
+    "svname",
+    "qcur",
+    "qmax",
+    "scur",
+    "smax",
+    "slim",
+    "stot",
+    "bin",
+    "bout",
+    "dreq",
+    "dresp",
+    "ereq",
+    "econ",
+    "eresp",
+    "wretr",
+    "wredis",
+    "status",
+    "weight",
+    "act",
+    "bck",
+    "chkfail",
+    "chkdown",
+    "lastchg",
+    "downtime",
+    "qlimit",
+    "pid",
+    "iid",
+    "sid",
+    "throttle",
+    "lbtot",
+    "tracked",
+    "type",
+    "rate",
+    "rate_lim",
+    "rate_max",
+    "check_status",
+    "check_code",
+    "check_duration",
+    "hrsp_1xx",
+    "hrsp_2xx",
+    "hrsp_3xx",
+    "hrsp_4xx",
+    "hrsp_5xx",
+    "hrsp_other",
+    "hanafail",
+    "req_rate",
+    "req_rate_max",
+    "req_tot",
+    "cli_abrt",
+    "srv_abrt",
+    "comp_in",
+    "comp_out",
+    "comp_byp",
+    "comp_rsp",
+    "lastsess",
+    "last_chk",
+    "last_agt",
+    "qtime",
+    "ctime",
+    "rtime",
+    "ttime",
+    "agent_status",
+    "agent_code",
+    "agent_duration",
+    "check_desc",
+    "agent_desc",
+    "check_rise",
+    "check_fall",
+    "check_health",
+    "agent_rise",
+    "agent_fall",
+    "agent_health",
+    "addr",
+    "cookie",
+    "mode",
+    "algo",
+    "conn_rate",
+    "conn_rate_max",
+    "conn_tot",
+    "intercepted",
+    "dcon",
+    "dses",
+    "wrew",
+    "connect",
+    "reuse",
+    "cache_lookups",
+    "cache_hits",
+    "srv_icur",
+    "src_ilim",
+    "qtime_max",
+    "ctime_max",
+    "rtime_max",
+    "ttime_max",
+    "eint",
+    "idle_conn_cur",
+    "safe_conn_cur",
+    "used_conn_cur",
+    "need_conn_est",
+    "uweight",
+    "agg_server_check_status",
+];
+
+/// The CSV header line: `# ` then every name followed by a comma.
+pub fn stat_header() -> String {
+    let mut s = String::from("# ");
+    for f in STAT_FIELDS {
+        s.push_str(f);
+        s.push(',');
+    }
+    s.push('\n');
+    s
+}
+
+/// One CSV row being filled: empty fields until set.
+pub struct Row(Vec<String>);
+
+impl Row {
+    fn new() -> Row {
+        Row(vec![String::new(); STAT_FIELDS.len()])
+    }
+
+    /// Sets a column by its name (names are checked by the row tests).
+    fn set(&mut self, name: &str, v: impl ToString) -> &mut Row {
+        if let Some(i) = STAT_FIELDS.iter().position(|f| *f == name) {
+            self.0[i] = v.to_string();
+        }
+        self
+    }
+
+    /// HAProxy's CSV line: every field followed by a comma; a field with a
+    /// comma, a quote or a line break is quoted.
+    pub fn csv(&self) -> String {
+        let mut s = String::new();
+        for f in &self.0 {
+            if f.contains([',', '"', '\n', '\r']) {
+                s.push('"');
+                s.push_str(&f.replace('"', "\"\""));
+                s.push('"');
+            } else {
+                s.push_str(f);
+            }
+            s.push(',');
+        }
+        s.push('\n');
+        s
+    }
+}
+
+fn mode(http: bool) -> &'static str {
+    if http { "http" } else { "tcp" }
+}
+
+/// HTTP response classes in HAProxy's column order (1xx..5xx, other).
+fn hrsp(r: &mut Row, c: &Snapshot) {
+    let names = [
+        "hrsp_1xx",
+        "hrsp_2xx",
+        "hrsp_3xx",
+        "hrsp_4xx",
+        "hrsp_5xx",
+        "hrsp_other",
+    ];
+    for (name, v) in names.iter().zip(c.rsp) {
+        r.set(name, v);
+    }
+}
+
+/// A frontend's `show stat` data.
+#[derive(Debug, Clone)]
+pub struct FeStat {
+    pub name: String,
+    pub iid: u32,
+    pub http: bool,
+    pub c: Snapshot,
+    /// Client connections counted against the frontend's limit now.
+    pub scur: u64,
+    /// The frontend's `maxconn` (the global one when it has none).
+    pub slim: u64,
+}
+
+/// The `FRONTEND` row (HAProxy's `stats_fill_fe_stats`).
+pub fn fe_row(f: &FeStat) -> Row {
+    let mut r = Row::new();
+    r.set("pxname", &f.name).set("svname", "FRONTEND");
+    r.set("scur", f.scur).set("smax", f.c.max.max(f.scur));
+    r.set("slim", f.slim).set("stot", f.c.total);
+    r.set("bin", f.c.bytes_in).set("bout", f.c.bytes_out);
+    r.set("dreq", f.c.denied_req).set("dresp", f.c.denied_resp);
+    r.set("ereq", f.c.err_req).set("status", "OPEN");
+    r.set("pid", 1)
+        .set("iid", f.iid)
+        .set("sid", 0)
+        .set("type", 0);
+    r.set("rate_lim", 0);
+    if f.http {
+        hrsp(&mut r, &f.c);
+        r.set("cache_lookups", 0).set("cache_hits", 0);
+    }
+    r.set("req_tot", f.c.req_tot);
+    for name in [
+        "comp_in", "comp_out", "comp_byp", "comp_rsp", "dcon", "dses",
+    ] {
+        r.set(name, 0);
+    }
+    r.set("mode", mode(f.http)).set("conn_tot", f.c.conn_tot);
+    r
+}
+
+/// What the health check of a server looks like from outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckView {
+    pub rise: u32,
+    pub fall: u32,
+    /// The checks run (`enable health`/`disable health`).
+    pub enabled: bool,
+}
+
+/// A server's `show stat` data.
+#[derive(Debug, Clone)]
+pub struct SvStat {
+    pub backend: String,
+    pub name: String,
+    pub iid: u32,
+    pub sid: u32,
+    pub http: bool,
+    pub c: Snapshot,
+    /// Connections in use to it now (what `maxconn` limits).
+    pub scur: u64,
+    pub maxconn: u32,
+    pub status: String,
+    /// Effective weight (0 while draining).
+    pub weight: u32,
+    pub uweight: u32,
+    pub backup: bool,
+    /// `None`: no `check` configured.
+    pub check: Option<CheckView>,
+    /// The checks say it is up (always for a server without checks).
+    pub up: bool,
+    pub addr: SocketAddr,
+    /// `pool-max-conn` when limited.
+    pub pool_max_conn: Option<u32>,
+    /// Seconds since the last state change seen by the API.
+    pub lastchg: u64,
+}
+
+/// HAProxy's server status text: MAINT, DRAIN, DOWN, UP, or `no check`
+/// for a server that is up without running checks.
+pub fn server_status(
+    admin: crate::backend::Admin,
+    up: bool,
+    check: Option<CheckView>,
+) -> &'static str {
+    use crate::backend::Admin;
+    let checked = check.is_some_and(|c| c.enabled);
+    match admin {
+        Admin::Maint => "MAINT",
+        _ if !up => "DOWN",
+        Admin::Drain => "DRAIN",
+        Admin::Ready if checked => "UP",
+        Admin::Ready => "no check",
+    }
+}
+
+/// A server row (HAProxy's `stats_fill_sv_stats`).
+pub fn sv_row(s: &SvStat) -> Row {
+    let mut r = Row::new();
+    r.set("pxname", &s.backend).set("svname", &s.name);
+    r.set("qcur", s.c.queue_cur).set("qmax", s.c.queue_max);
+    r.set("scur", s.scur).set("smax", s.c.max.max(s.scur));
+    if s.maxconn > 0 {
+        r.set("slim", s.maxconn);
+    }
+    r.set("stot", s.c.total);
+    r.set("bin", s.c.bytes_in).set("bout", s.c.bytes_out);
+    r.set("dresp", s.c.denied_resp).set("econ", s.c.err_conn);
+    r.set("eresp", s.c.err_resp).set("wretr", s.c.retries);
+    r.set("wredis", s.c.redispatches).set("status", &s.status);
+    r.set("weight", s.weight);
+    r.set("act", u8::from(!s.backup))
+        .set("bck", u8::from(s.backup));
+    r.set("lastchg", s.lastchg);
+    r.set("pid", 1).set("iid", s.iid).set("sid", s.sid);
+    r.set("lbtot", s.c.lb_total).set("type", 2);
+    if let Some(c) = s.check.filter(|c| c.enabled) {
+        let health = if s.up { c.rise + c.fall - 1 } else { 0 };
+        r.set("check_rise", c.rise).set("check_fall", c.fall);
+        r.set("check_health", health);
+    }
+    if s.http {
+        hrsp(&mut r, &s.c);
+        r.set("req_tot", s.c.req_tot);
+    }
+    r.set("cli_abrt", s.c.cli_abort)
+        .set("srv_abrt", s.c.srv_abort);
+    r.set("addr", s.addr).set("mode", mode(s.http));
+    if let Some(n) = s.pool_max_conn {
+        r.set("src_ilim", n);
+    }
+    r.set("uweight", s.uweight);
+    r
+}
+
+/// A backend's `show stat` data.
+#[derive(Debug, Clone)]
+pub struct BeStat {
+    pub name: String,
+    pub iid: u32,
+    pub http: bool,
+    pub c: Snapshot,
+    /// Streams waiting in its queues now.
+    pub qcur: u64,
+    /// HAProxy's `fullconn` default: a tenth of the `maxconn` of the
+    /// frontends that can use it.
+    pub slim: u64,
+    /// Usable servers exist (or it has none): `UP`, else `DOWN`.
+    pub up: bool,
+    /// `(up, total)` servers, shown with `no-maint`/`up`.
+    pub counts: Option<(usize, usize)>,
+    /// Sum of the effective weights of the servers load balancing uses now.
+    pub weight: u32,
+    pub uweight: u32,
+    /// Usable active and backup servers.
+    pub act: usize,
+    pub bck: usize,
+    pub algo: &'static str,
+}
+
+/// The `BACKEND` row (HAProxy's `stats_fill_be_stats`).
+pub fn be_row(b: &BeStat) -> Row {
+    let mut r = Row::new();
+    r.set("pxname", &b.name).set("svname", "BACKEND");
+    r.set("qcur", b.qcur).set("qmax", b.c.queue_max.max(b.qcur));
+    r.set("scur", b.c.cur).set("smax", b.c.max.max(b.c.cur));
+    r.set("slim", b.slim).set("stot", b.c.total);
+    r.set("bin", b.c.bytes_in).set("bout", b.c.bytes_out);
+    r.set("dreq", b.c.denied_req).set("dresp", b.c.denied_resp);
+    r.set("econ", b.c.err_conn).set("eresp", b.c.err_resp);
+    r.set("wretr", b.c.retries).set("wredis", b.c.redispatches);
+    let mut status = String::from(if b.up { "UP" } else { "DOWN" });
+    if let Some((up, total)) = b.counts {
+        let _ = write!(status, " ({up}/{total})");
+    }
+    r.set("status", status).set("weight", b.weight);
+    r.set("act", b.act).set("bck", b.bck);
+    r.set("pid", 1).set("iid", b.iid).set("sid", 0);
+    r.set("lbtot", b.c.lb_total).set("type", 1);
+    if b.http {
+        hrsp(&mut r, &b.c);
+        r.set("req_tot", b.c.req_tot);
+        r.set("cache_lookups", 0).set("cache_hits", 0);
+    }
+    r.set("cli_abrt", b.c.cli_abort)
+        .set("srv_abrt", b.c.srv_abort);
+    for name in ["comp_in", "comp_out", "comp_byp", "comp_rsp"] {
+        r.set(name, 0);
+    }
+    r.set("mode", mode(b.http)).set("algo", b.algo);
+    r.set("uweight", b.uweight);
+    r
+}
+
+/// HAProxy's `show servers state` header (format version 1).
+pub const SERVERS_STATE_HEADER: &str = "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state \
+srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status \
+srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id \
+srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr \
+srv_agent_addr srv_agent_port\n";
+
+/// One server for `show servers state`.
+#[derive(Debug, Clone)]
+pub struct SrvState {
+    pub be_id: u32,
+    pub be_name: String,
+    pub srv_id: u32,
+    pub srv_name: String,
+    pub addr: SocketAddr,
+    pub admin: crate::backend::Admin,
+    /// The configuration said `disabled` (HAProxy's CMAINT).
+    pub cfg_disabled: bool,
+    pub up: bool,
+    pub uweight: u32,
+    pub iweight: u32,
+    pub since_change: u64,
+    pub check: Option<CheckView>,
+    /// `port` of the check when set.
+    pub check_port: Option<u16>,
+    pub check_addr: Option<IpAddr>,
+}
+
+/// HAProxy's numbers: SRV_ST_* (0 stopped, 2 running), SRV_ADMF_* (0x01
+/// forced maintenance, 0x04 configured maintenance, 0x08 forced drain),
+/// HCHK_STATUS_* (1 INI: no result known yet), CHK_RES_* (0 unknown),
+/// CHK_ST_* (0x02 configured, 0x04 enabled).
+pub fn servers_state_row(s: &SrvState) -> String {
+    use crate::backend::Admin;
+    let op = if s.admin == Admin::Maint || !s.up {
+        0
+    } else {
+        2
+    };
+    let admin = match s.admin {
+        Admin::Ready => 0,
+        Admin::Drain => 0x08,
+        Admin::Maint if s.cfg_disabled => 0x04,
+        Admin::Maint => 0x01,
+    };
+    let (rise, fall) = s.check.map_or((2, 3), |c| (c.rise, c.fall));
+    let (health, state) = match s.check {
+        None => (rise, 0),
+        Some(c) => {
+            let health = if s.up { rise + fall - 1 } else { 0 };
+            (health, if c.enabled { 0x06 } else { 0x02 })
+        }
+    };
+    let check_addr = s.check_addr.map_or("-".to_string(), |a| a.to_string());
+    format!(
+        "{} {} {} {} {} {op} {admin} {} {} {} 1 0 {health} {state} 0 0 0 - {} - 0 {} {check_addr} - 0\n",
+        s.be_id,
+        s.be_name,
+        s.srv_id,
+        s.srv_name,
+        s.addr.ip(),
+        s.uweight,
+        s.iweight,
+        s.since_change,
+        s.addr.port(),
+        s.check_port.unwrap_or(0),
+    )
+}
+
+/// Everything `show info` prints.
+#[derive(Debug, Clone)]
+pub struct Info {
+    pub version: &'static str,
+    pub nbthread: usize,
+    pub pid: u32,
+    pub uptime: Duration,
+    pub start_time_sec: u64,
+    pub ulimit_n: u64,
+    pub maxconn: u64,
+    pub curr_conns: u64,
+    pub cum_conns: u64,
+    pub cum_req: u64,
+    pub node: String,
+    pub listeners: usize,
+    pub total_bytes_out: u64,
+}
+
+/// `show info` in HAProxy 2.6's field order, measured fields only.
+pub fn info(i: &Info) -> String {
+    let up = i.uptime.as_secs();
+    let uptime = format!(
+        "{}d {}h{:02}m{:02}s",
+        up / 86400,
+        (up % 86400) / 3600,
+        (up % 3600) / 60,
+        up % 60
+    );
+    let lines: [(&str, String); 39] = [
+        ("Name", "ringproxy".into()),
+        ("Version", i.version.into()),
+        ("Nbthread", i.nbthread.to_string()),
+        ("Nbproc", "1".into()),
+        ("Process_num", "1".into()),
+        ("Pid", i.pid.to_string()),
+        ("Uptime", uptime),
+        ("Uptime_sec", up.to_string()),
+        ("Memmax_MB", "0".into()),
+        ("Ulimit-n", i.ulimit_n.to_string()),
+        ("Maxsock", i.ulimit_n.to_string()),
+        ("Maxconn", i.maxconn.to_string()),
+        ("Hard_maxconn", i.maxconn.to_string()),
+        ("CurrConns", i.curr_conns.to_string()),
+        ("CumConns", i.cum_conns.to_string()),
+        ("CumReq", i.cum_req.to_string()),
+        ("Maxpipes", "0".into()),
+        ("PipesUsed", "0".into()),
+        ("PipesFree", "0".into()),
+        ("ConnRateLimit", "0".into()),
+        ("SessRateLimit", "0".into()),
+        ("CompressBpsIn", "0".into()),
+        ("CompressBpsOut", "0".into()),
+        ("CompressBpsRateLim", "0".into()),
+        ("node", i.node.clone()),
+        ("Stopping", "0".into()),
+        ("Listeners", i.listeners.to_string()),
+        ("ActivePeers", "0".into()),
+        ("ConnectedPeers", "0".into()),
+        ("BusyPolling", "0".into()),
+        ("FailedResolutions", "0".into()),
+        ("TotalBytesOut", i.total_bytes_out.to_string()),
+        ("TotalSplicedBytesOut", "0".into()),
+        ("DebugCommandsIssued", "0".into()),
+        ("CumRecvLogs", "0".into()),
+        ("Build info", i.version.into()),
+        ("Memmax_bytes", "0".into()),
+        ("Start_time_sec", i.start_time_sec.to_string()),
+        ("Tainted", "0".into()),
+    ];
+    let mut s = String::new();
+    for (k, v) in lines {
+        let _ = writeln!(s, "{k}: {v}");
+    }
+    s
+}
+
+/// HAProxy's `human_time`: at most two units among d, h, m, s (`0s` for
+/// zero).
+pub fn human_time(d: Duration) -> String {
+    let t = d.as_secs();
+    if t == 0 {
+        return "0s".to_string();
+    }
+    let mut s = String::new();
+    let mut left = 2;
+    if t >= 86400 {
+        let _ = write!(s, "{}d", t / 86400);
+        left -= 1;
+    }
+    if left > 0 && t % 86400 / 3600 > 0 {
+        let _ = write!(s, "{}h", t % 86400 / 3600);
+        left -= 1;
+    }
+    if left > 0 && t % 3600 / 60 > 0 {
+        let _ = write!(s, "{}m", t % 3600 / 60);
+        left -= 1;
+    }
+    if left > 0 && t % 60 > 0 {
+        let _ = write!(s, "{}s", t % 60);
+    }
+    s
+}
+
+/// One `show sess` line with names resolved: HAProxy's fields in its order,
+/// those ringproxy has (`proto src fe be srv age calls exp`).
+pub fn sess_line(row: &crate::api::SessionRow, fe: &str, be: Option<&str>) -> String {
+    let (proto, src) = match row.src {
+        Some(a @ SocketAddr::V4(_)) => ("tcpv4", a.to_string()),
+        Some(SocketAddr::V6(a)) => ("tcpv6", format!("{}:{}", a.ip(), a.port())),
+        None => ("?", "?".to_string()),
+    };
+    format!(
+        "0x{:x}: proto={proto} src={src} fe={fe} be={} srv={} age={} calls={} exp={}\n",
+        row.id,
+        be.unwrap_or("<NONE>"),
+        row.server.as_deref().unwrap_or("<none>"),
+        human_time(row.age),
+        row.calls,
+        row.expires_in.map(human_time).unwrap_or_default(),
+    )
+}

@@ -1,0 +1,36 @@
+//! The runtime API: HAProxy's "stats socket" command line interface, on a
+//! dedicated thread (never a shard).
+//!
+//! - `command`: framing (`\n`, `;`), words, the `Command` enum, levels and
+//!   HAProxy's usage text (pure).
+//! - `conv`: one client's protocol state: interactive mode, prompt, when to
+//!   close (pure).
+//! - `format`: HAProxy's output formats from snapshot data (pure).
+//! - `view`: reads the running state (`Runtime`) into that data.
+//! - `exec`: runs commands; what needs the shards becomes a `Job` for the
+//!   executor thread, through the `Shards` trait (`ops`).
+//! - `listen`, `server`: the sockets and the `poll(2)` loop.
+//!
+//! Read-only commands (`show info`, `show stat`, `show servers state`,
+//! `show backend`, `get weight`) read `Runtime` directly; commands that
+//! change servers or list streams go through `Shards`, implemented by the
+//! shards' owner (`AtomicsOnly` until then).
+
+mod command;
+mod conv;
+mod exec;
+mod format;
+mod listen;
+mod ops;
+mod server;
+mod view;
+
+#[cfg(test)]
+mod tests;
+
+pub use listen::{Bound, bind_all};
+pub use ops::{
+    AtomicsOnly, NotRemovable, ServerId, SessionRow, Shards, store_admin, store_maxconn,
+    store_weight,
+};
+pub use server::{ApiHandle, start};

@@ -1,0 +1,215 @@
+//! What the runtime API asks of the data plane: the `Shards` trait, the
+//! types it speaks, the helpers that only touch process-wide atomics, and
+//! `AtomicsOnly`, the implementation used until the shard-aware one exists.
+//!
+//! Read-only commands never come here: they read `Runtime` directly. Every
+//! method below is called from the API's executor thread only (one call at
+//! a time, never from a shard), so an implementation may block while it
+//! waits for the shards' answers; the API keeps serving other clients
+//! meanwhile.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crate::backend::{Admin, ServerShared};
+use crate::config;
+
+/// A server as the API found it in `BackendShared::servers_snapshot()`: the
+/// backend index, the slot, and the shared half seen in that slot. An
+/// implementation must check (`Arc::ptr_eq`) that the slot still holds this
+/// server before acting: `del server` frees slots that `add server` reuses.
+#[derive(Debug, Clone)]
+pub struct ServerId {
+    pub backend: usize,
+    pub slot: usize,
+    pub server: Arc<ServerShared>,
+}
+
+/// One stream for `show sess` (HAProxy prints one line per stream; the
+/// fields ringproxy can fill, in HAProxy's order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    /// Unique among live streams; `shutdown session` takes it back (printed
+    /// as `0x<hex>`).
+    pub id: u64,
+    /// The shard that runs it.
+    pub shard: usize,
+    /// The client's address (`None`: not looked up, printed as `?`).
+    pub src: Option<SocketAddr>,
+    /// Index into `Config::frontends`.
+    pub frontend: usize,
+    /// Index into `Config::backends`, once chosen.
+    pub backend: Option<usize>,
+    /// The server's name, once one is assigned.
+    pub server: Option<String>,
+    /// Since the client connection was accepted.
+    pub age: Duration,
+    /// Times the shard ran it (HAProxy's `calls`).
+    pub calls: u64,
+    /// Until its next timeout, if one is armed.
+    pub expires_in: Option<Duration>,
+}
+
+/// Why a server cannot be removed (`wait srv-removable`, `del server`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotRemovable {
+    /// Not yet (in use, not in maintenance): waiting may change it. The text
+    /// is HAProxy's (`Server still has connections attached to it, cannot
+    /// remove it.`, `Only servers in maintenance mode can be deleted.`).
+    Yet(String),
+    /// Never through this implementation: printed as the command's failure.
+    Never(String),
+}
+
+/// The actions that need the shards (or the health checker).
+///
+/// Errors are the exact text printed to the client, without a trailing
+/// newline (HAProxy's wording where HAProxy has one).
+pub trait Shards: Send {
+    /// `add server`. The server was parsed from the command line with the
+    /// configuration's own server parser, `disabled` set (HAProxy creates
+    /// dynamic servers in maintenance); the API checked that the backend
+    /// exists, balances dynamically and has no server of that name.
+    /// Contract on `Ok`: the server is in `servers_snapshot()` of `backend`
+    /// (an immediately following command finds it), in maintenance, and no
+    /// shard can pick it before its own table knows it.
+    fn add_server(&mut self, backend: usize, server: config::Server) -> Result<(), String>;
+
+    /// `del server` (HAProxy's rule: only a server in maintenance, with
+    /// nothing attached on any shard). Contract on `Ok`: every shard dropped
+    /// it and its slot is out of `servers_snapshot()`; on `Err` nothing
+    /// changed and the text says why (`Only servers in maintenance mode can
+    /// be deleted.`, `Server still has connections attached to it, cannot
+    /// remove it.`).
+    fn del_server(&mut self, id: &ServerId) -> Result<(), String>;
+
+    /// `set server state`, `enable/disable server`. Contract on `Ok`: the
+    /// admin state is stored (see `store_admin`) and, when entering
+    /// maintenance, every shard has purged the server's idle connections
+    /// (pooled ones and idle session-owned ones).
+    fn set_admin(&mut self, id: &ServerId, admin: Admin) -> Result<(), String>;
+
+    /// `set weight`/`set server weight`, already validated and resolved
+    /// (percentages applied). Contract on `Ok`: the next pick on every shard
+    /// uses the new weight.
+    fn set_weight(&mut self, id: &ServerId, weight: u32) -> Result<(), String>;
+
+    /// `set maxconn server` (0: unlimited). Contract on `Ok`: stored, and
+    /// shards with streams queued for this server were told a slot may be
+    /// free (a raised limit serves the queue at once).
+    fn set_maxconn(&mut self, id: &ServerId, maxconn: u32) -> Result<(), String>;
+
+    /// `enable/disable health`. Contract on `Ok`: the checker runs (enabled)
+    /// or stops running (disabled) this server's checks; a disabled server
+    /// keeps the health it had. (The API remembers the state it set, for
+    /// `show stat` and `show servers state`.)
+    fn set_health(&mut self, id: &ServerId, enabled: bool) -> Result<(), String>;
+
+    /// `show sess`: every live stream of every shard, in any order.
+    fn sessions(&mut self) -> Result<Vec<SessionRow>, String>;
+
+    /// `shutdown session ID`: `Ok(false)` when no live stream has this id.
+    /// Contract on `Ok(true)`: the owning shard killed it (its connections
+    /// are closing).
+    fn shutdown_session(&mut self, id: u64) -> Result<bool, String>;
+
+    /// `shutdown sessions server`. Contract on `Ok`: every shard killed the
+    /// streams assigned to the server (queued ones included).
+    fn shutdown_server_sessions(&mut self, id: &ServerId) -> Result<(), String>;
+
+    /// Whether `del server` would succeed now (`wait srv-removable` asks
+    /// this repeatedly until it does or the delay expires).
+    fn removable(&mut self, id: &ServerId) -> Result<(), NotRemovable>;
+}
+
+/// Stores an admin state into the server's shared atomics: shards read it
+/// at their next pick.
+pub fn store_admin(s: &ServerShared, admin: Admin) {
+    s.set_admin(admin);
+}
+
+/// Stores a user weight (0..=256).
+pub fn store_weight(s: &ServerShared, weight: u32) {
+    s.weight.store(weight, Ordering::Relaxed);
+}
+
+/// Stores a server `maxconn` (0: unlimited).
+pub fn store_maxconn(s: &ServerShared, maxconn: u32) {
+    s.maxconn.store(maxconn, Ordering::Relaxed);
+}
+
+/// The `Shards` of a process whose shards cannot be asked anything yet:
+/// what a store into the server's atomics achieves is done; the rest says
+/// so. Replaced by the shard-aware implementation.
+///
+/// Does: `set_admin` (without purging idle connections: a server in
+/// maintenance is never picked, and its idle pooled connections close with
+/// the pool's purge timer), `set_weight`, `set_maxconn` (a raised limit
+/// serves queued streams when a connection to the server ends, not at
+/// once). Does not: add/del server, health checks, sessions.
+#[derive(Debug, Default)]
+pub struct AtomicsOnly;
+
+impl AtomicsOnly {
+    pub fn new() -> AtomicsOnly {
+        AtomicsOnly
+    }
+}
+
+fn not_yet(what: &str) -> String {
+    format!("'{what}' is not available yet in this version of ringproxy.")
+}
+
+impl Shards for AtomicsOnly {
+    fn add_server(&mut self, _backend: usize, _server: config::Server) -> Result<(), String> {
+        Err(not_yet("add server"))
+    }
+
+    fn del_server(&mut self, _id: &ServerId) -> Result<(), String> {
+        Err(not_yet("del server"))
+    }
+
+    fn set_admin(&mut self, id: &ServerId, admin: Admin) -> Result<(), String> {
+        store_admin(&id.server, admin);
+        Ok(())
+    }
+
+    fn set_weight(&mut self, id: &ServerId, weight: u32) -> Result<(), String> {
+        store_weight(&id.server, weight);
+        Ok(())
+    }
+
+    fn set_maxconn(&mut self, id: &ServerId, maxconn: u32) -> Result<(), String> {
+        store_maxconn(&id.server, maxconn);
+        Ok(())
+    }
+
+    fn set_health(&mut self, _id: &ServerId, _enabled: bool) -> Result<(), String> {
+        Err("Health checks are not available yet in this version of ringproxy.".to_string())
+    }
+
+    fn sessions(&mut self) -> Result<Vec<SessionRow>, String> {
+        Err(not_yet("show sess"))
+    }
+
+    fn shutdown_session(&mut self, _id: u64) -> Result<bool, String> {
+        Err(not_yet("shutdown session"))
+    }
+
+    fn shutdown_server_sessions(&mut self, _id: &ServerId) -> Result<(), String> {
+        Err(not_yet("shutdown sessions server"))
+    }
+
+    fn removable(&mut self, id: &ServerId) -> Result<(), NotRemovable> {
+        // Only the shards know what still refers to the server; the one
+        // thing checkable here is HAProxy's first condition.
+        if id.server.admin() != Admin::Maint {
+            return Err(NotRemovable::Yet(
+                "Only servers in maintenance mode can be deleted.".to_string(),
+            ));
+        }
+        Err(NotRemovable::Never(not_yet("wait srv-removable")))
+    }
+}
