@@ -237,8 +237,17 @@ fn run(args: Args) -> i32 {
         api_sockets.iter().for_each(|b| b.remove_file());
         return control.abort();
     }
-    // The shard-aware `Shards` replaces `AtomicsOnly` once it exists.
-    let shards_api = Box::new(ringproxy::api::AtomicsOnly::new());
+    let coord = match ringproxy::mesh::coord::Coordinator::new(rt.clone(), mesh.clone()) {
+        Ok(c) => c,
+        Err(e) => {
+            log::error!("cannot create the coordinator's ring: {e}");
+            return control.abort();
+        }
+    };
+    let shards_api = Box::new(ringproxy::control::shards::ShardOps::new(
+        coord,
+        control.checker.link(),
+    ));
     let api = match ringproxy::api::start(api_sockets, rt.clone(), shards_api) {
         Ok(a) => a,
         Err(e) => {

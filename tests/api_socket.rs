@@ -1,9 +1,5 @@
 //! The runtime API end to end: the real binary with `stats socket` lines,
 //! talked to with the real `socat` and with std sockets.
-//!
-//! The per-proxy activity counters (`stot`, `bin`, `bout`) are not filled by
-//! the data path yet, so traffic is checked through what is live now: the
-//! connection gauges (`scur`, `CurrConns`) and where connections go.
 
 mod common;
 
@@ -13,37 +9,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
-
-/// `echo INPUT | socat stdio ADDR`: socat's whole output.
-fn socat(addr: &str, input: &str) -> String {
-    let mut child = Command::new("socat")
-        .args(["-t", "2", "stdio", addr])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn socat");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("write to socat");
-    let out = child.wait_with_output().expect("socat output");
-    assert!(
-        out.status.success(),
-        "socat failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn unix(path: &Path, input: &str) -> String {
-    socat(&format!("unix-connect:{}", path.display()), input)
-}
 
 /// A client over std: writes, then reads until `done` matches what came.
 struct Cli(UnixStream);
@@ -135,7 +102,7 @@ fn show_info_over_socat_unix_and_tcp() {
         sock.display()
     );
     let (p, _) = tcp_proxy(&global, "roundrobin", &[&b]);
-    let info = unix(&sock, "show info\n");
+    let info = api(&sock, "show info\n");
     assert!(
         info.ends_with("\n\n"),
         "output then an empty line: {info:?}"
@@ -192,7 +159,7 @@ fn show_stat_structure_and_live_gauges() {
     let (_p, addr) = tcp_proxy(&global, "roundrobin", &[&s1, &s2]);
     let mut held = connect(addr);
     assert_eq!(read_line(&mut held).expect("greeting"), "s1");
-    let stat = unix(&sock, "show stat\n");
+    let stat = api(&sock, "show stat\n");
     let mut lines = stat.lines();
     let header = lines.next().expect("header");
     assert!(header.starts_with("# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,lbtot,tracked,type,rate,rate_lim,rate_max,check_status,check_code,check_duration,hrsp_1xx,"));
@@ -230,11 +197,11 @@ fn show_stat_structure_and_live_gauges() {
         ("UP", "2", "2")
     );
     assert_eq!((get(3, "mode"), get(3, "algo")), ("tcp", "roundrobin"));
-    let info = unix(&sock, "show info\n");
+    let info = api(&sock, "show info\n");
     assert_eq!(field(&info, "CurrConns"), Some("1"));
     drop(held);
     assert!(wait_for(Duration::from_secs(5), || {
-        let s = unix(&sock, "show stat -1 4 1\n");
+        let s = api(&sock, "show stat -1 4 1\n");
         s.lines()
             .nth(1)
             .is_some_and(|l| l.split(',').nth(4) == Some("0"))
@@ -248,10 +215,10 @@ fn weights_and_states_steer_traffic() {
     let (s1, s2) = (Backend::hello("s1"), Backend::hello("s2"));
     let global = format!("    stats socket {} level admin\n", sock.display());
     let (_p, addr) = tcp_proxy(&global, "roundrobin", &[&s1, &s2]);
-    assert_eq!(unix(&sock, "set server px/s1 state maint\n"), "\n");
+    assert_eq!(api(&sock, "set server px/s1 state maint\n"), "\n");
     let got: Vec<String> = (0..4).map(|_| served_by(addr)).collect();
     assert_eq!(got, ["s2", "s2", "s2", "s2"]);
-    let state = unix(&sock, "show servers state px\n");
+    let state = api(&sock, "show servers state px\n");
     let rows: Vec<Vec<&str>> = state
         .lines()
         .skip(2)
@@ -266,12 +233,12 @@ fn weights_and_states_steer_traffic() {
     );
     assert_eq!((rows[1][3], rows[1][5], rows[1][6]), ("s2", "2", "0"));
     assert!(
-        unix(&sock, "show stat\n").contains("\npx,s1,")
-            && unix(&sock, "show stat\n").contains(",MAINT,")
+        api(&sock, "show stat\n").contains("\npx,s1,")
+            && api(&sock, "show stat\n").contains(",MAINT,")
     );
-    assert_eq!(unix(&sock, "set server px/s1 state ready\n"), "\n");
+    assert_eq!(api(&sock, "set server px/s1 state ready\n"), "\n");
     assert_eq!(
-        unix(&sock, "set weight px/s2 3; get weight px/s2\n"),
+        api(&sock, "set weight px/s2 3; get weight px/s2\n"),
         "\n3 (initial 1)\n\n"
     );
     let mut counts = [0, 0];
@@ -283,24 +250,24 @@ fn weights_and_states_steer_traffic() {
     }
     assert_eq!(counts, [2, 6], "weights 1 and 3");
     assert_eq!(
-        unix(
+        api(
             &sock,
             "disable server px/s2; enable server px/s2; get weight px/s1\n"
         ),
         "\n\n1 (initial 1)\n\n"
     );
-    assert_eq!(unix(&sock, "set server px/s2 state drain\n"), "\n");
+    assert_eq!(api(&sock, "set server px/s2 state drain\n"), "\n");
     assert_eq!(served_by(addr), "s1");
     assert_eq!(served_by(addr), "s1");
-    assert_eq!(unix(&sock, "set maxconn server px/s1 5\n"), "\n");
-    let s = unix(&sock, "show stat -1 4 1\n");
+    assert_eq!(api(&sock, "set maxconn server px/s1 5\n"), "\n");
+    let s = api(&sock, "show stat -1 4 1\n");
     assert_eq!(
         s.lines().nth(1).and_then(|l| l.split(',').nth(6)),
         Some("5"),
         "slim"
     );
-    assert_eq!(unix(&sock, "set weight px/nope 1\n"), "No such server.\n\n");
-    assert_eq!(unix(&sock, "get weight nope/s1\n"), "No such backend.\n\n");
+    assert_eq!(api(&sock, "set weight px/nope 1\n"), "No such server.\n\n");
+    assert_eq!(api(&sock, "get weight nope/s1\n"), "No such backend.\n\n");
 }
 
 #[test]
@@ -314,30 +281,30 @@ fn levels_are_refused_with_haproxy_wording() {
         o.display()
     );
     let (_p, _) = tcp_proxy(&global, "roundrobin", &[&b]);
-    assert_eq!(unix(&u, "show cli level\n"), "user\n\n");
+    assert_eq!(api(&u, "show cli level\n"), "user\n\n");
     assert_eq!(
-        unix(&o, "show cli level\n"),
+        api(&o, "show cli level\n"),
         "operator\n\n",
         "HAProxy's default level"
     );
-    assert_eq!(unix(&u, "set weight px/s1 2\n"), "Permission denied\n\n");
-    assert_eq!(unix(&u, "show sess\n"), "Permission denied\n\n");
-    assert_eq!(unix(&o, "set weight px/s1 2\n"), "Permission denied\n\n");
-    assert_eq!(unix(&o, "disable server px/s1\n"), "Permission denied\n\n");
-    assert!(unix(&o, "show sess\n").contains("not available yet"));
-    assert_eq!(unix(&u, "get weight px/s1\n"), "1 (initial 1)\n\n");
+    assert_eq!(api(&u, "set weight px/s1 2\n"), "Permission denied\n\n");
+    assert_eq!(api(&u, "show sess\n"), "Permission denied\n\n");
+    assert_eq!(api(&o, "set weight px/s1 2\n"), "Permission denied\n\n");
+    assert_eq!(api(&o, "disable server px/s1\n"), "Permission denied\n\n");
+    assert_eq!(api(&o, "show sess\n"), "\n", "operators list streams");
+    assert_eq!(api(&u, "get weight px/s1\n"), "1 (initial 1)\n\n");
     assert_eq!(
-        unix(&o, "user; set weight px/s1 1; show cli level\n"),
+        api(&o, "user; set weight px/s1 1; show cli level\n"),
         "\nPermission denied\n\nuser\n\n"
     );
-    let unknown = unix(&u, "frobnicate\n");
+    let unknown = api(&u, "frobnicate\n");
     assert!(
         unknown.starts_with(
             "Unknown command, but maybe one of the following ones is a better match:\n"
         )
     );
     assert!(unknown.ends_with("  quit                                    : disconnect\n\n"));
-    let help = unix(&u, "help\n");
+    let help = api(&u, "help\n");
     assert!(help.starts_with("The following commands are valid at this level:\n"));
     assert!(help.contains("\n  show stat "));
 }
@@ -387,7 +354,7 @@ fn idle_clients_time_out_and_a_slow_wait_stalls_nobody() {
     waiter.send("prompt\nwait 1500\n");
     waiter.until("\n> ");
     let t0 = Instant::now();
-    let quick = unix(&sock, "show version\n");
+    let quick = api(&sock, "show version\n");
     assert_eq!(quick, format!("{}\n\n", env!("CARGO_PKG_VERSION")));
     assert!(
         t0.elapsed() < Duration::from_millis(1000),
@@ -397,7 +364,7 @@ fn idle_clients_time_out_and_a_slow_wait_stalls_nobody() {
     assert!(t0.elapsed() >= Duration::from_millis(1000));
     // A half-closed client interrupts a wait (socat's usual way), also when
     // the close comes after the wait started.
-    assert_eq!(unix(&sock, "wait 5s\n"), "Interrupted.\n\n");
+    assert_eq!(api(&sock, "wait 5s\n"), "Interrupted.\n\n");
     let mut late = Cli::connect(&sock);
     late.send("wait 5s\n");
     thread::sleep(Duration::from_millis(200));
@@ -423,7 +390,7 @@ fn stale_socket_is_replaced_and_bind_errors_name_the_line() {
     let b = Backend::hello("s1");
     let global = format!("    stats socket {} level admin\n", sock.display());
     let (p, _) = tcp_proxy(&global, "roundrobin", &[&b]);
-    assert_eq!(unix(&sock, "show cli level\n"), "admin\n\n");
+    assert_eq!(api(&sock, "show cli level\n"), "admin\n\n");
     // A second process may not steal a live socket.
     let cfg = dir.write(
         "again.cfg",
@@ -461,29 +428,35 @@ fn stale_socket_is_replaced_and_bind_errors_name_the_line() {
 }
 
 #[test]
-fn add_and_del_server_report_what_atomics_only_cannot_do() {
+fn add_and_del_server_answers_in_haproxy_words() {
     let dir = TempDir::new();
     let sock = dir.path.join("api.sock");
     let b = Backend::hello("s1");
     let global = format!("    stats socket {} level admin\n", sock.display());
     let (_p, _) = tcp_proxy(&global, "roundrobin", &[&b]);
     assert_eq!(
-        unix(&sock, "add server px/s1 127.0.0.1:9\n"),
+        api(&sock, "add server px/s1 127.0.0.1:9\n"),
         "Already exists a server with the same name in backend.\n"
     );
     assert_eq!(
-        unix(&sock, "add server nope/x 127.0.0.1:9\n"),
+        api(&sock, "add server nope/x 127.0.0.1:9\n"),
         "No such backend.\n"
     );
     assert_eq!(
-        unix(&sock, "add server px/x 127.0.0.1:9 frob\n"),
+        api(&sock, "add server px/x 127.0.0.1:9 frob\n"),
         "unknown keyword 'frob'.\n"
     );
-    assert!(unix(&sock, "add server px/x 127.0.0.1:9 weight 2\n").contains("not available yet"));
-    assert_eq!(unix(&sock, "del server px/zz\n"), "No such server.\n");
-    assert!(unix(&sock, "del server px/s1\n").contains("not available yet"));
     assert_eq!(
-        unix(&sock, "wait 1s srv-removable px/s1\n"),
+        api(&sock, "add server px/x 127.0.0.1:9 weight 2\n"),
+        "New server registered.\n\n"
+    );
+    assert_eq!(api(&sock, "del server px/zz\n"), "No such server.\n");
+    assert_eq!(
+        api(&sock, "del server px/s1\n"),
+        "Only servers in maintenance mode can be deleted.\n"
+    );
+    assert_eq!(
+        api(&sock, "wait 1s srv-removable px/s1\n"),
         "Interrupted.\n\n",
         "not in maintenance: waits, and socat's close interrupts"
     );

@@ -14,7 +14,7 @@
 //! Read-only commands (`show info`, `show stat`, `show servers state`,
 //! `show backend`, `get weight`) read `Runtime` directly; commands that
 //! change servers or list streams go through `Shards`, implemented by the
-//! shards' owner (`AtomicsOnly` until then).
+//! coordinator (`control::shards::ShardOps`).
 
 mod command;
 mod conv;
@@ -30,7 +30,6 @@ mod tests;
 
 pub use listen::{Bound, bind_all};
 pub use ops::{
-    AtomicsOnly, NotRemovable, ServerId, SessionRow, Shards, store_admin, store_maxconn,
-    store_weight,
+    NotRemovable, ServerId, SessionRow, Shards, store_admin, store_maxconn, store_weight,
 };
 pub use server::{ApiHandle, start};

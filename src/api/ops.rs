@@ -1,6 +1,6 @@
 //! What the runtime API asks of the data plane: the `Shards` trait, the
-//! types it speaks, the helpers that only touch process-wide atomics, and
-//! `AtomicsOnly`, the implementation used until the shard-aware one exists.
+//! types it speaks and the helpers that only touch process-wide atomics.
+//! The implementation is `control::shards::ShardOps`.
 //!
 //! Read-only commands never come here: they read `Runtime` directly. Every
 //! method below is called from the API's executor thread only (one call at
@@ -138,78 +138,4 @@ pub fn store_weight(s: &ServerShared, weight: u32) {
 /// Stores a server `maxconn` (0: unlimited).
 pub fn store_maxconn(s: &ServerShared, maxconn: u32) {
     s.maxconn.store(maxconn, Ordering::Relaxed);
-}
-
-/// The `Shards` of a process whose shards cannot be asked anything yet:
-/// what a store into the server's atomics achieves is done; the rest says
-/// so. Replaced by the shard-aware implementation.
-///
-/// Does: `set_admin` (without purging idle connections: a server in
-/// maintenance is never picked, and its idle pooled connections close with
-/// the pool's purge timer), `set_weight`, `set_maxconn` (a raised limit
-/// serves queued streams when a connection to the server ends, not at
-/// once). Does not: add/del server, health checks, sessions.
-#[derive(Debug, Default)]
-pub struct AtomicsOnly;
-
-impl AtomicsOnly {
-    pub fn new() -> AtomicsOnly {
-        AtomicsOnly
-    }
-}
-
-fn not_yet(what: &str) -> String {
-    format!("'{what}' is not available yet in this version of ringproxy.")
-}
-
-impl Shards for AtomicsOnly {
-    fn add_server(&mut self, _backend: usize, _server: config::Server) -> Result<(), String> {
-        Err(not_yet("add server"))
-    }
-
-    fn del_server(&mut self, _id: &ServerId) -> Result<(), String> {
-        Err(not_yet("del server"))
-    }
-
-    fn set_admin(&mut self, id: &ServerId, admin: Admin) -> Result<(), String> {
-        store_admin(&id.server, admin);
-        Ok(())
-    }
-
-    fn set_weight(&mut self, id: &ServerId, weight: u32) -> Result<(), String> {
-        store_weight(&id.server, weight);
-        Ok(())
-    }
-
-    fn set_maxconn(&mut self, id: &ServerId, maxconn: u32) -> Result<(), String> {
-        store_maxconn(&id.server, maxconn);
-        Ok(())
-    }
-
-    fn set_health(&mut self, _id: &ServerId, _enabled: bool) -> Result<(), String> {
-        Err("Health checks are not available yet in this version of ringproxy.".to_string())
-    }
-
-    fn sessions(&mut self) -> Result<Vec<SessionRow>, String> {
-        Err(not_yet("show sess"))
-    }
-
-    fn shutdown_session(&mut self, _id: u64) -> Result<bool, String> {
-        Err(not_yet("shutdown session"))
-    }
-
-    fn shutdown_server_sessions(&mut self, _id: &ServerId) -> Result<(), String> {
-        Err(not_yet("shutdown sessions server"))
-    }
-
-    fn removable(&mut self, id: &ServerId) -> Result<(), NotRemovable> {
-        // Only the shards know what still refers to the server; the one
-        // thing checkable here is HAProxy's first condition.
-        if id.server.admin() != Admin::Maint {
-            return Err(NotRemovable::Yet(
-                "Only servers in maintenance mode can be deleted.".to_string(),
-            ));
-        }
-        Err(NotRemovable::Never(not_yet("wait srv-removable")))
-    }
 }

@@ -214,9 +214,16 @@ enum Cmd {
 /// are identified by their `Arc` (`Arc::ptr_eq`). Dropping the handle
 /// stops the thread.
 pub struct Checker {
+    link: CheckerLink,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// What the runtime API holds to drive the checker (`add`, `remove`,
+/// `set_enabled`); the thread stays owned by `Checker`.
+#[derive(Clone)]
+pub struct CheckerLink {
     tx: Sender<Cmd>,
     wake: Arc<EventFd>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl Checker {
@@ -233,12 +240,18 @@ impl Checker {
             .name("check".to_string())
             .spawn(move || state.run())?;
         Ok(Checker {
-            tx,
-            wake,
+            link: CheckerLink { tx, wake },
             thread: Some(thread),
         })
     }
 
+    /// A handle for another thread (the runtime API) to drive the checks.
+    pub fn link(&self) -> CheckerLink {
+        self.link.clone()
+    }
+}
+
+impl CheckerLink {
     fn send(&self, cmd: Cmd) {
         // A send error means the thread is gone (it only stops on `Stop`):
         // nothing is left to tell.
@@ -283,7 +296,7 @@ impl Checker {
 
 impl Drop for Checker {
     fn drop(&mut self) {
-        self.send(Cmd::Stop);
+        self.link.send(Cmd::Stop);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }

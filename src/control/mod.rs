@@ -6,6 +6,8 @@
 //! each as a source polled by `Control::run`. It talks to shards only
 //! through `mesh` messages.
 
+pub mod shards;
+
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};

@@ -3075,3 +3075,32 @@ pub fn line_with(text: &str, needle: &str) -> Option<String> {
         .find(|l| l.contains(needle))
         .map(str::to_string)
 }
+
+/// `echo INPUT | socat stdio ADDR`: socat's whole output.
+pub fn socat(addr: &str, input: &str) -> String {
+    let mut child = Command::new("socat")
+        .args(["-t", "2", "stdio", addr])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn socat");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write to socat");
+    let out = child.wait_with_output().expect("socat output");
+    assert!(
+        out.status.success(),
+        "socat failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// One exchange with the runtime API on a unix socket, through socat.
+pub fn api(path: &Path, input: &str) -> String {
+    socat(&format!("unix-connect:{}", path.display()), input)
+}
