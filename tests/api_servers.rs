@@ -251,7 +251,7 @@ fn private_connection_in_use_blocks_deletion_then_is_purged() {
     assert_eq!((first.status, first.server()), (200, "g1".to_string()));
     // The next request on this session is held on its private connection.
     gate.set(false);
-    c.send(format!("GET /two HTTP/1.1\r\nHost: t\r\n\r\n"));
+    c.send("GET /two HTTP/1.1\r\nHost: t\r\n\r\n");
     wait_for("the held request", || *seen.lock().unwrap() == 2);
     assert_eq!(api.cmd("enable server px/s2"), "");
     assert_eq!(api.cmd("disable server px/g1"), "");
