@@ -11,7 +11,7 @@ use super::command::{self, Command, Parsed, SetServer, SrvRef, WaitCond};
 use super::conv::Conversation;
 use super::format;
 use super::ops::{NotRemovable, ServerId, SessionRow, Shards};
-use super::view::{self, Memory, Missing, Proxy};
+use super::view::{self, Missing, Proxy};
 use crate::backend::Admin;
 use crate::config;
 use crate::runtime::Runtime;
@@ -102,7 +102,6 @@ pub enum Outcome {
 pub struct Exec {
     pub rt: Arc<Runtime>,
     pub proxies: Vec<Proxy>,
-    pub mem: Memory,
 }
 
 fn text(s: impl Into<String>) -> Outcome {
@@ -241,11 +240,7 @@ pub fn parse_added_server(
 impl Exec {
     pub fn new(rt: Arc<Runtime>) -> Exec {
         let proxies = view::proxies(&rt.config);
-        Exec {
-            rt,
-            proxies,
-            mem: Memory::new(),
-        }
+        Exec { rt, proxies }
     }
 
     /// Runs one command line for a client.
@@ -331,10 +326,7 @@ impl Exec {
             Command::GetWeight(r) => match view::find_server(&self.rt, &r.backend, &r.server) {
                 Ok(id) => {
                     let uw = id.server.weight.load(std::sync::atomic::Ordering::Relaxed);
-                    text(format!(
-                        "{uw} (initial {})\n",
-                        self.mem.iweight(&self.rt, &id)
-                    ))
+                    text(format!("{uw} (initial {})\n", id.server.initial_weight))
                 }
                 Err(Missing::Backend) => text("No such backend.\n"),
                 Err(Missing::Server) => text("No such server.\n"),
@@ -366,7 +358,7 @@ impl Exec {
     }
 
     fn set_weight(&self, id: ServerId, w: &str) -> Outcome {
-        let iweight = self.mem.iweight(&self.rt, &id);
+        let iweight = id.server.initial_weight;
         let dynamic = view::dynamic_lb(&self.rt.backends[id.backend].cfg.balance);
         match parse_weight(w, iweight, dynamic) {
             Ok(w) => Outcome::Job(Job::SetWeight(id, w)),
@@ -393,39 +385,21 @@ impl Exec {
         Outcome::Job(Job::AddServer(b, cfg))
     }
 
-    /// The reply for a job's result, recording what the API must remember.
-    pub fn finish(&mut self, job: &Job, res: JobResult) -> String {
+    /// The reply for a job's result.
+    pub fn finish(&self, job: &Job, res: JobResult) -> String {
         let with_nl = |r: Result<(), String>| match r {
             Ok(()) => String::new(),
             Err(e) => format!("{e}\n"),
         };
         match (job, res) {
-            (Job::AddServer(b, cfg), JobResult::Unit(r)) => match r {
-                Ok(()) => {
-                    self.mem.record_added(*b, cfg.clone());
-                    "New server registered.\n".to_string()
-                }
+            (Job::AddServer(..), JobResult::Unit(r)) => match r {
+                Ok(()) => "New server registered.\n".to_string(),
                 Err(e) => e,
             },
-            (Job::DelServer(id), JobResult::Unit(r)) => match r {
-                Ok(()) => {
-                    self.mem.record_deleted(id);
-                    "Server deleted.".to_string()
-                }
+            (Job::DelServer(_), JobResult::Unit(r)) => match r {
+                Ok(()) => "Server deleted.".to_string(),
                 Err(e) => e,
             },
-            (Job::SetAdmin(id, _) | Job::SetWeight(id, _), JobResult::Unit(r)) => {
-                if r.is_ok() {
-                    self.mem.record_change(&id.server);
-                }
-                with_nl(r)
-            }
-            (Job::SetHealth(id, on), JobResult::Unit(r)) => {
-                if r.is_ok() {
-                    self.mem.record_health(&id.server, *on);
-                }
-                with_nl(r)
-            }
             (_, JobResult::Unit(r)) => with_nl(r),
             (Job::Sessions(target), JobResult::Sessions(r)) => match r {
                 Ok(rows) => self.sessions(&rows, *target),
@@ -489,7 +463,7 @@ impl Exec {
             let Some(b) = p.be else { continue };
             if wants(4) {
                 for (slot, server) in self.rt.backends[b].servers_snapshot() {
-                    if sid != -1 && i64::try_from(slot + 1) != Ok(sid) {
+                    if sid != -1 && i64::from(server.puid) != sid {
                         continue;
                     }
                     let maint = server.admin() == Admin::Maint;
@@ -502,7 +476,7 @@ impl Exec {
                         slot,
                         server,
                     };
-                    let row = format::sv_row(&view::sv_stat(&self.rt, &self.mem, p, &id));
+                    let row = format::sv_row(&view::sv_stat(&self.rt, p, &id));
                     out.push_str(&row.csv());
                 }
             }
@@ -533,7 +507,7 @@ impl Exec {
                     slot,
                     server,
                 };
-                let s = view::srv_state(&self.rt, &self.mem, p, &id);
+                let s = view::srv_state(p, &id);
                 out.push_str(&format::servers_state_row(&s));
             }
         }

@@ -13,6 +13,8 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use crate::backend::Admin;
+use crate::check::{CheckSnapshot, CheckStatus};
 use crate::stats::Snapshot;
 
 /// HAProxy 2.6's `show stat` columns, in order (the static ones: the
@@ -228,64 +230,87 @@ pub fn fe_row(f: &FeStat) -> Row {
     r
 }
 
-/// What the health check of a server looks like from outside.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CheckView {
-    pub rise: u32,
-    pub fall: u32,
-    /// The checks run (`enable health`/`disable health`).
-    pub enabled: bool,
-}
-
 /// A server's `show stat` data.
 #[derive(Debug, Clone)]
 pub struct SvStat {
     pub backend: String,
     pub name: String,
     pub iid: u32,
+    /// HAProxy's `puid`.
     pub sid: u32,
     pub http: bool,
     pub c: Snapshot,
     /// Connections in use to it now (what `maxconn` limits).
     pub scur: u64,
     pub maxconn: u32,
-    pub status: String,
     /// Effective weight (0 while draining).
     pub weight: u32,
     pub uweight: u32,
     pub backup: bool,
-    /// `None`: no `check` configured.
-    pub check: Option<CheckView>,
-    /// The checks say it is up (always for a server without checks).
-    pub up: bool,
+    pub admin: Admin,
+    /// Its health as the checker reports it (`check::snapshot_of`); its
+    /// `status` is printed as is.
+    pub check: CheckSnapshot,
+    /// `rise` and `fall` of its `check` settings.
+    pub rise: u32,
+    pub fall: u32,
     pub addr: SocketAddr,
     /// `pool-max-conn` when limited.
     pub pool_max_conn: Option<u32>,
-    /// Seconds since the last state change seen by the API.
+    /// Seconds since its last operational or administrative change.
     pub lastchg: u64,
 }
 
-/// HAProxy's server status text: MAINT, DRAIN, DOWN, UP, or `no check`
-/// for a server that is up without running checks.
-pub fn server_status(
-    admin: crate::backend::Admin,
-    up: bool,
-    check: Option<CheckView>,
-) -> &'static str {
-    use crate::backend::Admin;
-    let checked = check.is_some_and(|c| c.enabled);
-    match admin {
-        Admin::Maint => "MAINT",
-        _ if !up => "DOWN",
-        Admin::Drain => "DRAIN",
-        Admin::Ready if checked => "UP",
-        Admin::Ready => "no check",
+/// Every check status ringproxy produces (to find one by its name).
+const CHECK_STATUSES: [CheckStatus; 9] = [
+    CheckStatus::Ini,
+    CheckStatus::SockErr,
+    CheckStatus::L4Ok,
+    CheckStatus::L4Tout,
+    CheckStatus::L4Con,
+    CheckStatus::L7Tout,
+    CheckStatus::L7Rsp,
+    CheckStatus::L7Ok,
+    CheckStatus::L7Sts,
+];
+
+/// The check status whose `show stat` name is `name` (`None` for the empty
+/// name of a server without check).
+pub fn check_status(name: &str) -> Option<CheckStatus> {
+    CHECK_STATUSES.into_iter().find(|s| s.name() == name)
+}
+
+/// HAProxy's `HCHK_STATUS_*` number of a check status (`show servers
+/// state`'s `srv_check_status`).
+pub fn hchk_number(s: CheckStatus) -> u32 {
+    match s {
+        CheckStatus::Ini => 1,
+        CheckStatus::SockErr => 5,
+        CheckStatus::L4Ok => 6,
+        CheckStatus::L4Tout => 7,
+        CheckStatus::L4Con => 8,
+        CheckStatus::L7Tout => 12,
+        CheckStatus::L7Rsp => 13,
+        CheckStatus::L7Ok => 15,
+        CheckStatus::L7Sts => 17,
     }
 }
 
-/// A server row (HAProxy's `stats_fill_sv_stats`).
+/// HAProxy's `CHK_ST_ENABLED`: a check is configured and not disabled
+/// (`disable health`).
+fn checks_enabled(c: &CheckSnapshot) -> bool {
+    c.configured && c.enabled
+}
+
+/// A server row (HAProxy 2.6's `stats_fill_sv_stats`). The check columns
+/// follow HAProxy's conditions: `chkfail`, `chkdown`, `downtime` while
+/// checks are enabled; `check_*` and `last_chk` while they are enabled and
+/// not paused by maintenance; `check_code` for layer 7 results only;
+/// `check_duration` once a check finished. `hanafail` stays empty
+/// (ringproxy has no `observe`).
 pub fn sv_row(s: &SvStat) -> Row {
     let mut r = Row::new();
+    let chk = &s.check;
     r.set("pxname", &s.backend).set("svname", &s.name);
     r.set("qcur", s.c.queue_cur).set("qmax", s.c.queue_max);
     r.set("scur", s.scur).set("smax", s.c.max.max(s.scur));
@@ -296,21 +321,42 @@ pub fn sv_row(s: &SvStat) -> Row {
     r.set("bin", s.c.bytes_in).set("bout", s.c.bytes_out);
     r.set("dresp", s.c.denied_resp).set("econ", s.c.err_conn);
     r.set("eresp", s.c.err_resp).set("wretr", s.c.retries);
-    r.set("wredis", s.c.redispatches).set("status", &s.status);
+    r.set("wredis", s.c.redispatches).set("status", &chk.status);
     r.set("weight", s.weight);
     r.set("act", u8::from(!s.backup))
         .set("bck", u8::from(s.backup));
+    let enabled = checks_enabled(chk);
+    if enabled {
+        r.set("chkfail", chk.chkfail).set("chkdown", chk.chkdown);
+        r.set("downtime", chk.downtime.as_secs());
+    }
     r.set("lastchg", s.lastchg);
     r.set("pid", 1).set("iid", s.iid).set("sid", s.sid);
     r.set("lbtot", s.c.lb_total).set("type", 2);
-    if let Some(c) = s.check.filter(|c| c.enabled) {
-        let health = if s.up { c.rise + c.fall - 1 } else { 0 };
-        r.set("check_rise", c.rise).set("check_fall", c.fall);
-        r.set("check_health", health);
+    if enabled && s.admin != Admin::Maint {
+        let status = check_status(chk.check_status);
+        r.set("check_status", chk.check_status);
+        if let Some(code) = chk
+            .check_code
+            .filter(|_| status.is_some_and(|st| st.shows_code()))
+        {
+            r.set("check_code", code);
+        }
+        if let Some(d) = chk
+            .check_duration
+            .filter(|_| status.is_some_and(|st| st != CheckStatus::Ini))
+        {
+            r.set("check_duration", d.as_millis());
+        }
+        r.set("check_desc", status.map_or("", |st| st.description()));
+        r.set("last_chk", &chk.check_desc);
+        r.set("check_rise", s.rise).set("check_fall", s.fall);
+        r.set("check_health", chk.health);
     }
+    // `req_tot` stays empty: the data path counts requests per frontend
+    // and backend only (`stats::Counters::req_tot`).
     if s.http {
         hrsp(&mut r, &s.c);
-        r.set("req_tot", s.c.req_tot);
     }
     r.set("cli_abrt", s.c.cli_abort)
         .set("srv_abrt", s.c.srv_abort);
@@ -393,17 +439,22 @@ srv_agent_addr srv_agent_port\n";
 pub struct SrvState {
     pub be_id: u32,
     pub be_name: String,
+    /// HAProxy's `puid`.
     pub srv_id: u32,
     pub srv_name: String,
     pub addr: SocketAddr,
-    pub admin: crate::backend::Admin,
+    pub admin: Admin,
     /// The configuration said `disabled` (HAProxy's CMAINT).
     pub cfg_disabled: bool,
-    pub up: bool,
     pub uweight: u32,
     pub iweight: u32,
+    /// Seconds since its last operational or administrative change.
     pub since_change: u64,
-    pub check: Option<CheckView>,
+    /// Its health as the checker reports it.
+    pub check: CheckSnapshot,
+    /// `rise` of its `check` settings (2 without): HAProxy's `check.health`
+    /// of a server without checks.
+    pub rise: u32,
     /// `port` of the check when set.
     pub check_port: Option<u16>,
     pub check_addr: Option<IpAddr>,
@@ -411,11 +462,13 @@ pub struct SrvState {
 
 /// HAProxy's numbers: SRV_ST_* (0 stopped, 2 running), SRV_ADMF_* (0x01
 /// forced maintenance, 0x04 configured maintenance, 0x08 forced drain),
-/// HCHK_STATUS_* (1 INI: no result known yet), CHK_RES_* (0 unknown),
-/// CHK_ST_* (0x02 configured, 0x04 enabled).
+/// HCHK_STATUS_* (`hchk_number`; 1, INI, for a server without check, as
+/// HAProxy initializes every check), CHK_RES_* (0 unknown, 2 failed, 3
+/// passed), `check.health`, CHK_ST_* (0x02 configured, 0x04 enabled, 0x08
+/// paused by maintenance).
 pub fn servers_state_row(s: &SrvState) -> String {
-    use crate::backend::Admin;
-    let op = if s.admin == Admin::Maint || !s.up {
+    let c = &s.check;
+    let op = if s.admin == Admin::Maint || !c.up {
         0
     } else {
         2
@@ -426,17 +479,30 @@ pub fn servers_state_row(s: &SrvState) -> String {
         Admin::Maint if s.cfg_disabled => 0x04,
         Admin::Maint => 0x01,
     };
-    let (rise, fall) = s.check.map_or((2, 3), |c| (c.rise, c.fall));
-    let (health, state) = match s.check {
-        None => (rise, 0),
-        Some(c) => {
-            let health = if s.up { rise + fall - 1 } else { 0 };
-            (health, if c.enabled { 0x06 } else { 0x02 })
-        }
+    let status = check_status(c.check_status).filter(|_| c.configured);
+    let result = match status {
+        None | Some(CheckStatus::Ini) => 0,
+        Some(st) if st.passed() => 3,
+        Some(_) => 2,
     };
+    let health = if c.configured {
+        c.health
+    } else {
+        u64::from(s.rise)
+    };
+    let mut state = 0;
+    if c.configured {
+        state |= 0x02;
+    }
+    if checks_enabled(c) {
+        state |= 0x04;
+        if s.admin == Admin::Maint {
+            state |= 0x08;
+        }
+    }
     let check_addr = s.check_addr.map_or("-".to_string(), |a| a.to_string());
     format!(
-        "{} {} {} {} {} {op} {admin} {} {} {} 1 0 {health} {state} 0 0 0 - {} - 0 {} {check_addr} - 0\n",
+        "{} {} {} {} {} {op} {admin} {} {} {} {} {result} {health} {state} 0 0 0 - {} - 0 {} {check_addr} - 0\n",
         s.be_id,
         s.be_name,
         s.srv_id,
@@ -445,6 +511,7 @@ pub fn servers_state_row(s: &SrvState) -> String {
         s.uweight,
         s.iweight,
         s.since_change,
+        status.map_or(1, hchk_number),
         s.addr.port(),
         s.check_port.unwrap_or(0),
     )

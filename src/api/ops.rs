@@ -103,8 +103,8 @@ pub trait Shards: Send {
 
     /// `enable/disable health`. Contract on `Ok`: the checker runs (enabled)
     /// or stops running (disabled) this server's checks; a disabled server
-    /// keeps the health it had. (The API remembers the state it set, for
-    /// `show stat` and `show servers state`.)
+    /// keeps the health it had. `show stat` and `show servers state` read
+    /// the result from the checker's snapshot (`check::snapshot_of`).
     fn set_health(&mut self, id: &ServerId, enabled: bool) -> Result<(), String>;
 
     /// `show sess`: every live stream of every shard, in any order.

@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 use super::command::{self, Command, Parsed, PromptMode, SetServer, SrvRef, StatQuery, WaitCond};
 use super::conv::{Conversation, Next};
 use super::exec::{self, Exec, JobResult, Outcome, WaitStep};
-use super::format::{self, BeStat, CheckView, FeStat, SrvState, SvStat};
+use super::format::{self, BeStat, FeStat, SrvState, SvStat};
 use super::ops::{NotRemovable, ServerId, SessionRow, Shards};
 use crate::backend::Admin as Adm;
+use crate::check::CheckSnapshot;
 use crate::config::{self, ApiLevel as Level};
 use crate::runtime::Runtime;
 use crate::stats::Snapshot;
@@ -368,47 +369,162 @@ fn frontend_row_byte_for_byte() {
     assert_eq!(cols[75], "tcp");
 }
 
+/// A checked server, fully up after a passed L4 check.
+fn checked() -> CheckSnapshot {
+    CheckSnapshot {
+        status: "UP".into(),
+        up: true,
+        configured: true,
+        enabled: true,
+        health: 4,
+        check_status: "L4OK",
+        check_code: None,
+        check_duration: Some(Duration::from_micros(2700)),
+        check_desc: String::new(),
+        chkfail: 1,
+        chkdown: 1,
+        lastchg: Duration::from_secs(547),
+        downtime: Duration::from_millis(12900),
+    }
+}
+
+/// A server without `check`.
+fn unchecked() -> CheckSnapshot {
+    CheckSnapshot {
+        status: "no check".into(),
+        configured: false,
+        enabled: false,
+        health: 0,
+        check_status: "",
+        check_duration: None,
+        chkfail: 0,
+        chkdown: 0,
+        downtime: Duration::ZERO,
+        ..checked()
+    }
+}
+
 fn server() -> SvStat {
     SvStat {
         backend: "be".into(),
         name: "s1".into(),
         iid: 3,
-        sid: 1,
+        sid: 7,
         http: true,
         c: counters(),
         scur: 0,
         maxconn: 10,
-        status: "UP".into(),
         weight: 1,
         uweight: 1,
         backup: false,
-        check: Some(CheckView {
-            rise: 2,
-            fall: 3,
-            enabled: true,
-        }),
-        up: true,
+        admin: Adm::Ready,
+        check: checked(),
+        rise: 2,
+        fall: 3,
         addr: "[::1]:3000".parse().expect("addr"),
         pool_max_conn: None,
         lastchg: 547,
     }
 }
 
+/// Column `name` of a CSV row.
+fn col(row: &str, name: &str) -> String {
+    let i = format::STAT_FIELDS
+        .iter()
+        .position(|f| *f == name)
+        .expect("column");
+    row.split(',').nth(i).expect("field").to_string()
+}
+
 #[test]
 fn server_row_byte_for_byte() {
     assert_eq!(
         format::sv_row(&server()).csv(),
-        "be,s1,0,2,0,3,10,10,243,2067,,2,,4,5,6,7,UP,1,1,0,,,547,,,1,3,1,,8,,2,,,,,,,0,9,0,1,0,0,,,,9,1,2,,,,,,,,,,,,,,,,,2,3,4,,,,[::1]:3000,,http,,,,,,,,,,,,,,,,,,,,,,,,1,,\n"
+        "be,s1,0,2,0,3,10,10,243,2067,,2,,4,5,6,7,UP,1,1,0,1,1,547,12,,1,3,7,,8,,2,,,,L4OK,,2,0,9,0,1,0,0,,,,,1,2,,,,,,,,,,,,,,,Layer4 check passed,,2,3,4,,,,[::1]:3000,,http,,,,,,,,,,,,,,,,,,,,,,,,1,,\n"
     );
     let mut s = server();
     s.backup = true;
-    s.check = None;
+    s.check = unchecked();
     s.maxconn = 0;
     s.http = false;
     let row = format::sv_row(&s).csv();
     let cols: Vec<&str> = row.split(',').collect();
     assert_eq!((cols[6], cols[19], cols[20]), ("", "0", "1"));
     assert_eq!((cols[67], cols[48]), ("", ""));
+    for name in [
+        "chkfail",
+        "chkdown",
+        "downtime",
+        "check_status",
+        "check_duration",
+        "check_desc",
+        "check_health",
+    ] {
+        assert_eq!(col(&row, name), "", "{name} without check");
+    }
+    assert_eq!(col(&row, "status"), "no check");
+}
+
+#[test]
+fn server_check_columns_follow_haproxy_conditions() {
+    // A layer 7 result shows its code and the check's own text.
+    let mut s = server();
+    s.check.check_status = "L7STS";
+    s.check.check_code = Some(500);
+    s.check.check_desc = "Internal Server Error".into();
+    s.check.status = "DOWN".into();
+    let row = format::sv_row(&s).csv();
+    assert_eq!(col(&row, "check_code"), "500");
+    assert_eq!(col(&row, "check_desc"), "Layer7 wrong status");
+    assert_eq!(col(&row, "last_chk"), "Internal Server Error");
+    assert_eq!(col(&row, "status"), "DOWN");
+    // No code for a layer 4 result, no duration before the first one.
+    let mut s = server();
+    s.check.check_code = Some(200);
+    s.check.check_status = "INI";
+    let row = format::sv_row(&s).csv();
+    assert_eq!(
+        (col(&row, "check_code"), col(&row, "check_duration")),
+        (String::new(), String::new())
+    );
+    assert_eq!(col(&row, "check_desc"), "Initializing");
+    // Paused by maintenance: counters stay, check details go.
+    let mut s = server();
+    s.admin = Adm::Maint;
+    s.check.status = "MAINT".into();
+    let row = format::sv_row(&s).csv();
+    assert_eq!(
+        (col(&row, "chkfail"), col(&row, "chkdown")),
+        ("1".into(), "1".into())
+    );
+    assert_eq!(
+        (col(&row, "check_status"), col(&row, "check_health")),
+        (String::new(), String::new())
+    );
+    // `disable health`: nothing of the check is shown.
+    let mut s = server();
+    s.check.enabled = false;
+    s.check.status = "no check".into();
+    let row = format::sv_row(&s).csv();
+    assert_eq!(
+        (col(&row, "chkfail"), col(&row, "check_status")),
+        (String::new(), String::new())
+    );
+}
+
+#[test]
+fn check_status_numbers_are_haproxys() {
+    let n = |name: &str| format::check_status(name).map(format::hchk_number);
+    assert_eq!(n("INI"), Some(1));
+    assert_eq!(n("SOCKERR"), Some(5));
+    assert_eq!(n("L4OK"), Some(6));
+    assert_eq!(n("L4TOUT"), Some(7));
+    assert_eq!(n("L4CON"), Some(8));
+    assert_eq!(n("L7TOUT"), Some(12));
+    assert_eq!(n("L7RSP"), Some(13));
+    assert_eq!(n("L7OK"), Some(15));
+    assert_eq!(n("L7STS"), Some(17));
+    assert_eq!(n(""), None);
 }
 
 #[test]
@@ -441,39 +557,20 @@ fn backend_row_byte_for_byte() {
 }
 
 #[test]
-fn server_status_texts() {
-    let chk = Some(CheckView {
-        rise: 2,
-        fall: 3,
-        enabled: true,
-    });
-    let off = chk.map(|c| CheckView {
-        enabled: false,
-        ..c
-    });
-    assert_eq!(format::server_status(Adm::Ready, true, chk), "UP");
-    assert_eq!(format::server_status(Adm::Ready, true, None), "no check");
-    assert_eq!(format::server_status(Adm::Ready, true, off), "no check");
-    assert_eq!(format::server_status(Adm::Ready, false, chk), "DOWN");
-    assert_eq!(format::server_status(Adm::Drain, true, chk), "DRAIN");
-    assert_eq!(format::server_status(Adm::Maint, true, chk), "MAINT");
-}
-
-#[test]
 fn servers_state_rows() {
     let mut s = SrvState {
         be_id: 3,
         be_name: "be".into(),
-        srv_id: 1,
+        srv_id: 7,
         srv_name: "s1".into(),
         addr: "10.0.0.1:8080".parse().expect("addr"),
         admin: Adm::Ready,
         cfg_disabled: false,
-        up: true,
         uweight: 1,
         iweight: 1,
         since_change: 96,
-        check: None,
+        check: unchecked(),
+        rise: 2,
         check_port: None,
         check_addr: None,
     };
@@ -485,24 +582,38 @@ fn servers_state_rows() {
     );
     assert_eq!(
         format::servers_state_row(&s),
-        "3 be 1 s1 10.0.0.1 2 0 1 1 96 1 0 2 0 0 0 0 - 8080 - 0 0 - - 0\n"
+        "3 be 7 s1 10.0.0.1 2 0 1 1 96 1 0 2 0 0 0 0 - 8080 - 0 0 - - 0\n"
     );
-    s.check = Some(CheckView {
-        rise: 2,
-        fall: 3,
-        enabled: true,
-    });
+    s.check = checked();
     s.check_port = Some(9000);
     assert_eq!(
         format::servers_state_row(&s),
-        "3 be 1 s1 10.0.0.1 2 0 1 1 96 1 0 4 6 0 0 0 - 8080 - 0 9000 - - 0\n"
+        "3 be 7 s1 10.0.0.1 2 0 1 1 96 6 3 4 6 0 0 0 - 8080 - 0 9000 - - 0\n"
     );
+    // Down after a refused connect: stopped, failed, health 0.
+    s.check.up = false;
+    s.check.health = 0;
+    s.check.check_status = "L4CON";
+    assert!(
+        format::servers_state_row(&s).starts_with("3 be 7 s1 10.0.0.1 0 0 1 1 96 8 2 0 6 "),
+        "{}",
+        format::servers_state_row(&s)
+    );
+    // Before the first result: INI, result unknown.
+    s.check.check_status = "INI";
+    assert!(format::servers_state_row(&s).contains(" 96 1 0 0 6 "));
+    // Checks disabled: configured only.
+    s.check.enabled = false;
+    assert!(format::servers_state_row(&s).contains(" 96 1 0 0 2 "));
+    s.check = checked();
     s.admin = Adm::Maint;
-    assert!(format::servers_state_row(&s).starts_with("3 be 1 s1 10.0.0.1 0 1 "));
+    let maint = format::servers_state_row(&s);
+    assert!(maint.starts_with("3 be 7 s1 10.0.0.1 0 1 "), "{maint}");
+    assert!(maint.contains(" 96 6 3 4 14 "), "paused: {maint}");
     s.cfg_disabled = true;
-    assert!(format::servers_state_row(&s).starts_with("3 be 1 s1 10.0.0.1 0 4 "));
+    assert!(format::servers_state_row(&s).starts_with("3 be 7 s1 10.0.0.1 0 4 "));
     s.admin = Adm::Drain;
-    assert!(format::servers_state_row(&s).starts_with("3 be 1 s1 10.0.0.1 2 8 "));
+    assert!(format::servers_state_row(&s).starts_with("3 be 7 s1 10.0.0.1 2 8 "));
 }
 
 #[test]
@@ -955,10 +1066,21 @@ fn read_only_views_of_the_runtime() {
             ("st", "BACKEND", "3"),
         ]
     );
+    // No checker runs here: s2's `check` is not configured in the checker,
+    // so it is what the checker's snapshot says, `no check`.
     let status: Vec<&str> = rows.iter().map(|r| r[17]).collect();
     assert_eq!(
         status,
-        ["OPEN", "no check", "UP", "UP", "OPEN", "MAINT", "DOWN"]
+        [
+            "OPEN", "no check", "no check", "UP", "OPEN", "MAINT", "DOWN"
+        ]
+    );
+    let sids: Vec<&str> = rows.iter().map(|r| r[28]).collect();
+    assert_eq!(sids, ["0", "1", "2", "0", "0", "1", "0"], "puid");
+    assert!(
+        rows[1][23].parse::<u64>().is_ok_and(|t| t < 60),
+        "lastchg since creation: {}",
+        rows[1][23]
     );
     assert_eq!(rows[3][6], "10", "fullconn: a tenth of fe's maxconn 100");
     assert_eq!(rows[3][18], "5", "backend weight: 1 + 4");

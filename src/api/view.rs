@@ -1,18 +1,17 @@
 //! Reading the running state for the API: the proxy list with HAProxy's
 //! numeric ids, name lookups, and the snapshot data `format` prints. Reads
-//! `Runtime` (configuration, shared atomics, counters) only; what the
-//! runtime does not hold (initial weights of added servers, when a server
-//! last changed, whether its checks are enabled) the API remembers itself
-//! in `Memory`.
+//! `Runtime` only (configuration, each server's `ServerShared` with its own
+//! configuration and ids, the checker's snapshots, shared atomics and
+//! counters): the API keeps no state of its own about servers.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::format::{BeStat, CheckView, FeStat, Info, SrvState, SvStat};
+use super::format::{BeStat, FeStat, Info, SrvState, SvStat};
 use super::ops::ServerId;
 use crate::backend::{Admin, BackendShared, ServerShared};
+use crate::check::{self, CheckSnapshot};
 use crate::config::{self, Balance, Config, Mode};
 use crate::runtime::Runtime;
 
@@ -144,93 +143,21 @@ pub fn find_server(rt: &Runtime, backend: &str, server: &str) -> Result<ServerId
         .ok_or(Missing::Server)
 }
 
-/// A key for a server that cannot be reused while the map holds it (the
-/// `Arc` kept with the value keeps the address allocated).
-fn key(s: &Arc<ServerShared>) -> usize {
-    Arc::as_ptr(s) as usize
+/// Seconds since the server's last change, HAProxy's `lastchg`: the most
+/// recent of its last administrative change (`ServerShared::last_change`)
+/// and its last operational one (the checker's `lastchg`).
+fn since_change(s: &ServerShared, chk: &CheckSnapshot) -> u64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let admin = now.saturating_sub(s.last_change.load(Ordering::Relaxed));
+    admin.min(chk.lastchg.as_secs())
 }
 
-/// What the API knows about servers beyond `Runtime`.
-pub struct Memory {
-    /// Servers added through `add server`, by (backend, name).
-    added: HashMap<(usize, String), config::Server>,
-    /// When the API last changed a server's state.
-    changed: HashMap<usize, (Arc<ServerShared>, Instant)>,
-    /// Servers whose checks were enabled or disabled through the API.
-    health: HashMap<usize, (Arc<ServerShared>, bool)>,
-    started: Instant,
-}
-
-impl Memory {
-    pub fn new() -> Memory {
-        Memory {
-            added: HashMap::new(),
-            changed: HashMap::new(),
-            health: HashMap::new(),
-            started: Instant::now(),
-        }
-    }
-
-    pub fn record_added(&mut self, backend: usize, cfg: config::Server) {
-        self.added.insert((backend, cfg.name.clone()), cfg);
-    }
-
-    pub fn record_deleted(&mut self, id: &ServerId) {
-        self.added.remove(&(id.backend, id.server.name.clone()));
-        self.changed.remove(&key(&id.server));
-        self.health.remove(&key(&id.server));
-    }
-
-    pub fn record_change(&mut self, s: &Arc<ServerShared>) {
-        self.changed.insert(key(s), (s.clone(), Instant::now()));
-    }
-
-    pub fn record_health(&mut self, s: &Arc<ServerShared>, enabled: bool) {
-        self.health.insert(key(s), (s.clone(), enabled));
-    }
-
-    /// Seconds since the server last changed through the API (since the
-    /// API started when it never did).
-    fn since_change(&self, s: &Arc<ServerShared>) -> u64 {
-        let at = self.changed.get(&key(s)).map_or(self.started, |e| e.1);
-        at.elapsed().as_secs()
-    }
-
-    /// The configuration of a server: as added through the API, else as
-    /// written in the configuration file.
-    pub fn server_cfg<'a>(
-        &'a self,
-        be: &'a BackendShared,
-        b: usize,
-        name: &str,
-    ) -> Option<&'a config::Server> {
-        self.added
-            .get(&(b, name.to_string()))
-            .or_else(|| be.cfg.servers.iter().find(|s| s.name == name))
-    }
-
-    /// A server's initial weight (HAProxy's `iweight`).
-    pub fn iweight(&self, rt: &Runtime, id: &ServerId) -> u32 {
-        let be = &rt.backends[id.backend];
-        self.server_cfg(be, id.backend, &id.server.name)
-            .map_or_else(|| id.server.weight.load(Ordering::Relaxed), |c| c.weight)
-    }
-
-    fn check(&self, be: &BackendShared, b: usize, s: &Arc<ServerShared>) -> Option<CheckView> {
-        let c = self.server_cfg(be, b, &s.name)?.check?;
-        let enabled = self.health.get(&key(s)).is_none_or(|e| e.1);
-        Some(CheckView {
-            rise: c.rise,
-            fall: c.fall,
-            enabled,
-        })
-    }
-}
-
-impl Default for Memory {
-    fn default() -> Self {
-        Memory::new()
-    }
+/// `rise` and `fall` of a server's `check` settings (HAProxy's defaults, 2
+/// and 3, without `check`).
+fn rise_fall(s: &ServerShared) -> (u32, u32) {
+    s.cfg.check.map_or((2, 3), |c| (c.rise, c.fall))
 }
 
 /// HAProxy's algorithm names.
@@ -281,31 +208,30 @@ fn eweight(s: &ServerShared) -> u32 {
     }
 }
 
-pub fn sv_stat(rt: &Runtime, mem: &Memory, p: &Proxy, id: &ServerId) -> SvStat {
+pub fn sv_stat(rt: &Runtime, p: &Proxy, id: &ServerId) -> SvStat {
     let be = &rt.backends[id.backend];
     let s = &id.server;
-    let check = mem.check(be, id.backend, s);
-    let up = s.check.is_up();
+    let check = check::snapshot_of(s);
+    let (rise, fall) = rise_fall(s);
     SvStat {
         backend: p.name.clone(),
         name: s.name.clone(),
         iid: p.iid,
-        sid: u32::try_from(id.slot + 1).unwrap_or(u32::MAX),
+        sid: s.puid,
         http: be.cfg.mode == Mode::Http,
         c: s.counters.snapshot(),
         scur: u64::from(s.cur_conns.load(Ordering::Relaxed)),
         maxconn: s.maxconn.load(Ordering::Relaxed),
-        status: super::format::server_status(s.admin(), up, check).to_string(),
         weight: eweight(s),
         uweight: s.weight.load(Ordering::Relaxed),
         backup: s.backup,
+        admin: s.admin(),
+        lastchg: since_change(s, &check),
         check,
-        up,
+        rise,
+        fall,
         addr: s.addr,
-        pool_max_conn: mem
-            .server_cfg(be, id.backend, &s.name)
-            .and_then(|c| c.pool_max_conn),
-        lastchg: mem.since_change(s),
+        pool_max_conn: s.cfg.pool_max_conn,
     }
 }
 
@@ -378,26 +304,24 @@ pub fn be_stat(rt: &Runtime, p: &Proxy, b: usize, counts: bool) -> BeStat {
     }
 }
 
-pub fn srv_state(rt: &Runtime, mem: &Memory, p: &Proxy, id: &ServerId) -> SrvState {
-    let be = &rt.backends[id.backend];
+pub fn srv_state(p: &Proxy, id: &ServerId) -> SrvState {
     let s = &id.server;
-    let cfg = mem.server_cfg(be, id.backend, &s.name);
-    let check_cfg = cfg.and_then(|c| c.check);
+    let check = check::snapshot_of(s);
     SrvState {
         be_id: p.iid,
         be_name: p.name.clone(),
-        srv_id: u32::try_from(id.slot + 1).unwrap_or(u32::MAX),
+        srv_id: s.puid,
         srv_name: s.name.clone(),
         addr: s.addr,
         admin: s.admin(),
-        cfg_disabled: cfg.is_some_and(|c| c.disabled),
-        up: s.check.is_up(),
+        cfg_disabled: s.cfg.disabled,
         uweight: s.weight.load(Ordering::Relaxed),
-        iweight: mem.iweight(rt, id),
-        since_change: mem.since_change(s),
-        check: mem.check(be, id.backend, s),
-        check_port: check_cfg.and_then(|c| c.port),
-        check_addr: check_cfg.and_then(|c| c.addr),
+        iweight: s.initial_weight,
+        since_change: since_change(s, &check),
+        rise: rise_fall(s).0,
+        check_port: s.cfg.check.and_then(|c| c.port),
+        check_addr: s.cfg.check.and_then(|c| c.addr),
+        check,
     }
 }
 
