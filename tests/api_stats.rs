@@ -189,6 +189,7 @@ fn counters_and_checks_of_real_traffic() {
         ("FRONTEND", "dreq", 0),
         ("s1", "stot", N),
         ("s1", "lbtot", N),
+        ("s1", "req_tot", N),
         ("s1", "hrsp_2xx", N),
         ("s1", "econ", 0),
         ("s1", "eresp", 0),

@@ -353,9 +353,8 @@ pub fn sv_row(s: &SvStat) -> Row {
         r.set("check_rise", s.rise).set("check_fall", s.fall);
         r.set("check_health", chk.health);
     }
-    // `req_tot` stays empty: the data path counts requests per frontend
-    // and backend only (`stats::Counters::req_tot`).
     if s.http {
+        r.set("req_tot", s.c.req_tot);
         hrsp(&mut r, &s.c);
     }
     r.set("cli_abrt", s.c.cli_abort)

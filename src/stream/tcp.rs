@@ -208,6 +208,9 @@ impl Shard {
         local.streams += 1;
         st.server = Some(i);
         srv.counters.enter();
+        if st.http.is_some() {
+            crate::stats::Counters::inc(&srv.counters.req_tot);
+        }
         if lb {
             crate::stats::Counters::inc(&srv.counters.lb_total);
             crate::stats::Counters::inc(&self.rt.backends[b].counters.lb_total);
