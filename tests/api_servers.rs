@@ -430,3 +430,92 @@ fn churn_under_load_fails_nothing_and_leaks_nothing() {
     drop(api);
     p.stop().assert_clean();
 }
+
+#[test]
+fn a_stream_waiting_in_the_server_queue_blocks_deletion() {
+    // Sessions A and B each hold a private connection to g1 (maxconn 1).
+    // A's request is in flight; B's, bound to g1 by its connection, waits
+    // in g1's own queue. In maintenance (without `option redispatch`) the
+    // queued stream stays: deletion is refused until it is gone (here, by
+    // `timeout queue`: 503 to B).
+    let dir = TempDir::new();
+    let gate = Gate::default();
+    gate.set(true);
+    let seen = Arc::new(Mutex::new(0));
+    let g1 = gated_backend("g1", gate.clone(), seen.clone());
+    let extra = "http-reuse never\ntimeout queue 1s\ndefault-server maxconn 1";
+    let (p, addr, sock) = proxy(&dir, "http", extra, &[("g1", g1.addr)]);
+    let mut api = Prompt::open(&sock);
+    let mut a = HttpClient::connect(addr);
+    let mut b = HttpClient::connect(addr);
+    assert_eq!(a.get("/a1", "").server(), "g1");
+    assert_eq!(b.get("/b1", "").server(), "g1");
+    gate.set(false);
+    a.send("GET /a2 HTTP/1.1\r\nHost: t\r\n\r\n");
+    wait_for("A's request at g1", || *seen.lock().unwrap() == 3);
+    b.send("GET /b2 HTTP/1.1\r\nHost: t\r\n\r\n");
+    wait_for("B's stream in g1's queue", || {
+        let csv = api.cmd("show stat");
+        stat(&csv, "px", "g1", "qcur") == "1"
+    });
+    assert_eq!(api.cmd("disable server px/g1"), "");
+    let refused = "Server still has connections attached to it, cannot remove it.";
+    assert_eq!(
+        api.cmd("del server px/g1"),
+        refused,
+        "A in flight, B queued"
+    );
+    gate.set(true);
+    assert_eq!(a.expect_response("A's held request").status, 200);
+    // A's connection is gone (its server is in maintenance); B still waits
+    // for g1 in its queue, which is enough to refuse the deletion.
+    assert_eq!(stat(&api.cmd("show stat"), "px", "g1", "qcur"), "1");
+    assert_eq!(api.cmd("del server px/g1"), refused, "B queued");
+    assert_eq!(b.expect_response("B after timeout queue").status, 503);
+    assert_eq!(api.cmd("wait 5s srv-removable px/g1"), "Done.");
+    assert_eq!(api.cmd("del server px/g1"), "Server deleted.");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        3,
+        "B never reached g1 in maintenance"
+    );
+    drop((a, b, api));
+    p.stop().assert_clean();
+}
+
+#[test]
+fn a_stream_queued_for_its_server_gets_its_private_connection() {
+    let dir = TempDir::new();
+    let gate = Gate::default();
+    gate.set(true);
+    let seen = Arc::new(Mutex::new(0));
+    let g1 = gated_backend("g1", gate.clone(), seen.clone());
+    let s2 = HttpBackend::start("s2");
+    let extra = "http-reuse never\ndefault-server maxconn 1";
+    let (p, addr, sock) = proxy(&dir, "http", extra, &[("g1", g1.addr), ("s2", s2.addr)]);
+    let mut api = Prompt::open(&sock);
+    assert_eq!(api.cmd("disable server px/s2"), "");
+    let mut a = HttpClient::connect(addr);
+    let mut b = HttpClient::connect(addr);
+    assert_eq!(a.get("/a1", "").server(), "g1");
+    let b1 = b.get("/b1", "");
+    assert_eq!(b1.server(), "g1");
+    assert_eq!(api.cmd("enable server px/s2"), "");
+    gate.set(false);
+    a.send("GET /a2 HTTP/1.1\r\nHost: t\r\n\r\n");
+    wait_for("A's request at g1", || *seen.lock().unwrap() == 3);
+    // g1 is full: B waits for it (its connection's server), although s2 is
+    // free.
+    b.send("GET /b2 HTTP/1.1\r\nHost: t\r\n\r\n");
+    wait_for("B's stream in g1's queue", || {
+        stat(&api.cmd("show stat"), "px", "g1", "qcur") == "1"
+    });
+    gate.set(true);
+    assert_eq!(a.expect_response("A").status, 200);
+    let b2 = b.expect_response("B from the queue");
+    assert_eq!((b2.status, b2.server()), (200, "g1".to_string()));
+    assert_eq!(b2.conn_id(), b1.conn_id(), "B's own private connection");
+    assert_eq!(s2.accepted(), 0);
+    drop((a, b, api));
+    p.stop().assert_clean();
+}

@@ -228,9 +228,13 @@ pub struct BackendShared {
     /// Servers as the control plane sees them (locked by the control
     /// plane only, never on the data path).
     pub registry: std::sync::Mutex<Registry>,
-    /// Streams waiting in this backend's queues, all shards together.
+    /// Streams waiting in this backend's queue, all shards together.
     pub queued: AtomicU32,
-    /// Bit i set: shard i has streams in its queue for this backend.
+    /// Streams waiting in the queues of this backend's servers, all shards
+    /// together.
+    pub srv_queued: AtomicU32,
+    /// Bit i set: shard i has streams queued for this backend (in its
+    /// queue or its servers').
     pub queued_shards: AtomicU64,
     pub counters: crate::stats::Counters,
 }
@@ -250,6 +254,7 @@ impl BackendShared {
             cfg: cfg.clone(),
             registry: std::sync::Mutex::new(reg),
             queued: AtomicU32::new(0),
+            srv_queued: AtomicU32::new(0),
             queued_shards: AtomicU64::new(0),
             counters: crate::stats::Counters::default(),
         }
@@ -299,6 +304,11 @@ pub struct LocalServer {
     pub pool: pool::ServerPool,
     /// Session-owned private connections to it (seed 000), idle or in use.
     pub sess_conns: Vec<pool::SessConn>,
+    /// Streams of this shard waiting for this server in particular (its
+    /// queue, HAProxy's `srv->queue`): a session bound to it by its private
+    /// connection while it is at `maxconn`. Other streams wait in the
+    /// backend's queue for any server.
+    pub queue: VecDeque<Key>,
     /// Most connections in use at once since the last estimate.
     pub max_used: u32,
     /// Estimated connections this shard needs to the server (HAProxy's
@@ -337,9 +347,7 @@ impl LocalServer {
             used_conns: self.used_conns,
             idle_conns: self.pool.len() as u32,
             sess_conns: self.sess_conns.len() as u32,
-            // Queued streams wait for any server of the backend; none is
-            // bound to one server until persistence exists.
-            queued: 0,
+            queued: self.queue.len() as u32,
         }
     }
 

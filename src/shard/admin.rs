@@ -69,6 +69,22 @@ impl Shard {
         }
     }
 
+    /// `ServerMaint`: purges the idle connections, and with `option
+    /// redispatch` sends the streams waiting for this server to the
+    /// backend's queue.
+    pub(super) fn admin_server_maint(&mut self, backend: usize, id: ServerId) {
+        self.admin_purge_idle(backend, id);
+        let live = self
+            .table
+            .backends
+            .get(backend)
+            .and_then(|lb| lb.servers.get(id.slot as usize))
+            .is_some_and(|ls| ls.generation == id.generation && ls.srv.is_some());
+        if live {
+            self.redistribute_server_queue(backend, id.slot as usize);
+        }
+    }
+
     /// `ServerQuery`: purges, then reports what still refers to the server
     /// here. A server no longer in this shard's table (already deleted, or
     /// a newer generation in its slot) refers to nothing.
@@ -115,16 +131,18 @@ impl Shard {
         }
     }
 
-    /// `ServerShutdown`: ends every stream of this shard using the server.
+    /// `ServerShutdown`: ends every stream of this shard using the server or
+    /// waiting in its queue.
     pub(super) fn admin_server_shutdown(&mut self, backend: usize, id: ServerId) {
         let victims: Vec<Key> = self
             .streams
             .keys()
             .filter(|&k| {
                 self.streams.get(k).is_some_and(|st| {
-                    st.backend == Some(backend)
-                        && st.server == Some(id.slot as usize)
-                        && st.server_ref.as_ref().is_some_and(|s| s.id == id)
+                    let using = st.server == Some(id.slot as usize)
+                        && st.server_ref.as_ref().is_some_and(|s| s.id == id);
+                    let waiting = st.wait_server == Some(id.slot);
+                    st.backend == Some(backend) && (using || waiting)
                 })
             })
             .collect();

@@ -506,7 +506,7 @@ impl Shard {
             Msg::ResumeAccept => self.resume_accepting(),
             Msg::SlotFree { backend } => self.process_queue(backend),
             Msg::ServerAdd { backend, srv } => self.admin_server_add(backend, srv),
-            Msg::ServerMaint { backend, id } => self.admin_purge_idle(backend, id),
+            Msg::ServerMaint { backend, id } => self.admin_server_maint(backend, id),
             Msg::ServerQuery { backend, id, reply } => self.admin_server_query(backend, id, reply),
             Msg::ServerDel { backend, id } => self.admin_server_del(backend, id),
             Msg::ServerShutdown { backend, id } => self.admin_server_shutdown(backend, id),

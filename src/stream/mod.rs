@@ -144,6 +144,9 @@ pub struct Stream {
     pub in_queue: bool,
     /// Counted in its backend's current streams (`stream_enter_backend`).
     pub be_counted: bool,
+    /// Queued for this server in particular (its queue), not for any
+    /// server of the backend.
+    pub wait_server: Option<u32>,
     pub deadline: Deadline,
     pub term: Option<Termination>,
     /// HTTP mode: the transaction (L7). None in TCP mode and once an HTTP

@@ -64,6 +64,7 @@ impl Shard {
             srv_fin: false,
             in_queue: false,
             be_counted: false,
+            wait_server: None,
             deadline: Deadline::default(),
             term: None,
             http: None,
@@ -147,21 +148,112 @@ impl Shard {
         self.process_queue(b);
     }
 
-    pub(crate) fn stream_dequeue(&mut self, sk: Key, b: usize) {
-        let q = &mut self.table.backends[b].queue;
-        if let Some(pos) = q.iter().position(|k| *k == sk) {
-            q.remove(pos);
-            self.rt.backends[b].queued.fetch_sub(1, Ordering::AcqRel);
-            self.rt.backends[b].counters.queue_leave();
+    /// Waits for server `i` in particular (the server the session's private
+    /// connection goes to, at `maxconn` now): in that server's queue,
+    /// served before the backend's queue when one of its slots frees.
+    pub(crate) fn stream_enqueue_server(&mut self, sk: Key, b: usize, i: usize) {
+        let Some(srv) = self.table.backends[b].server(i).cloned() else {
+            return;
+        };
+        self.stream_enter_backend(sk);
+        let t = &self.rt.config.backends[b].timeouts;
+        let until = ms(t.queue.or(t.connect)).map_or(u64::MAX, |d| self.now + d);
+        let st = self.streams.get_mut(sk).expect("caller checked");
+        st.state = StreamState::Queued { until };
+        st.in_queue = true;
+        st.wait_server = Some(i as u32);
+        if st.times.queue_start == 0 {
+            st.times.queue_start = self.now;
         }
-        if q.is_empty() {
-            self.rt.backends[b]
+        self.table.backends[b].servers[i].queue.push_back(sk);
+        srv.counters.queue_enter();
+        let shared = &self.rt.backends[b];
+        shared.srv_queued.fetch_add(1, Ordering::AcqRel);
+        shared
+            .queued_shards
+            .fetch_or(1 << self.id, Ordering::AcqRel);
+        self.stream_rearm_timer(sk);
+        self.process_queue(b);
+    }
+
+    /// Takes the stream out of whichever queue holds it (the backend's or a
+    /// server's).
+    pub(crate) fn stream_dequeue(&mut self, sk: Key, b: usize) {
+        let wait_server = self.streams.get(sk).and_then(|st| st.wait_server);
+        let lb = &mut self.table.backends[b];
+        let shared = &self.rt.backends[b];
+        match wait_server.map(|i| i as usize) {
+            Some(i) => {
+                if let Some(ls) = lb.servers.get_mut(i)
+                    && let Some(pos) = ls.queue.iter().position(|k| *k == sk)
+                {
+                    ls.queue.remove(pos);
+                    shared.srv_queued.fetch_sub(1, Ordering::AcqRel);
+                    if let Some(srv) = ls.srv.as_ref() {
+                        srv.counters.queue_leave();
+                    }
+                }
+            }
+            None => {
+                if let Some(pos) = lb.queue.iter().position(|k| *k == sk) {
+                    lb.queue.remove(pos);
+                    shared.queued.fetch_sub(1, Ordering::AcqRel);
+                    shared.counters.queue_leave();
+                }
+            }
+        }
+        if lb.queue.is_empty() && lb.servers.iter().all(|ls| ls.queue.is_empty()) {
+            shared
                 .queued_shards
                 .fetch_and(!(1 << self.id), Ordering::AcqRel);
         }
         if let Some(st) = self.streams.get_mut(sk) {
             st.in_queue = false;
+            st.wait_server = None;
             st.times.queue_end = self.now;
+        }
+    }
+
+    /// Gives the streams waiting for a server of backend `b` in particular
+    /// the slots that server has free (in order, each server's queue
+    /// first, as HAProxy serves a server's own queue before the backend's).
+    fn process_server_queues(&mut self, b: usize) {
+        for i in 0..self.table.backends[b].servers.len() {
+            while let Some(&sk) = self.table.backends[b].servers[i].queue.front() {
+                let Some(srv) = self.table.backends[b].server(i).cloned() else {
+                    break;
+                };
+                // A server in maintenance (or down) takes no new stream,
+                // queued ones included: they wait for it to come back, or
+                // for `timeout queue` (redispatched at once with `option
+                // redispatch`, see `redistribute_server_queue`).
+                if !srv.usable() || !srv.try_acquire() {
+                    break;
+                }
+                self.stream_dequeue(sk, b);
+                if self.stream_bind_server(sk, b, i, false) {
+                    self.stream_connect(sk);
+                }
+            }
+        }
+    }
+
+    /// A server entered maintenance: with `option redispatch` the streams
+    /// waiting for it go to the backend's queue (any server will do), as
+    /// HAProxy's `pendconn_redistribute`; without, they stay and wait for it
+    /// (until `timeout queue`).
+    pub(crate) fn redistribute_server_queue(&mut self, b: usize, i: usize) {
+        if self.rt.config.backends[b].redispatch.is_none() {
+            return;
+        }
+        let waiting: Vec<Key> = self.table.backends[b].servers[i]
+            .queue
+            .iter()
+            .copied()
+            .collect();
+        for sk in waiting {
+            self.stream_dequeue(sk, b);
+            self.stream_enqueue(sk, b);
         }
     }
 
@@ -170,6 +262,7 @@ impl Shard {
         if self.stopping || b >= self.table.backends.len() {
             return;
         }
+        self.process_server_queues(b);
         while let Some(&sk) = self.table.backends[b].queue.front() {
             let shared = self.rt.backends[b].clone();
             let src = self.session_addrs_src_if_needed(sk, b);
@@ -249,7 +342,9 @@ impl Shard {
             local.streams = local.streams.saturating_sub(1);
         }
         let shared = self.rt.backends[b].clone();
-        if shared.queued.load(Ordering::Acquire) == 0 {
+        if shared.queued.load(Ordering::Acquire) == 0
+            && shared.srv_queued.load(Ordering::Acquire) == 0
+        {
             return;
         }
         self.process_queue(b);
@@ -268,7 +363,7 @@ impl Shard {
             return;
         };
         let si = st.server.expect("a server is assigned before connecting");
-        if st.http.is_some() && self.http_take_pooled(sk) {
+        if st.http.is_some() && (self.http_take_private(sk) || self.http_take_pooled(sk)) {
             return;
         }
         let fd = match sys::server_socket(server.addr.is_ipv6()) {

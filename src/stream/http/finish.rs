@@ -52,14 +52,49 @@ impl Shard {
                         .is_some_and(|c| c.is_open() && matches!(c.owner, Owner::Private(_)))
             })
         });
-        if let Some(pc) = private
-            && table.server(pc.server).is_some_and(|s| s.try_acquire())
-            && self.stream_bind_server(sk, b, pc.server, false)
-        {
-            self.http_attach(sk, pc.conn);
+        if let Some(pc) = private {
+            let srv = table.server(pc.server).cloned().expect("usable above");
+            if !srv.try_acquire() {
+                // At maxconn: wait for this server, as HAProxy queues a
+                // stream already bound to its server in that server's queue.
+                self.stream_enqueue_server(sk, b, pc.server);
+                return;
+            }
+            if self.stream_bind_server(sk, b, pc.server, false) {
+                self.http_attach(sk, pc.conn);
+            }
             return;
         }
         self.stream_start(sk);
+    }
+
+    /// Takes the session's own idle private connection to the stream's
+    /// server, if it has one (a stream that waited in that server's queue,
+    /// or that load balancing sent back to it). Used by `stream_connect`.
+    pub(crate) fn http_take_private(&mut self, sk: Key) -> bool {
+        let Some(st) = self.streams.get(sk) else {
+            return false;
+        };
+        let (Some(b), Some(i)) = (st.backend, st.server) else {
+            return false;
+        };
+        let conns = &self.conns;
+        let found = self.sessions.get(st.session).and_then(|s| {
+            s.priv_conns.iter().find(|pc| {
+                pc.backend == b
+                    && pc.server == i
+                    && conns
+                        .get(pc.conn)
+                        .is_some_and(|c| c.is_open() && matches!(c.owner, Owner::Private(_)))
+            })
+        });
+        match found.map(|pc| pc.conn) {
+            Some(ck) => {
+                self.http_attach(sk, ck);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Takes an idle pooled connection to the stream's server if `http-reuse`
