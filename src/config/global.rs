@@ -37,6 +37,11 @@ pub(super) fn keyword(
         "tune.bufsize" => g.bufsize = int_in(kw, arg(w, 1), 1024, 1_048_576)? as usize,
         "tune.ring.buffers" => g.ring_buffers = ring_size(kw, arg(w, 1))?,
         "tune.ring.entries" => g.ring_entries = ring_size(kw, arg(w, 1))?,
+        "hard-stop-after" => {
+            let v = arg(w, 1).ok_or("'hard-stop-after' expects <time> as argument")?;
+            let d = time::parse_duration(v).map_err(|e| format!("'hard-stop-after' : {e}"))?;
+            g.hard_stop_after = Some(d);
+        }
         _ => return Err(format!("unknown keyword '{kw}' in 'global' section")),
     }
     no_extra(w, if kw == "daemon" { 1 } else { 2 }, kw)

@@ -72,6 +72,9 @@ pub struct Global {
     /// `stats maxconn N` (default 10, HAProxy's): runtime API clients served
     /// at once; more wait in the listen backlog.
     pub stats_maxconn: u32,
+    /// `hard-stop-after T`: how long a graceful stop (SIGUSR1) may wait for
+    /// sessions to end before closing what remains. None: no limit.
+    pub hard_stop_after: Option<Duration>,
 }
 
 impl Default for Global {
@@ -88,6 +91,7 @@ impl Default for Global {
             stats_sockets: Vec::new(),
             stats_timeout: Duration::from_secs(10),
             stats_maxconn: 10,
+            hard_stop_after: None,
         }
     }
 }

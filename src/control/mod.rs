@@ -94,14 +94,7 @@ impl Control {
                     );
                     return self.stop_all(0);
                 }
-                Some(libc::SIGUSR1) => {
-                    // Soft-stop (finishing sessions) arrives with reloads;
-                    // until then SIGUSR1 stops like SIGTERM, and says so.
-                    log::warn!(
-                        "SIGUSR1 received: graceful stop is not implemented yet; stopping now"
-                    );
-                    return self.stop_all(0);
-                }
+                Some(libc::SIGUSR1) => return self.soft_stop(&set),
                 Some(libc::SIGHUP) | Some(libc::SIGUSR2) => {
                     log::warn!(
                         "reload signal received: configuration reload is not implemented yet; keeping the running configuration"
@@ -112,6 +105,48 @@ impl Control {
             if let Some(i) = self.shards.iter().position(|h| h.is_finished()) {
                 log::error!("shard {i} stopped unexpectedly; stopping the process");
                 return self.stop_all(1);
+            }
+        }
+    }
+
+    /// SIGUSR1, HAProxy's soft-stop: every shard stops accepting and
+    /// closes its idle keep-alive connections; sessions in progress finish
+    /// (HTTP ones after their current answer). The process exits once every
+    /// shard is done, or after `hard-stop-after` (what remains is closed),
+    /// or at once on SIGTERM/SIGINT.
+    fn soft_stop(&mut self, set: &SigSet) -> i32 {
+        let hard = self.rt.config.global.hard_stop_after;
+        log::warn!(
+            "SIGUSR1 received: stopping gracefully ({} connections in progress{})",
+            self.rt
+                .global
+                .cur
+                .load(std::sync::atomic::Ordering::Relaxed),
+            hard.map_or(String::new(), |d| format!(", hard-stop-after {d:?}"))
+        );
+        for i in 0..self.mesh.shards() {
+            self.mesh
+                .post_from_control(&mut self.waker, i, Msg::SoftStop);
+        }
+        let deadline = hard.map(|d| Instant::now() + d);
+        loop {
+            if self.shards.iter().all(|h| h.is_finished()) {
+                log::info!("graceful stop complete: every session ended");
+                return self.stop_all(0);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                log::warn!("hard-stop-after expired: closing the remaining sessions");
+                return self.stop_all(0);
+            }
+            match sigtimedwait(set, Duration::from_millis(50)) {
+                Some(libc::SIGINT) | Some(libc::SIGTERM) => {
+                    log::info!("stop signal during the graceful stop: stopping now");
+                    return self.stop_all(0);
+                }
+                Some(libc::SIGHUP) | Some(libc::SIGUSR2) => {
+                    log::warn!("reload signal ignored: the process is stopping");
+                }
+                _ => {}
             }
         }
     }

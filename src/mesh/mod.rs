@@ -23,6 +23,10 @@ use crate::shard::token::{Key, Op, Token};
 pub enum Msg {
     /// Stop now: close listeners, end every session, exit the loop.
     Stop,
+    /// Graceful stop (SIGUSR1, HAProxy's soft-stop): stop accepting, close
+    /// idle keep-alive connections, let every session in progress finish
+    /// (HTTP answers carry `Connection: close`), exit when none is left.
+    SoftStop,
     /// A process-wide or frontend connection slot was freed elsewhere:
     /// accepting may resume.
     ResumeAccept,

@@ -144,6 +144,8 @@ pub struct Shard {
     pub mesh: Arc<Mesh>,
     inbox: Receiver<Msg>,
     pub stopping: bool,
+    /// A graceful stop is under way: no more accepts, no more keep-alive.
+    pub soft_stopping: bool,
 }
 
 impl Shard {
@@ -215,6 +217,7 @@ impl Shard {
             mesh: start.mesh,
             inbox: start.inbox,
             stopping: false,
+            soft_stopping: false,
         };
         for i in 0..shard.listeners.len() {
             shard.resume_listener(i);
@@ -244,6 +247,11 @@ impl Shard {
             }
             self.run_timers();
             self.feed_waiting_buffers();
+            if self.soft_stopping && !self.stopping && self.sessions.is_empty() {
+                // The last session ended: what is left (idle pooled server
+                // connections) closes as in a fast stop.
+                self.begin_stop();
+            }
             if self.stopping && self.is_drained() {
                 break;
             }
@@ -503,6 +511,7 @@ impl Shard {
     fn handle_msg(&mut self, msg: Msg) {
         match msg {
             Msg::Stop => self.begin_stop(),
+            Msg::SoftStop => self.begin_soft_stop(),
             Msg::ResumeAccept => self.resume_accepting(),
             Msg::SlotFree { backend } => self.process_queue(backend),
             Msg::ServerAdd { backend, srv } => self.admin_server_add(backend, srv),
@@ -541,6 +550,36 @@ impl Shard {
         let conns: Vec<Key> = self.conns.keys().collect();
         for ck in conns {
             self.close_conn(ck);
+        }
+    }
+
+    /// Graceful stop: listeners close; sessions waiting between two
+    /// requests (idle keep-alive) close now; the others finish, each HTTP
+    /// one after its current answer (sent with `Connection: close`).
+    fn begin_soft_stop(&mut self) {
+        if self.stopping || self.soft_stopping {
+            return;
+        }
+        self.soft_stopping = true;
+        for i in 0..self.listeners.len() {
+            self.close_listener(i);
+        }
+        // Accepted but not admitted (no connection slot was free): never
+        // started, closed as in a fast stop.
+        while let Some((_, fd)) = self.pending_accepts.pop_front() {
+            sys::close(fd);
+        }
+        let idle: Vec<Key> = self
+            .sessions
+            .keys()
+            .filter(|&k| {
+                self.sessions.get(k).is_some_and(|s| {
+                    matches!(s.state, crate::session::SessionState::Full { stream: None })
+                })
+            })
+            .collect();
+        for sk in idle {
+            self.session_kill(sk);
         }
     }
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{TIMEOUTS, assert_warns, ms, ok, sa, secs};
+use super::{TIMEOUTS, assert_has, assert_warns, errors, ms, ok, sa, secs};
 use crate::config::*;
 
 fn loc(line: u32) -> Loc {
@@ -655,4 +655,19 @@ backend fe.1:a_b-c
         Some(0),
         "a frontend and a backend may share a name"
     );
+}
+
+#[test]
+fn hard_stop_after() {
+    let l = ok("global\n    hard-stop-after 30s\n");
+    assert_eq!(l.config.global.hard_stop_after, secs(30));
+    assert_eq!(ok("global\n").config.global.hard_stop_after, None);
+    let e = errors("global\n    hard-stop-after\n");
+    assert_has(
+        &e,
+        "t.cfg:2",
+        "'hard-stop-after' expects <time> as argument",
+    );
+    let e = errors("global\n    hard-stop-after soon\n");
+    assert_has(&e, "t.cfg:2", "'hard-stop-after'");
 }

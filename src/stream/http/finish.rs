@@ -176,7 +176,8 @@ impl Shard {
         // After the client's FIN, requests it already sent (pipelined) are
         // still answered, as HAProxy does; the connection closes once they
         // are (the next receive sees the FIN again).
-        let cli_keep = txn.cli_keepalive && (!st.cli_fin || pending.is_some());
+        let cli_keep =
+            txn.cli_keepalive && (!st.cli_fin || pending.is_some()) && !self.soft_stopping;
         log::debug!(
             "shard {}: http txn done: status {} ({} ms){}",
             self.id,

@@ -346,6 +346,7 @@ pub fn response_outcome(
     be: Option<usize>,
     req: &ReqMeta,
     srv_close: bool,
+    stopping: bool,
     addrs: &SessionAddrs,
     h: &ResponseHead,
     mut out: Vec<u8>,
@@ -383,8 +384,13 @@ pub fn response_outcome(
     let mode = be.map_or(fe_cfg.conn_mode, |b| {
         effective_conn_mode(fe_cfg, &rt.config.backends[b])
     });
-    let cli_keepalive =
-        !req.close && !close_delimited && !dechunk && !tunnel && mode != HttpConnMode::Close;
+    // A graceful stop closes every client connection after its answer.
+    let cli_keepalive = !req.close
+        && !close_delimited
+        && !dechunk
+        && !tunnel
+        && !stopping
+        && mode != HttpConnMode::Close;
     let srv_reusable = h.conn == ConnIntent::KeepAlive && !close_delimited && !tunnel && !srv_close;
     // A tunnel (101, 2xx to CONNECT) keeps its connection: no `close`
     // (HAProxy leaves the field alone there).

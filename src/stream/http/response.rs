@@ -138,6 +138,7 @@ impl Shard {
                         be,
                         &meta,
                         srv_close,
+                        self.soft_stopping,
                         &addrs,
                         &h,
                         out,
@@ -338,6 +339,8 @@ impl Shard {
         close: bool,
         term: Termination,
     ) {
+        // A graceful stop closes after every answer, and says so.
+        let close = close || self.soft_stopping;
         let now = self.now;
         let Some(st) = self.streams.get_mut(sk) else {
             return;
@@ -355,7 +358,7 @@ impl Shard {
         if txn.log_server.is_none() {
             txn.log_server = log_server;
         }
-        txn.cli_keepalive = !close && !txn.req_cut;
+        txn.cli_keepalive = !close && !txn.req_cut && !self.soft_stopping;
         self.rt.frontends[st.frontend].counters.response(status);
         if let Some(b) = b.filter(|_| st.be_counted) {
             self.rt.backends[b].counters.response(status);
