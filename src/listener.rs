@@ -9,7 +9,7 @@
 
 use std::os::fd::RawFd;
 
-use crate::config::Config;
+use crate::config::{Config, ListenOn};
 use crate::mesh::Msg;
 use crate::shard::ring::Completion;
 use crate::shard::token::{Key, Op, Token};
@@ -45,10 +45,30 @@ impl ShardListener {
 /// names the bind.
 pub fn open_all(config: &Config, shards: usize) -> Result<Vec<Vec<ShardListener>>, String> {
     let mut out: Vec<Vec<ShardListener>> = (0..shards).map(|_| Vec::new()).collect();
+    let mut inherited = Vec::new();
     for (fi, fe) in config.frontends.iter().enumerate() {
         for b in &fe.binds {
-            for per_shard in out.iter_mut() {
-                match sys::reuseport_listener(b.addr, b.v6only, BACKLOG) {
+            if let ListenOn::Fd(fd) = b.on {
+                if inherited.contains(&fd) {
+                    for l in out.iter().flatten() {
+                        sys::close(l.fd);
+                    }
+                    return Err(format!(
+                        "{}: frontend '{}': fd@{fd} is already used by another bind",
+                        b.loc, fe.name
+                    ));
+                }
+                inherited.push(fd);
+            }
+            for (shard, per_shard) in out.iter_mut().enumerate() {
+                let opened = match b.on {
+                    ListenOn::Addr(addr) => sys::reuseport_listener(addr, b.v6only, BACKLOG),
+                    // One inherited socket, shared by every shard (each
+                    // arms its own multishot accept on its own duplicate).
+                    ListenOn::Fd(fd) if shard == 0 => sys::inherited_listener(fd),
+                    ListenOn::Fd(fd) => sys::dup_cloexec(fd),
+                };
+                match opened {
                     Ok(fd) => per_shard.push(ShardListener {
                         fd,
                         frontend: fi,
@@ -66,7 +86,7 @@ pub fn open_all(config: &Config, shards: usize) -> Result<Vec<Vec<ShardListener>
                         }
                         return Err(format!(
                             "{}: frontend '{}': cannot bind socket ({e}) [{}]",
-                            b.loc, fe.name, b.addr
+                            b.loc, fe.name, b.on
                         ));
                     }
                 }

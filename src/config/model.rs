@@ -317,7 +317,7 @@ pub struct UseBackend {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bind {
-    pub addr: SocketAddr,
+    pub on: ListenOn,
     /// `accept-proxy`: the PROXY protocol header (v1 or v2) is the
     /// handshake of every connection accepted on this bind.
     pub accept_proxy: bool,
@@ -326,6 +326,25 @@ pub struct Bind {
     /// `v6only` on an IPv6 bind.
     pub v6only: bool,
     pub loc: Loc,
+}
+
+/// Where a bind listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenOn {
+    /// A socket ringproxy opens (one SO_REUSEPORT socket per shard).
+    Addr(SocketAddr),
+    /// `fd@N`: a listening socket inherited from the parent (systemd
+    /// socket activation, a supervisor), shared by every shard.
+    Fd(i32),
+}
+
+impl std::fmt::Display for ListenOn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ListenOn::Addr(a) => write!(f, "{a}"),
+            ListenOn::Fd(n) => write!(f, "fd@{n}"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

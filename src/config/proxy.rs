@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::ListenOn;
 use super::addr::{self, Resolve};
 use super::args::{arg, i32_arg, int_in, no_extra, u32_arg};
 use super::parser::{Draft, Kind};
@@ -137,7 +138,13 @@ fn mode(ctx: &mut Ctx<'_>, w: &[String]) -> Result<(), String> {
 fn bind(ctx: &mut Ctx<'_>, w: &[String]) -> Result<(), String> {
     ctx.draft.bind_lines += 1;
     let spec = arg(w, 1).ok_or("'bind' expects [addr]:port[-end][,...] as its first argument")?;
-    let addrs = addr::parse_bind(spec, ctx.resolve)?;
+    let addrs = match spec.strip_prefix("fd@") {
+        Some(n) => vec![ListenOn::Fd(inherited_fd(n)?)],
+        None => addr::parse_bind(spec, ctx.resolve)?
+            .into_iter()
+            .map(ListenOn::Addr)
+            .collect(),
+    };
     *ctx.listeners = ctx.listeners.saturating_add(addrs.len());
     if *ctx.listeners > addr::MAX_LISTENERS {
         return Err(format!(
@@ -159,16 +166,28 @@ fn bind(ctx: &mut Ctx<'_>, w: &[String]) -> Result<(), String> {
         }
         i += 1;
     }
-    for addr in addrs {
+    for on in addrs {
+        let ipv6 = matches!(on, ListenOn::Addr(a) if a.is_ipv6());
         ctx.draft.binds.push(Bind {
-            addr,
+            on,
             accept_proxy,
-            name: name.map_or_else(|| addr.to_string(), str::to_string),
-            v6only: v6only && addr.is_ipv6(),
+            name: name.map_or_else(|| on.to_string(), str::to_string),
+            v6only: v6only && ipv6,
             loc: ctx.loc.clone(),
         });
     }
     Ok(())
+}
+
+/// The N of `fd@N`: a file descriptor number the process inherited (0, 1
+/// and 2 are stdin, stdout and stderr, never listeners).
+fn inherited_fd(n: &str) -> Result<i32, String> {
+    match n.parse::<i32>() {
+        Ok(fd) if fd > 2 => Ok(fd),
+        _ => Err(format!(
+            "'fd@{n}': expects an inherited file descriptor number above 2"
+        )),
+    }
 }
 
 /// `maxconn N`; 0 means "not set" as in HAProxy (the global limit applies).

@@ -169,6 +169,49 @@ pub fn reuseport_listener(addr: SocketAddr, v6only: bool, backlog: i32) -> io::R
     Ok(fd)
 }
 
+/// Takes over listening socket `fd`, inherited from the parent (`fd@N`):
+/// it must be a listening TCP socket. Marked close-on-exec, so it does not
+/// leak further, and given TCP_NODELAY for the sockets it accepts.
+pub fn inherited_listener(fd: RawFd) -> io::Result<RawFd> {
+    let mut listening: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: valid out-pointers for an int option.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ACCEPTCONN,
+            &mut listening as *mut libc::c_int as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if listening == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a listening socket",
+        ));
+    }
+    // SAFETY: plain fcntl on an fd we own from now on.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)?;
+    Ok(fd)
+}
+
+/// A close-on-exec duplicate of `fd`.
+pub fn dup_cloexec(fd: RawFd) -> io::Result<RawFd> {
+    // SAFETY: plain fcntl; the new fd is ours.
+    let d = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    if d < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(d)
+}
+
 /// Closes an fd outside the ring (startup/teardown paths only).
 pub fn close(fd: RawFd) {
     // SAFETY: the caller owns fd and never uses it again.

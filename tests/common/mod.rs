@@ -287,6 +287,8 @@ pub struct ProxyBuilder {
     env: Vec<(String, String)>,
     extra_args: Vec<String>,
     debug: bool,
+    /// (fd number in the child, fd of ours to put there).
+    inherit: Vec<(i32, i32)>,
 }
 
 impl ProxyBuilder {
@@ -303,6 +305,13 @@ impl ProxyBuilder {
 
     pub fn arg(mut self, a: &str) -> Self {
         self.extra_args.push(a.to_string());
+        self
+    }
+
+    /// Gives the child our `fd` as its file descriptor `target` (for
+    /// `fd@N` binds, as systemd's socket activation does).
+    pub fn inherit_fd(mut self, target: i32, fd: i32) -> Self {
+        self.inherit.push((target, fd));
         self
     }
 
@@ -334,6 +343,26 @@ impl ProxyBuilder {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        if !self.inherit.is_empty() {
+            let inherit = self.inherit.clone();
+            // SAFETY: only async-signal-safe calls (dup2, fcntl) between
+            // fork and exec.
+            unsafe {
+                use std::os::unix::process::CommandExt;
+                cmd.pre_exec(move || {
+                    for &(target, fd) in &inherit {
+                        if fd == target {
+                            if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
+                                return Err(io::Error::last_os_error());
+                            }
+                        } else if libc::dup2(fd, target) < 0 {
+                            return Err(io::Error::last_os_error());
+                        }
+                    }
+                    Ok(())
+                });
+            }
+        }
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {BIN}: {e}"));
         let log = LogBuf::default();
         let readers = vec![
@@ -392,6 +421,7 @@ impl Proxy {
             configs: Vec::new(),
             env: Vec::new(),
             extra_args: Vec::new(),
+            inherit: Vec::new(),
             debug: true,
         }
     }

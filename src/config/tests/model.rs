@@ -46,7 +46,7 @@ backend be
             loc: loc(11),
             mode: Mode::Tcp,
             binds: vec![Bind {
-                addr: sa("0.0.0.0:80"),
+                on: ListenOn::Addr(sa("0.0.0.0:80")),
                 accept_proxy: false,
                 name: "0.0.0.0:80".into(),
                 v6only: false,
@@ -179,7 +179,7 @@ backend be
     let got: Vec<(String, bool, &str, bool, u32)> = (fe.binds.iter())
         .map(|b| {
             (
-                b.addr.to_string(),
+                b.on.to_string(),
                 b.accept_proxy,
                 b.name.as_str(),
                 b.v6only,
@@ -670,4 +670,24 @@ fn hard_stop_after() {
     );
     let e = errors("global\n    hard-stop-after soon\n");
     assert_has(&e, "t.cfg:2", "'hard-stop-after'");
+}
+
+#[test]
+fn bind_on_an_inherited_fd() {
+    let l = ok(
+        "frontend f\n    bind fd@3 name inherited accept-proxy\n    bind fd@7\n    default_backend b\nbackend b\n    server s 127.0.0.1:1\n",
+    );
+    let b = &l.config.frontends[0].binds;
+    assert_eq!(b[0].on, ListenOn::Fd(3));
+    assert_eq!(b[0].name, "inherited");
+    assert!(b[0].accept_proxy);
+    assert_eq!(b[1].name, "fd@7");
+    for bad in ["fd@", "fd@x", "fd@2", "fd@-1"] {
+        let e = errors(&format!("frontend f\n    bind {bad}\n"));
+        assert_has(
+            &e,
+            "t.cfg:2",
+            "expects an inherited file descriptor number above 2",
+        );
+    }
 }
