@@ -59,3 +59,28 @@ fn an_inherited_fd_that_is_not_a_listener_is_refused_with_its_line() {
     assert_eq!(status.code(), Some(1));
     assert!(p.log().contains("[fd@9]"), "{}", p.log());
 }
+
+#[test]
+fn stats_socket_on_an_inherited_unix_listener() {
+    let be = HttpBackend::start("s1");
+    let dir = TempDir::new();
+    let path = dir.path.join("inherited.sock");
+    let sock = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let port = free_port();
+    let cfg = http_config(
+        1,
+        "    stats socket fd@4 level admin\n",
+        &format!(
+            "listen px\n    bind 127.0.0.1:{port}\n    server s1 {}\n",
+            be.addr
+        ),
+    );
+    let p = Proxy::builder()
+        .config(&cfg)
+        .inherit_fd(4, sock.as_raw_fd())
+        .start();
+    drop(sock);
+    assert_eq!(api(&path, "get weight px/s1\n"), "1 (initial 1)\n\n");
+    assert_eq!(api(&path, "show cli level\n"), "admin\n\n");
+    p.stop().assert_clean();
+}

@@ -90,6 +90,7 @@ fn bind_one(s: &StatsSocket) -> Result<Bound, String> {
             let l = TcpListener::bind(addr).map_err(|e| e.to_string())?;
             (Listener::Tcp(l), None)
         }
+        StatsAddr::Fd(fd) => (inherited(*fd)?, None),
     };
     match &listener {
         Listener::Unix(l) => l.set_nonblocking(true),
@@ -102,6 +103,24 @@ fn bind_one(s: &StatsSocket) -> Result<Bound, String> {
         name: s.addr.to_string(),
         file,
     })
+}
+
+/// An inherited listening socket (`fd@N`), UNIX or TCP.
+fn inherited(fd: RawFd) -> Result<Listener, String> {
+    let family = crate::shard::sys::take_inherited_listener(fd).map_err(|e| e.to_string())?;
+    use std::os::fd::FromRawFd;
+    match i32::from(family) {
+        // SAFETY: the fd is a listening socket of this family, inherited
+        // for this `stats socket` and owned by the listener from now on.
+        libc::AF_UNIX => Ok(Listener::Unix(unsafe { UnixListener::from_raw_fd(fd) })),
+        libc::AF_INET | libc::AF_INET6 => {
+            // SAFETY: as above, a listening TCP socket.
+            Ok(Listener::Tcp(unsafe { TcpListener::from_raw_fd(fd) }))
+        }
+        f => Err(format!(
+            "fd@{fd} is a socket of family {f}, not UNIX or TCP"
+        )),
+    }
 }
 
 fn bind_abstract(name: &str) -> Result<UnixListener, String> {

@@ -243,8 +243,8 @@ fn bind_option(s: &mut StatsSocket, kw: &str, value: Option<&str>) -> Result<(),
 
 /// A `stats socket` address: a UNIX path (`/path`, `unix@path`), an
 /// abstract socket (`abns@name`) or one TCP address (literal IP, optional
-/// `ipv4@`/`ipv6@`/`tcp@` prefix). `fd@`, `sockpair@` and the datagram
-/// families are refused by name.
+/// `ipv4@`/`ipv6@`/`tcp@` prefix) or an inherited listening socket
+/// (`fd@N`). `sockpair@` and the datagram families are refused by name.
 fn stats_addr(spec: &str) -> Result<StatsAddr, String> {
     if spec.starts_with('/') {
         return Ok(StatsAddr::Unix(spec.to_string()));
@@ -254,11 +254,19 @@ fn stats_addr(spec: &str) -> Result<StatsAddr, String> {
             "unix" if !rest.is_empty() => return Ok(StatsAddr::Unix(rest.to_string())),
             "abns" if !rest.is_empty() => return Ok(StatsAddr::Abstract(rest.to_string())),
             "unix" | "abns" => return Err(format!("missing path in '{spec}'")),
+            "fd" => {
+                return match rest.parse::<i32>() {
+                    Ok(n) if n > 2 => Ok(StatsAddr::Fd(n)),
+                    _ => Err(format!(
+                        "'{spec}': expects an inherited file descriptor number above 2"
+                    )),
+                };
+            }
             "ipv4" | "ipv6" | "tcp" | "tcp4" | "tcp6" => {}
             _ => {
                 return Err(format!(
                     "address family '{family}@' is not supported for the runtime API \
-                     (use a path, unix@, abns@, ipv4@ or ipv6@)"
+                     (use a path, unix@, abns@, ipv4@, ipv6@ or fd@)"
                 ));
             }
         }

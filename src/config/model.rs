@@ -125,6 +125,8 @@ pub enum StatsAddr {
     Abstract(String),
     /// A TCP socket (`ipv4@ADDR:PORT`, `ipv6@[ADDR]:PORT`, `ADDR:PORT`).
     Tcp(SocketAddr),
+    /// `fd@N`: a listening socket (UNIX or TCP) inherited from the parent.
+    Fd(i32),
 }
 
 impl std::fmt::Display for StatsAddr {
@@ -134,6 +136,7 @@ impl std::fmt::Display for StatsAddr {
             StatsAddr::Abstract(n) => write!(f, "abns@{n}"),
             StatsAddr::Tcp(a @ SocketAddr::V4(_)) => write!(f, "ipv4@{a}"),
             StatsAddr::Tcp(a) => write!(f, "ipv6@{a}"),
+            StatsAddr::Fd(n) => write!(f, "fd@{n}"),
         }
     }
 }

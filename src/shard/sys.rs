@@ -173,6 +173,14 @@ pub fn reuseport_listener(addr: SocketAddr, v6only: bool, backlog: i32) -> io::R
 /// it must be a listening TCP socket. Marked close-on-exec, so it does not
 /// leak further, and given TCP_NODELAY for the sockets it accepts.
 pub fn inherited_listener(fd: RawFd) -> io::Result<RawFd> {
+    take_inherited_listener(fd)?;
+    setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)?;
+    Ok(fd)
+}
+
+/// Takes over listening socket `fd` inherited from the parent: checks that
+/// it listens, marks it close-on-exec; its address family.
+pub fn take_inherited_listener(fd: RawFd) -> io::Result<libc::sa_family_t> {
     let mut listening: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: valid out-pointers for an int option.
@@ -198,8 +206,16 @@ pub fn inherited_listener(fd: RawFd) -> io::Result<RawFd> {
     if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)?;
-    Ok(fd)
+    // SAFETY: zeroed storage is a valid out-buffer for getsockname.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: storage and len describe a buffer large enough for any family.
+    if unsafe { libc::getsockname(fd, &mut storage as *mut _ as *mut libc::sockaddr, &mut len) }
+        != 0
+    {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(storage.ss_family)
 }
 
 /// A close-on-exec duplicate of `fd`.

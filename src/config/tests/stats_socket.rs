@@ -103,9 +103,9 @@ fn errors_name_file_and_line() {
             "'uid' : missing or invalid uid 'x'",
         ),
         (
-            "global\n    stats socket fd@3\n",
+            "global\n    stats socket fd@2\n",
             "t.cfg:2",
-            "address family 'fd@' is not supported",
+            "'fd@2': expects an inherited file descriptor number above 2",
         ),
         (
             "global\n    stats socket sockpair@3\n",
@@ -162,4 +162,10 @@ fn errors_name_file_and_line() {
 fn bind_process_is_accepted_with_a_warning() {
     let l = ok("global\n    stats bind-process all\n");
     assert_warns(&l, "t.cfg:2", "'stats bind-process' ignored");
+}
+
+#[test]
+fn inherited_fd() {
+    let l = ok("global\n    stats socket fd@4 level admin\n");
+    assert_eq!(l.config.global.stats_sockets[0].addr, StatsAddr::Fd(4));
 }
