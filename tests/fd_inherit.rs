@@ -46,6 +46,8 @@ fn an_inherited_fd_that_is_not_a_listener_is_refused_with_its_line() {
         .spawn();
     let status = p.wait_exit(IO_TIMEOUT).expect("startup fails");
     assert_eq!(status.code(), Some(1));
+    // The output readers may still be draining the pipes.
+    p.wait_log("[fd@3]", IO_TIMEOUT);
     let log = p.log();
     assert!(
         log.contains("ringproxy1.cfg:")
@@ -57,7 +59,7 @@ fn an_inherited_fd_that_is_not_a_listener_is_refused_with_its_line() {
     let mut p = Proxy::builder().config(&config(9, &be)).spawn();
     let status = p.wait_exit(IO_TIMEOUT).expect("startup fails");
     assert_eq!(status.code(), Some(1));
-    assert!(p.log().contains("[fd@9]"), "{}", p.log());
+    assert!(p.wait_log("[fd@9]", IO_TIMEOUT), "{}", p.log());
 }
 
 #[test]

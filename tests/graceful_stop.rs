@@ -43,7 +43,7 @@ fn http_soft_stop_finishes_requests_in_progress_and_closes_idle_ones() {
         .wait_exit(IO_TIMEOUT)
         .expect("exits once every session ended");
     assert!(status.success(), "{status}");
-    assert!(p.log().contains("SIGUSR1 received: stopping gracefully"));
+    assert!(p.wait_log("SIGUSR1 received: stopping gracefully", IO_TIMEOUT));
 }
 
 #[test]
@@ -88,7 +88,7 @@ fn hard_stop_after_closes_what_remains() {
         .wait_exit(IO_TIMEOUT)
         .expect("hard-stop-after ends the process");
     assert!(status.success(), "{status}");
-    assert!(p.log().contains("hard-stop-after expired"));
+    assert!(p.wait_log("hard-stop-after expired", IO_TIMEOUT));
     c.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
     let mut buf = [0u8; 8];
     assert!(
