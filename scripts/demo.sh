@@ -12,6 +12,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PROXY_PORT=8080
+HTTP_PORT=8081
+API_SOCKET=/tmp/ringproxy-demo.sock
 BACKEND_PORTS=(9001 9002)
 
 say() { printf '==> %s\n' "$*" >&2; }
@@ -59,7 +61,7 @@ fi
 say "building (cargo build --release --bins)"
 cargo build --release --bins
 
-for port in "$PROXY_PORT" "${BACKEND_PORTS[@]}"; do
+for port in "$PROXY_PORT" "$HTTP_PORT" "${BACKEND_PORTS[@]}"; do
     if port_open "$port"; then
         die "port $port on 127.0.0.1 is already in use (an earlier demo still running?)"
     fi
@@ -97,7 +99,8 @@ port_open "${BACKEND_PORTS[1]}" || die "the example backend did not start listen
 # --- Proxy -----------------------------------------------------------------
 cat >&2 <<EOF
 
-ringproxy is starting on 127.0.0.1:$PROXY_PORT (examples/demo.cfg). From another terminal, try:
+ringproxy is starting on 127.0.0.1:$PROXY_PORT (TCP) and :$HTTP_PORT (HTTP), examples/demo.cfg.
+From another terminal, try:
 
     curl http://127.0.0.1:$PROXY_PORT/
         "hello from s1" or "hello from s2": run it a few times; s2 has
@@ -105,6 +108,14 @@ ringproxy is starting on 127.0.0.1:$PROXY_PORT (examples/demo.cfg). From another
     printf 'hi\n' | nc -N 127.0.0.1 $PROXY_PORT
         line echo through the proxy: "s1: hi" or "s2: hi"
         (nc: apt-get install netcat-openbsd; -N closes after the input)
+    curl -i http://127.0.0.1:$HTTP_PORT/
+        the same servers in HTTP mode (health-checked, an access log line
+        here for each request, an X-Served-By header added)
+    echo "show stat" | socat stdio unix-connect:$API_SOCKET
+        the runtime API (apt-get install socat): also "show servers state",
+        "disable server demo_http/s1", "help"
+    kill -USR1 <ringproxy's pid>
+        graceful stop: requests in progress finish, then it exits
 
 Press Ctrl-C to stop the proxy and the backend.
 
