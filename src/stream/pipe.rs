@@ -92,18 +92,21 @@ impl Pipe {
     }
 
     /// Queues `chunk`, or appends its bytes to the last queued chunk when
-    /// that one is an owned vector not being sent and `chunk` is small: a
-    /// rewritten HTTP head and the start of its body then leave in one send
-    /// (one segment, one wakeup of the peer) instead of two.
+    /// that one is an owned vector not being sent and both fit in
+    /// `JOIN_CAP`: a rewritten HTTP head and the start of its body then
+    /// leave in one send (one segment, one wakeup of the peer) instead of
+    /// two. The cap keeps backpressure honest: reading pauses on a count of
+    /// chunks, so no chunk may grow without bound while the pipe cannot
+    /// send (a request waiting for its server, a slow client).
     pub fn push_joined(&mut self, chunk: Chunk, io: &mut Io) {
-        /// Largest chunk copied rather than queued.
-        const JOIN_MAX: u32 = 4096;
+        /// Most bytes a joined chunk holds: one default `tune.bufsize`.
+        const JOIN_CAP: usize = 16384;
         let n = self.queued();
         // The front chunk may be in the kernel's hands: never touched.
         let back_free = n >= 2 || (n == 1 && !self.sending);
-        if chunk.remaining() <= JOIN_MAX
-            && back_free
+        if back_free
             && let Some(Chunk::Owned { data, .. }) = self.back_mut()
+            && data.len() + chunk.remaining() as usize <= JOIN_CAP
         {
             data.extend_from_slice(chunk.bytes(&io.bufs));
             chunk.release(io);
