@@ -88,8 +88,7 @@ impl Shard {
             return;
         };
         let Some(b) = st.backend else {
-            self.counters.no_server += 1;
-            self.stream_terminate(sk, Termination::new(Cause::ServerAbort, Phase::Connect));
+            self.stream_no_server(sk, Phase::Connect);
             return;
         };
         let src = self.session_addrs_src_if_needed(sk, b);
@@ -101,19 +100,19 @@ impl Shard {
                 self.stream_connect(sk);
             }
             Pick::Queue => self.stream_enqueue(sk, b),
-            Pick::NoServer if self.streams.get(sk).is_some_and(|s| s.http.is_some()) => {
-                self.counters.no_server += 1;
-                self.http_error(sk, 503);
-            }
-            Pick::NoServer => {
-                self.counters.no_server += 1;
-                log::debug!(
-                    "shard {}: no server available in backend '{}'",
-                    self.id,
-                    shared.cfg.name
-                );
-                self.stream_terminate(sk, Termination::new(Cause::ServerAbort, Phase::Connect));
-            }
+            Pick::NoServer => self.stream_no_server(sk, Phase::Connect),
+        }
+    }
+
+    /// No server can take the stream (none usable, or no backend): HTTP
+    /// answers 503, TCP ends the stream; `phase` is where it stood.
+    fn stream_no_server(&mut self, sk: Key, phase: Phase) {
+        self.counters.no_server += 1;
+        let term = Termination::new(Cause::ServerAbort, phase);
+        if self.streams.get(sk).is_some_and(|s| s.http.is_some()) {
+            self.http_error_as(sk, 503, term);
+        } else {
+            self.stream_terminate(sk, term);
         }
     }
 
@@ -278,8 +277,7 @@ impl Shard {
                 }
                 Pick::NoServer => {
                     self.stream_dequeue(sk, b);
-                    self.counters.no_server += 1;
-                    self.stream_terminate(sk, Termination::new(Cause::ServerAbort, Phase::Queue));
+                    self.stream_no_server(sk, Phase::Queue);
                 }
             }
         }
