@@ -217,10 +217,6 @@ impl Registry {
             .filter_map(|s| s.srv.as_ref())
             .find(|s| s.name == name)
     }
-
-    pub fn live(&self) -> impl Iterator<Item = &Arc<ServerShared>> {
-        self.slots.iter().filter_map(|s| s.srv.as_ref())
-    }
 }
 
 pub struct BackendShared {
@@ -294,8 +290,6 @@ pub enum Pick {
 pub struct LocalServer {
     /// The server in this slot; None: a free slot.
     pub srv: Option<Arc<ServerShared>>,
-    /// The slot's generation on this shard.
-    pub generation: u32,
     /// Streams of this shard currently assigned to the server.
     pub streams: u32,
     /// Connections to it in use by a stream.
@@ -314,6 +308,8 @@ pub struct LocalServer {
     /// Estimated connections this shard needs to the server (HAProxy's
     /// `est_need_conns`): idle ones beyond it are closed, not pooled.
     pub est_need: u32,
+    /// When the estimate is next updated (shard ms): once per purge period.
+    pub next_estimate: u64,
 }
 
 /// What refers to a server on one shard: the deletion protocol's answer.
@@ -375,9 +371,9 @@ impl LocalServer {
         self.max_used = self.used_conns;
     }
 
-    /// The server of this slot if it is still generation `generation`.
-    pub fn live(&self, generation: u32) -> Option<&Arc<ServerShared>> {
-        self.srv.as_ref().filter(|_| self.generation == generation)
+    /// Whether this slot holds server `id` (that generation of the slot).
+    fn holds(&self, id: ServerId) -> bool {
+        self.srv.as_ref().is_some_and(|s| s.id == id)
     }
 }
 
@@ -398,7 +394,6 @@ impl LocalBackend {
             .iter()
             .map(|s| LocalServer {
                 srv: s.srv.clone(),
-                generation: s.generation,
                 ..LocalServer::default()
             })
             .collect();
@@ -416,6 +411,19 @@ impl LocalBackend {
         self.servers.get(i).and_then(|l| l.srv.as_ref())
     }
 
+    /// The slot of server `id`, if it still holds that server (a late
+    /// message or connection about a deleted server finds nothing, even
+    /// when a newer server took the slot).
+    pub fn slot(&self, id: ServerId) -> Option<&LocalServer> {
+        self.servers.get(id.slot as usize).filter(|ls| ls.holds(id))
+    }
+
+    pub fn slot_mut(&mut self, id: ServerId) -> Option<&mut LocalServer> {
+        self.servers
+            .get_mut(id.slot as usize)
+            .filter(|ls| ls.holds(id))
+    }
+
     /// Puts a server added at run time into its slot on this shard.
     pub fn add_server(&mut self, srv: Arc<ServerShared>) {
         let i = srv.id.slot as usize;
@@ -425,19 +433,19 @@ impl LocalBackend {
         }
         let ls = &mut self.servers[i];
         debug_assert!(ls.srv.is_none() && ls.refs().is_empty());
-        ls.generation = srv.id.generation;
         ls.srv = Some(srv);
     }
 
     /// Empties the slot of `id` on this shard (the deletion protocol made
-    /// sure nothing here refers to it any more).
+    /// sure nothing here refers to it any more); nothing of it, the idle
+    /// connection estimate included, is left for the next server there.
     pub fn remove_server(&mut self, id: ServerId) -> bool {
-        match self.servers.get_mut(id.slot as usize) {
-            Some(ls) if ls.generation == id.generation && ls.srv.is_some() => {
-                ls.srv = None;
+        match self.slot_mut(id) {
+            Some(ls) => {
+                *ls = LocalServer::default();
                 true
             }
-            _ => false,
+            None => false,
         }
     }
 
@@ -516,6 +524,15 @@ pub struct ServerTable {
 }
 
 impl ServerTable {
+    /// Server `id` of backend `b`, if its slot still holds it.
+    pub fn slot(&self, b: usize, id: ServerId) -> Option<&LocalServer> {
+        self.backends.get(b)?.slot(id)
+    }
+
+    pub fn slot_mut(&mut self, b: usize, id: ServerId) -> Option<&mut LocalServer> {
+        self.backends.get_mut(b)?.slot_mut(id)
+    }
+
     pub fn new(shared: &[Arc<BackendShared>], shard: usize) -> ServerTable {
         ServerTable {
             backends: shared

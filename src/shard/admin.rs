@@ -29,13 +29,7 @@ impl Shard {
     /// sessions simply open a new connection next time). Connections in use
     /// are left alone.
     pub(super) fn admin_purge_idle(&mut self, backend: usize, id: ServerId) {
-        let Some(ls) = self
-            .table
-            .backends
-            .get_mut(backend)
-            .and_then(|lb| lb.servers.get_mut(id.slot as usize))
-            .filter(|ls| ls.generation == id.generation && ls.srv.is_some())
-        else {
+        let Some(ls) = self.table.slot_mut(backend, id) else {
             return;
         };
         let mut closing = Vec::new();
@@ -74,13 +68,7 @@ impl Shard {
     /// backend's queue.
     pub(super) fn admin_server_maint(&mut self, backend: usize, id: ServerId) {
         self.admin_purge_idle(backend, id);
-        let live = self
-            .table
-            .backends
-            .get(backend)
-            .and_then(|lb| lb.servers.get(id.slot as usize))
-            .is_some_and(|ls| ls.generation == id.generation && ls.srv.is_some());
-        if live {
+        if self.table.slot(backend, id).is_some() {
             self.redistribute_server_queue(backend, id.slot as usize);
         }
     }
@@ -97,10 +85,7 @@ impl Shard {
         self.admin_purge_idle(backend, id);
         let refs = self
             .table
-            .backends
-            .get(backend)
-            .and_then(|lb| lb.servers.get(id.slot as usize))
-            .filter(|ls| ls.generation == id.generation)
+            .slot(backend, id)
             .map_or_else(ServerRefs::default, |ls| ls.refs());
         let _ = reply.send((self.id, refs));
     }
@@ -109,24 +94,20 @@ impl Shard {
     /// nothing referring to the server, while it stayed in maintenance (so
     /// nothing could take a new reference since).
     pub(super) fn admin_server_del(&mut self, backend: usize, id: ServerId) {
+        let refs = self.table.slot(backend, id).map(|ls| ls.refs());
+        if let Some(r) = refs
+            && !r.is_empty()
+        {
+            // The protocol guarantees this cannot happen; if it ever did,
+            // keeping the slot is the safe choice.
+            log::error!(
+                "shard {}: server slot {} deleted while referenced ({r:?}); kept",
+                self.id,
+                id.slot
+            );
+            return;
+        }
         if let Some(lb) = self.table.backends.get_mut(backend) {
-            let refs = lb
-                .servers
-                .get(id.slot as usize)
-                .filter(|ls| ls.generation == id.generation)
-                .map(|ls| ls.refs());
-            if let Some(r) = refs
-                && !r.is_empty()
-            {
-                // The protocol guarantees this cannot happen; if it ever
-                // did, keeping the slot is the safe choice.
-                log::error!(
-                    "shard {}: server slot {} deleted while referenced ({r:?}); kept",
-                    self.id,
-                    id.slot
-                );
-                return;
-            }
             lb.remove_server(id);
         }
     }

@@ -337,14 +337,11 @@ impl Shard {
         else {
             return;
         };
-        let (b, i) = (backend as usize, server as usize);
-        let Some(ls) = self
-            .table
-            .backends
-            .get_mut(b)
-            .and_then(|lb| lb.servers.get_mut(i))
-            .filter(|ls| ls.generation == generation && ls.srv.is_some())
-        else {
+        let id = crate::backend::ServerId {
+            slot: server,
+            generation,
+        };
+        let Some(ls) = self.table.slot_mut(backend as usize, id) else {
             return;
         };
         match conn.owner {
