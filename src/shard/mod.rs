@@ -440,7 +440,12 @@ impl Shard {
                     continue;
                 };
                 let delay = srv.cfg.pool_purge_delay;
-                ls.update_estimate();
+                // HAProxy's estimate moves once per purge period.
+                if self.now >= ls.next_estimate {
+                    ls.update_estimate();
+                    ls.next_estimate =
+                        self.now + (delay.as_millis() as u64).max(MAINTENANCE_EVERY_MS);
+                }
                 let before = self.now.saturating_sub(delay.as_millis() as u64);
                 ls.pool.expire(before, &mut expired);
             }
