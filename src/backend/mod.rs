@@ -226,9 +226,6 @@ pub struct BackendShared {
     pub registry: std::sync::Mutex<Registry>,
     /// Streams waiting in this backend's queue, all shards together.
     pub queued: AtomicU32,
-    /// Streams waiting in the queues of this backend's servers, all shards
-    /// together.
-    pub srv_queued: AtomicU32,
     /// Bit i set: shard i has streams queued for this backend (in its
     /// queue or its servers').
     pub queued_shards: AtomicU64,
@@ -250,7 +247,6 @@ impl BackendShared {
             cfg: cfg.clone(),
             registry: std::sync::Mutex::new(reg),
             queued: AtomicU32::new(0),
-            srv_queued: AtomicU32::new(0),
             queued_shards: AtomicU64::new(0),
             counters: crate::stats::Counters::default(),
         }
@@ -383,6 +379,9 @@ pub struct LocalBackend {
     pub servers: Vec<LocalServer>,
     /// Streams waiting for a server slot, oldest first.
     pub queue: VecDeque<Key>,
+    /// Streams of this shard waiting in one of the servers' own queues
+    /// (`LocalServer::queue`), so that nothing scans them when none does.
+    pub server_waiting: u32,
     scratch: Vec<LbServer>,
 }
 
@@ -402,6 +401,7 @@ impl LocalBackend {
             lb: Lb::new(&shared.cfg.balance, n, seed),
             servers,
             queue: VecDeque::new(),
+            server_waiting: 0,
             scratch: Vec::with_capacity(n),
         }
     }

@@ -148,6 +148,8 @@ pub struct Stream {
     /// server of the backend.
     pub wait_server: Option<u32>,
     pub deadline: Deadline,
+    /// How the stream ended (the log's termination state); set as soon as
+    /// the proxy answers by itself, before the answer is even sent.
     pub term: Option<Termination>,
     /// HTTP mode: the transaction (L7). None in TCP mode and once an HTTP
     /// stream became a tunnel.

@@ -401,10 +401,7 @@ impl Shard {
             // request is dropped and the client connection will close, but
             // the server's response is still read and delivered (or, if it
             // never comes, answered with 502 when the server closes).
-            txn.req = super::http::ReqPhase::Done;
-            txn.cli_keepalive = false;
-            txn.req_cut = true;
-            txn.srv_reusable = false;
+            txn.cut_request();
             let pipe = st.pipe_mut(dir);
             pipe.sending = false;
             pipe.discard_queued(&mut self.io);

@@ -1,11 +1,12 @@
 //! The TCP-mode stream's life on a shard: server choice and queueing,
 //! connect with retries and redispatch, the two pipes, timeouts, and the end.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::{Cause, Phase, Termination};
 use super::{Chunk, Dir, Pipe, Stream, StreamState};
-use crate::backend::Pick;
+use crate::backend::{Pick, ServerShared};
 use crate::config::ProxyVersion;
 use crate::connection::{Connection, Owner, ServerRef, Side};
 use crate::mesh::Msg;
@@ -165,10 +166,9 @@ impl Shard {
             st.times.queue_start = self.now;
         }
         self.table.backends[b].servers[i].queue.push_back(sk);
+        self.table.backends[b].server_waiting += 1;
         srv.counters.queue_enter();
-        let shared = &self.rt.backends[b];
-        shared.srv_queued.fetch_add(1, Ordering::AcqRel);
-        shared
+        self.rt.backends[b]
             .queued_shards
             .fetch_or(1 << self.id, Ordering::AcqRel);
         self.stream_rearm_timer(sk);
@@ -187,7 +187,7 @@ impl Shard {
                     && let Some(pos) = ls.queue.iter().position(|k| *k == sk)
                 {
                     ls.queue.remove(pos);
-                    shared.srv_queued.fetch_sub(1, Ordering::AcqRel);
+                    lb.server_waiting -= 1;
                     if let Some(srv) = ls.srv.as_ref() {
                         srv.counters.queue_leave();
                     }
@@ -201,7 +201,7 @@ impl Shard {
                 }
             }
         }
-        if lb.queue.is_empty() && lb.servers.iter().all(|ls| ls.queue.is_empty()) {
+        if lb.queue.is_empty() && lb.server_waiting == 0 {
             shared
                 .queued_shards
                 .fetch_and(!(1 << self.id), Ordering::AcqRel);
@@ -217,6 +217,9 @@ impl Shard {
     /// the slots that server has free (in order, each server's queue
     /// first, as HAProxy serves a server's own queue before the backend's).
     fn process_server_queues(&mut self, b: usize) {
+        if self.table.backends[b].server_waiting == 0 {
+            return;
+        }
         for i in 0..self.table.backends[b].servers.len() {
             while let Some(&sk) = self.table.backends[b].servers[i].queue.front() {
                 let Some(srv) = self.table.backends[b].server(i).cloned() else {
@@ -322,16 +325,15 @@ impl Shard {
     }
 
     /// Gives the stream's server slot back and lets a queued stream (here or
-    /// on another shard) have it.
-    pub(crate) fn stream_release_server(&mut self, sk: Key) {
-        let Some(st) = self.streams.get_mut(sk) else {
-            return;
-        };
+    /// on another shard) have it. Returns the server it was bound to.
+    pub(crate) fn stream_release_server(&mut self, sk: Key) -> Option<Arc<ServerShared>> {
+        let st = self.streams.get_mut(sk)?;
         let (Some(b), Some(i)) = (st.backend, st.server.take()) else {
-            return;
+            return None;
         };
         let (bytes_in, bytes_out) = (st.c2s.bytes, st.s2c.bytes);
-        if let Some(srv) = st.server_ref.take() {
+        let srv = st.server_ref.take();
+        if let Some(srv) = &srv {
             srv.counters.leave();
             srv.counters.bytes(bytes_in, bytes_out);
             srv.release();
@@ -339,17 +341,16 @@ impl Shard {
         if let Some(local) = self.table.backends[b].servers.get_mut(i) {
             local.streams = local.streams.saturating_sub(1);
         }
-        let shared = self.rt.backends[b].clone();
-        if shared.queued.load(Ordering::Acquire) == 0
-            && shared.srv_queued.load(Ordering::Acquire) == 0
-        {
-            return;
+        let me = 1u64 << self.id;
+        let queued = self.rt.backends[b].queued_shards.load(Ordering::Acquire);
+        if queued & me != 0 {
+            self.process_queue(b);
         }
-        self.process_queue(b);
-        let others = shared.queued_shards.load(Ordering::Acquire) & !(1 << self.id);
+        let others = self.rt.backends[b].queued_shards.load(Ordering::Acquire) & !me;
         if others != 0 {
             self.post_mask(others, || Msg::SlotFree { backend: b });
         }
+        srv
     }
 
     /// Opens a connection to the stream's server.

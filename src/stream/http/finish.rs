@@ -176,8 +176,12 @@ impl Shard {
         // After the client's FIN, requests it already sent (pipelined) are
         // still answered, as HAProxy does; the connection closes once they
         // are (the next receive sees the FIN again).
-        let cli_keep =
-            txn.cli_keepalive && (!st.cli_fin || pending.is_some()) && !self.soft_stopping;
+        // A cut request leaves the rest of its body unread, and a graceful
+        // stop closes every connection after its answer.
+        let cli_keep = txn.cli_keepalive
+            && !txn.req_cut
+            && (!st.cli_fin || pending.is_some())
+            && !self.soft_stopping;
         log::debug!(
             "shard {}: http txn done: status {} ({} ms){}",
             self.id,
@@ -185,7 +189,7 @@ impl Shard {
             now.saturating_sub(txn.times.start),
             if cli_keep { ", keep-alive" } else { "" }
         );
-        let term = txn
+        let term = st
             .term
             .unwrap_or(Termination::new(Cause::None, Phase::Data));
         self.stream_log(sk, term);

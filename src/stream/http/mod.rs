@@ -94,12 +94,9 @@ pub struct HttpTxn {
     pub srv_close: bool,
     /// The rest of the request was dropped (the server stopped reading
     /// it): the client connection cannot carry another request, whatever
-    /// the response says. Sticky, unlike `cli_keepalive`, which the
-    /// response head sets when it arrives (possibly after the cut).
+    /// the response says (`cli_keepalive` is the response's word, set when
+    /// its head arrives, possibly after the cut). See `cut_request`.
     pub req_cut: bool,
-    /// How the transaction ended when not normally (the log's
-    /// termination state): set by the proxy's own answers.
-    pub term: Option<crate::stream::Termination>,
     /// The server tried last, kept for the log when the proxy answered
     /// after giving the server up (503 after retries).
     pub log_server: Option<std::sync::Arc<crate::backend::ServerShared>>,
@@ -120,6 +117,15 @@ pub struct HttpTxn {
 }
 
 impl HttpTxn {
+    /// The server stopped reading the request (it answered early, or
+    /// closed): the rest of it is dropped, the server connection cannot be
+    /// reused, and the client's closes after the answer.
+    pub fn cut_request(&mut self) {
+        self.req = ReqPhase::Done;
+        self.req_cut = true;
+        self.srv_reusable = false;
+    }
+
     pub fn new(now: u64) -> HttpTxn {
         HttpTxn {
             req: ReqPhase::Head,
@@ -131,7 +137,6 @@ impl HttpTxn {
             srv_reusable: false,
             srv_close: false,
             req_cut: false,
-            term: None,
             log_server: None,
             dechunk: false,
             pending: None,

@@ -209,9 +209,7 @@ impl Shard {
         if let Some(srv) = st.server_ref.as_ref() {
             srv.counters.response(o.status);
         }
-        // The request may have been cut before this head arrived (the
-        // server answered early, closed, and our send failed first).
-        txn.cli_keepalive = o.cli_keepalive && !txn.req_cut;
+        txn.cli_keepalive = o.cli_keepalive;
         txn.srv_reusable = o.srv_reusable;
         txn.dechunk = o.dechunk;
         if o.tunnel {
@@ -250,9 +248,7 @@ impl Shard {
             // the client still sends cannot go anywhere, so the client
             // connection closes after.
             if !matches!(txn.req, ReqPhase::Done) {
-                txn.req = ReqPhase::Done;
-                txn.cli_keepalive = false;
-                txn.req_cut = true;
+                txn.cut_request();
             }
             st.c2s.discard_queued(&mut self.io);
             if let Some(srv) = st.srv.take() {
@@ -348,22 +344,16 @@ impl Shard {
         let srv = st.srv.take();
         let was_queued = st.in_queue;
         let b = st.backend;
-        let log_server = st.server_ref.clone();
         let txn = st.http.as_mut().expect("http");
         txn.req = ReqPhase::Done;
         txn.rsp = RspPhase::Done;
         txn.status = status;
         txn.internal = true;
-        txn.term = Some(term);
-        if txn.log_server.is_none() {
-            txn.log_server = log_server;
-        }
-        txn.cli_keepalive = !close && !txn.req_cut && !self.soft_stopping;
+        txn.cli_keepalive = !close;
         self.rt.frontends[st.frontend].counters.response(status);
         if let Some(b) = b.filter(|_| st.be_counted) {
             self.rt.backends[b].counters.response(status);
         }
-        txn.srv_reusable = false;
         if txn.times.rsp_head == 0 {
             txn.times.rsp_head = now;
         }
@@ -407,7 +397,16 @@ impl Shard {
         if was_queued && let Some(b) = b {
             self.stream_dequeue(sk, b);
         }
-        self.stream_release_server(sk);
+        // The log names the server given up on (503 after the retries).
+        let released = self.stream_release_server(sk);
+        if let Some(st) = self.streams.get_mut(sk) {
+            st.term = Some(term);
+            if let Some(txn) = st.http.as_mut()
+                && txn.log_server.is_none()
+            {
+                txn.log_server = released;
+            }
+        }
         self.stream_set_state_answering(sk);
         self.pipe_pump(sk, Dir::S2C);
         self.http_maybe_done(sk);
