@@ -93,9 +93,8 @@ impl Shard {
             return;
         };
         let src = self.session_addrs_src_if_needed(sk, b);
-        let shared = self.rt.backends[b].clone();
         let key = self.streams.get(sk).and_then(|st| st.lb_key);
-        match self.table.backends[b].pick(&shared, src, avoid, key) {
+        match self.table.backends[b].pick(&self.rt.backends[b], src, avoid, key) {
             Pick::Server(i) => {
                 self.stream_bind_server(sk, b, i, true);
                 self.stream_connect(sk);
@@ -127,51 +126,53 @@ impl Shard {
         self.session_addrs(session).src.map(|a| a.ip())
     }
 
+    /// Waits in the backend's queue for any of its servers.
     fn stream_enqueue(&mut self, sk: Key, b: usize) {
-        let t = &self.rt.config.backends[b].timeouts;
-        let until = ms(t.queue.or(t.connect)).map_or(u64::MAX, |d| self.now + d);
-        let st = self.streams.get_mut(sk).expect("caller checked");
-        st.state = StreamState::Queued { until };
-        st.in_queue = true;
-        if st.times.queue_start == 0 {
-            st.times.queue_start = self.now;
-        }
-        self.table.backends[b].queue.push_back(sk);
-        let shared = &self.rt.backends[b];
-        shared.queued.fetch_add(1, Ordering::AcqRel);
-        shared.counters.queue_enter();
-        shared
-            .queued_shards
-            .fetch_or(1 << self.id, Ordering::AcqRel);
-        self.stream_rearm_timer(sk);
-        // A slot may have been freed between the pick and the enqueue.
-        self.process_queue(b);
+        self.stream_enqueue_in(sk, b, None);
     }
 
     /// Waits for server `i` in particular (the server the session's private
     /// connection goes to, at `maxconn` now): in that server's queue,
     /// served before the backend's queue when one of its slots frees.
     pub(crate) fn stream_enqueue_server(&mut self, sk: Key, b: usize, i: usize) {
-        let Some(srv) = self.table.backends[b].server(i).cloned() else {
-            return;
-        };
         self.stream_enter_backend(sk);
+        self.stream_enqueue_in(sk, b, Some(i));
+    }
+
+    /// Queues the stream under `timeout queue` (else `timeout connect`):
+    /// in server `server`'s queue, or the backend's when None.
+    fn stream_enqueue_in(&mut self, sk: Key, b: usize, server: Option<usize>) {
         let t = &self.rt.config.backends[b].timeouts;
         let until = ms(t.queue.or(t.connect)).map_or(u64::MAX, |d| self.now + d);
+        let lb = &mut self.table.backends[b];
+        let shared = &self.rt.backends[b];
+        match server {
+            Some(i) => {
+                let Some(srv) = lb.server(i) else {
+                    return;
+                };
+                srv.counters.queue_enter();
+                lb.servers[i].queue.push_back(sk);
+                lb.server_waiting += 1;
+            }
+            None => {
+                lb.queue.push_back(sk);
+                shared.queued.fetch_add(1, Ordering::AcqRel);
+                shared.counters.queue_enter();
+            }
+        }
+        shared
+            .queued_shards
+            .fetch_or(1 << self.id, Ordering::AcqRel);
         let st = self.streams.get_mut(sk).expect("caller checked");
         st.state = StreamState::Queued { until };
         st.in_queue = true;
-        st.wait_server = Some(i as u32);
+        st.wait_server = server.map(|i| i as u32);
         if st.times.queue_start == 0 {
             st.times.queue_start = self.now;
         }
-        self.table.backends[b].servers[i].queue.push_back(sk);
-        self.table.backends[b].server_waiting += 1;
-        srv.counters.queue_enter();
-        self.rt.backends[b]
-            .queued_shards
-            .fetch_or(1 << self.id, Ordering::AcqRel);
         self.stream_rearm_timer(sk);
+        // A slot may have been freed between the pick and the enqueue.
         self.process_queue(b);
     }
 
@@ -266,10 +267,9 @@ impl Shard {
         }
         self.process_server_queues(b);
         while let Some(&sk) = self.table.backends[b].queue.front() {
-            let shared = self.rt.backends[b].clone();
             let src = self.session_addrs_src_if_needed(sk, b);
             let key = self.streams.get(sk).and_then(|st| st.lb_key);
-            match self.table.backends[b].pick(&shared, src, None, key) {
+            match self.table.backends[b].pick(&self.rt.backends[b], src, None, key) {
                 Pick::Queue => break,
                 Pick::Server(i) => {
                     self.stream_dequeue(sk, b);
@@ -358,13 +358,16 @@ impl Shard {
         let Some(st) = self.streams.get(sk) else {
             return;
         };
+        if st.http.is_some() && self.http_take_idle(sk) {
+            return;
+        }
+        let Some(st) = self.streams.get(sk) else {
+            return;
+        };
         let (Some(b), Some(server)) = (st.backend, st.server_ref.clone()) else {
             return;
         };
         let si = st.server.expect("a server is assigned before connecting");
-        if st.http.is_some() && (self.http_take_private(sk) || self.http_take_pooled(sk)) {
-            return;
-        }
         let fd = match sys::server_socket(server.addr.is_ipv6()) {
             Ok(fd) => fd,
             Err(e) => {

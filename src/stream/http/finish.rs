@@ -32,6 +32,24 @@ impl Shard {
             .map(|m| (m as usize).div_ceil(self.rt.shards))
     }
 
+    /// The session's idle private connection in backend `b`: to `server`
+    /// when given, else to any server usable now.
+    fn idle_private(&self, session: Key, b: usize, server: Option<usize>) -> Option<PrivConn> {
+        let table = &self.table.backends[b];
+        let s = self.sessions.get(session)?;
+        s.priv_conns.iter().copied().find(|pc| {
+            pc.backend == b
+                && server.map_or_else(
+                    || table.server(pc.server).is_some_and(|s| s.usable()),
+                    |i| pc.server == i,
+                )
+                && self
+                    .conns
+                    .get(pc.conn)
+                    .is_some_and(|c| c.is_open() && matches!(c.owner, Owner::Private(_)))
+        })
+    }
+
     /// Picks where the request goes: the session's own private connection
     /// when it has a usable one in this backend (as HAProxy keeps a session
     /// on the server it holds a private connection to), else the load
@@ -41,56 +59,42 @@ impl Shard {
         self.stream_enter_backend(sk);
         let st = self.streams.get(sk).expect("caller checked");
         let (session, b) = (st.session, st.backend.expect("assigned"));
-        let table = &self.table.backends[b];
-        let private = self.sessions.get(session).and_then(|s| {
-            s.priv_conns.iter().copied().find(|pc| {
-                pc.backend == b
-                    && table.server(pc.server).is_some_and(|s| s.usable())
-                    && self
-                        .conns
-                        .get(pc.conn)
-                        .is_some_and(|c| c.is_open() && matches!(c.owner, Owner::Private(_)))
-            })
-        });
-        if let Some(pc) = private {
-            let srv = table.server(pc.server).cloned().expect("usable above");
-            if !srv.try_acquire() {
-                // At maxconn: wait for this server, as HAProxy queues a
-                // stream already bound to its server in that server's queue.
-                self.stream_enqueue_server(sk, b, pc.server);
-                return;
-            }
-            if self.stream_bind_server(sk, b, pc.server, false) {
-                self.http_attach(sk, pc.conn);
-            }
+        let Some(pc) = self.idle_private(session, b, None) else {
+            self.stream_start(sk);
+            return;
+        };
+        let srv = self.table.backends[b]
+            .server(pc.server)
+            .cloned()
+            .expect("usable above");
+        if !srv.try_acquire() {
+            // At maxconn: wait for this server, as HAProxy queues a stream
+            // already bound to its server in that server's queue.
+            self.stream_enqueue_server(sk, b, pc.server);
             return;
         }
-        self.stream_start(sk);
+        if self.stream_bind_server(sk, b, pc.server, false) {
+            self.http_attach(sk, pc.conn);
+        }
     }
 
-    /// Takes the session's own idle private connection to the stream's
-    /// server, if it has one (a stream that waited in that server's queue,
-    /// or that load balancing sent back to it). Used by `stream_connect`.
-    pub(crate) fn http_take_private(&mut self, sk: Key) -> bool {
+    /// Attaches an idle connection to the stream's server, as `http-reuse`
+    /// allows for this request: the session's own private one (`never`; a
+    /// stream that waited in that server's queue, or that load balancing
+    /// sent back to it), else a pooled one. Used by `stream_connect`.
+    pub(crate) fn http_take_idle(&mut self, sk: Key) -> bool {
         let Some(st) = self.streams.get(sk) else {
             return false;
         };
         let (Some(b), Some(i)) = (st.backend, st.server) else {
             return false;
         };
-        let conns = &self.conns;
-        let found = self.sessions.get(st.session).and_then(|s| {
-            s.priv_conns.iter().find(|pc| {
-                pc.backend == b
-                    && pc.server == i
-                    && conns
-                        .get(pc.conn)
-                        .is_some_and(|c| c.is_open() && matches!(c.owner, Owner::Private(_)))
-            })
-        });
-        match found.map(|pc| pc.conn) {
-            Some(ck) => {
-                self.http_attach(sk, ck);
+        if self.backend_reuse(b) != Reuse::Never {
+            return self.http_take_pooled(sk);
+        }
+        match self.idle_private(st.session, b, Some(i)) {
+            Some(pc) => {
+                self.http_attach(sk, pc.conn);
                 true
             }
             None => false,
@@ -98,8 +102,8 @@ impl Shard {
     }
 
     /// Takes an idle pooled connection to the stream's server if `http-reuse`
-    /// allows it for this request. Used by `stream_connect`.
-    pub(crate) fn http_take_pooled(&mut self, sk: Key) -> bool {
+    /// allows it for this request.
+    fn http_take_pooled(&mut self, sk: Key) -> bool {
         let Some(st) = self.streams.get(sk) else {
             return false;
         };
