@@ -164,7 +164,7 @@ impl BodyTracker {
     /// made for (status 400 for a request, 502 for a response); once failed,
     /// the tracker keeps failing.
     pub fn feed(&mut self, input: &[u8]) -> Result<Progress, HttpError> {
-        self.feed_with(input, |_| {})
+        self.feed_dechunked(input, |_| {})
     }
 
     /// Like [`feed`](Self::feed), and calls `data` with the range of
@@ -173,14 +173,6 @@ impl BodyTracker {
     /// trailers), otherwise everything consumed. Ranges come in order and
     /// never overlap.
     pub fn feed_dechunked(
-        &mut self,
-        input: &[u8],
-        data: impl FnMut(std::ops::Range<usize>),
-    ) -> Result<Progress, HttpError> {
-        self.feed_with(input, data)
-    }
-
-    fn feed_with(
         &mut self,
         input: &[u8],
         mut data: impl FnMut(std::ops::Range<usize>),

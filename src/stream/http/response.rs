@@ -28,67 +28,55 @@ impl Shard {
         let txn = st.http.as_mut().expect("http");
         match &mut txn.rsp {
             RspPhase::Head => self.http_rsp_head_bytes(sk, chunk),
-            RspPhase::Body(tracker) if txn.dechunk => {
-                let mut content = self.io.vecs.take();
+            RspPhase::Body(tracker) => {
+                // For an HTTP/1.0 client a chunked body is sent de-chunked:
+                // its content is copied out of the framing; otherwise the
+                // body goes as received.
+                let mut content = txn.dechunk.then(|| self.io.vecs.take());
                 let bytes = chunk.bytes(&self.io.bufs);
-                let fed = tracker.feed_dechunked(bytes, |r| content.extend_from_slice(&bytes[r]));
-                match fed {
+                let fed = match content.as_mut() {
+                    Some(c) => tracker.feed_dechunked(bytes, |r| c.extend_from_slice(&bytes[r])),
+                    None => tracker.feed(bytes),
+                };
+                let p = match fed {
+                    Ok(p) => p,
                     Err(e) => {
-                        self.io.vecs.put(content);
+                        if let Some(c) = content {
+                            self.io.vecs.put(c);
+                        }
                         chunk.release(&mut self.io);
                         log::debug!("shard {}: bad response body: {e}", self.id);
-                        self.stream_terminate(
-                            sk,
-                            Termination::new(Cause::ServerAbort, Phase::Data),
-                        );
+                        // Part of the response is out already: all we can do
+                        // is cut both connections.
+                        let term = Termination::new(Cause::ServerAbort, Phase::Data);
+                        self.stream_terminate(sk, term);
+                        return;
                     }
-                    Ok(p) => {
-                        if p.done {
-                            txn.rsp = RspPhase::Done;
+                };
+                if p.done {
+                    txn.rsp = RspPhase::Done;
+                }
+                let (body, extra) = super::request::split_at(chunk, p.consumed, &mut self.io);
+                match (content, body) {
+                    (Some(c), body) => {
+                        if let Some(b) = body {
+                            b.release(&mut self.io);
                         }
-                        if content.is_empty() {
-                            self.io.vecs.put(content);
+                        if c.is_empty() {
+                            self.io.vecs.put(c);
                         } else {
-                            let c = Chunk::Owned {
-                                data: content,
-                                off: 0,
-                            };
+                            let c = Chunk::Owned { data: c, off: 0 };
                             st.s2c.push_joined(c, &mut self.io);
                         }
-                        let (used, extra) =
-                            super::request::split_at(chunk, p.consumed, &mut self.io);
-                        if let Some(u) = used {
-                            u.release(&mut self.io);
-                        }
-                        if let Some(x) = extra {
-                            self.http_server_extra(sk, x);
-                        }
-                        self.http_maybe_done(sk);
                     }
+                    (None, Some(b)) => st.s2c.push_joined(b, &mut self.io),
+                    (None, None) => {}
                 }
+                if let Some(x) = extra {
+                    self.http_server_extra(sk, x);
+                }
+                self.http_maybe_done(sk);
             }
-            RspPhase::Body(tracker) => match tracker.feed(chunk.bytes(&self.io.bufs)) {
-                Err(e) => {
-                    chunk.release(&mut self.io);
-                    log::debug!("shard {}: bad response body: {e}", self.id);
-                    // Part of the response is out already: all we can do is
-                    // cut both connections.
-                    self.stream_terminate(sk, Termination::new(Cause::ServerAbort, Phase::Data));
-                }
-                Ok(p) => {
-                    if p.done {
-                        txn.rsp = RspPhase::Done;
-                    }
-                    let (body, extra) = super::request::split_at(chunk, p.consumed, &mut self.io);
-                    if let Some(b) = body {
-                        st.s2c.push_joined(b, &mut self.io);
-                    }
-                    if let Some(x) = extra {
-                        self.http_server_extra(sk, x);
-                    }
-                    self.http_maybe_done(sk);
-                }
-            },
             RspPhase::Wait | RspPhase::Done => self.http_server_extra(sk, chunk),
         }
     }
@@ -112,11 +100,7 @@ impl Shard {
         let srv_close = txn.srv_close;
         let (fe, be, session) = (st.frontend, st.backend, st.session);
         let mut acc = txn.acc.take();
-        let addrs = if self.rt.frontends[fe].needs_addrs {
-            self.session_addrs(session)
-        } else {
-            crate::session::SessionAddrs::default()
-        };
+        let addrs = self.session_known_addrs(session);
         let limit = self.rt.config.global.bufsize;
         let step = {
             let bytes: &[u8] = match acc.as_mut() {
