@@ -120,11 +120,6 @@ impl Shard {
         });
         let ck = self.conns.insert(Connection::new(fd, Owner::Session(sk)));
         self.sessions.get_mut(sk).expect("just inserted").cli = ck;
-        if self.rt.frontends[fe].needs_addrs {
-            // Looked up now, while the client is surely there (a log line
-            // written after it left still has its address).
-            self.session_addrs(sk);
-        }
         let c = &self.rt.frontends[fe].counters;
         c.enter();
         crate::stats::Counters::inc(&c.conn_tot);
@@ -325,6 +320,17 @@ impl Shard {
         };
         s.deadline.at_ms = u64::MAX;
         s.state = SessionState::Full { stream: None };
+        let fe = s.frontend;
+        if self.rt.frontends[fe].needs_addrs {
+            // Looked up once, now, while the client is surely there (a log
+            // line written after it left still has its address); nothing
+            // to do when a PROXY header gave them.
+            self.session_addrs(sk);
+        }
+        let s = self
+            .sessions
+            .get_mut(sk)
+            .expect("a lookup keeps the session");
         if self.rt.config.frontends[s.frontend].mode == crate::config::Mode::Http {
             // HTTP: a stream is created per request, when one arrives.
             self.session_http_wait(sk, first);
@@ -356,6 +362,14 @@ impl Shard {
             }
             self.release_slots(s.frontend);
         }
+    }
+
+    /// The addresses known without a lookup: those of the PROXY header, or
+    /// those looked up when the session became full because its frontend
+    /// can use them (`needs_addrs`); unknown otherwise. The data path reads
+    /// these; no syscall.
+    pub fn session_known_addrs(&self, sk: Key) -> SessionAddrs {
+        self.sessions.get(sk).map(|s| s.addrs).unwrap_or_default()
     }
 
     /// The session's addresses, looking up the real ones on first use when

@@ -30,11 +30,14 @@ impl Shard {
         let fe = s.frontend;
         let cli = s.cli;
         let fe_cfg = &self.rt.config.frontends[fe];
-        let backend = if fe_cfg.use_backends.iter().any(|u| u.cond.is_some()) {
+        let backend = if fe_cfg.mode == crate::config::Mode::Tcp
+            && fe_cfg.use_backends.iter().any(|u| u.cond.is_some())
+        {
             // Conditions of a TCP frontend can only use layer 4 (src,
-            // dst_port...): evaluate them on the session's addresses. (HTTP
-            // streams choose again once their request is parsed.)
-            let a = self.session_addrs(session);
+            // dst_port...): evaluate them on the session's addresses, looked
+            // up when it became full. (HTTP streams choose once their
+            // request is parsed.)
+            let a = self.session_known_addrs(session);
             let view = crate::http::RequestView::l4(a.src, a.dst);
             self.edits.clear();
             let fe_cfg = &self.rt.config.frontends[fe];

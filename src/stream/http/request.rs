@@ -153,11 +153,7 @@ impl Shard {
         let session = st.session;
         let fe = st.frontend;
         let mut acc = st.http.as_mut().expect("http").acc.take();
-        let addrs = if self.rt.frontends[fe].needs_addrs {
-            self.session_addrs(session)
-        } else {
-            crate::session::SessionAddrs::default()
-        };
+        let addrs = self.session_known_addrs(session);
         let limit = self.rt.config.global.bufsize;
         let step = {
             let bytes: &[u8] = match acc.as_mut() {
