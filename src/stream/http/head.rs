@@ -80,14 +80,16 @@ fn req_meta(h: &RequestHead) -> ReqMeta {
 
 /// Decides what happens to a request of frontend `fe` (HAProxy's order:
 /// the frontend's `http-request` rules, backend switching, the backend's
-/// rules, `option forwardfor`), and writes the head to forward into `out`.
+/// rules, `option forwardfor`), and writes the head to forward into `out`
+/// (a pooled vector: the outcome takes it when it forwards or answers with
+/// bytes; otherwise the caller gets it back to pool).
 /// `edits` is the shard's scratch list, cleared here.
 pub fn request_outcome(
     rt: &Runtime,
     fe: usize,
     h: &RequestHead,
     addrs: &SessionAddrs,
-    mut out: Vec<u8>,
+    out: &mut Vec<u8>,
     edits: &mut HeaderEdits,
 ) -> ReqOutcome {
     let mut meta = req_meta(h);
@@ -107,7 +109,7 @@ pub fn request_outcome(
     );
     edits.clear();
     let verdict = apply_request_rules(&fe_cfg.http_request, &view, edits);
-    if let Some(o) = verdict_answer(verdict, &view, edits, meta, has_body, &mut out) {
+    if let Some(o) = verdict_answer(verdict, &view, edits, meta, has_body, out) {
         return o;
     }
     let Some(backend) = select_backend(fe_cfg, &view, edits) else {
@@ -122,7 +124,7 @@ pub fn request_outcome(
     debug_assert_eq!(be_cfg.mode, Mode::Http);
     if backend_rules_apply(fe_cfg, backend) {
         let verdict = apply_request_rules(&be_cfg.http_request, &view, edits);
-        if let Some(mut o) = verdict_answer(verdict, &view, edits, meta, has_body, &mut out) {
+        if let Some(mut o) = verdict_answer(verdict, &view, edits, meta, has_body, out) {
             if let ReqOutcome::Answer { meta, .. } = &mut o {
                 meta.backend = Some(backend);
             }
@@ -148,7 +150,7 @@ pub fn request_outcome(
         h.target
     };
     let written = (|| {
-        let mut w = HeadWriter::request(&mut out, h.method_str, target, Version::Http11)?;
+        let mut w = HeadWriter::request(out, h.method_str, target, Version::Http11)?;
         if edits.headers_changed() {
             let mut err = Ok(());
             edits.for_each_header(h.headers, |name, value| {
@@ -182,7 +184,7 @@ pub fn request_outcome(
             srv_close: srv_intent == ConnIntent::Close,
         },
         framing: h.framing,
-        head: out,
+        head: std::mem::take(out),
         lb_key: lb_key(&be_cfg.balance, h),
     }
 }

@@ -176,18 +176,18 @@ impl Shard {
                         l.extend_from_slice(h.version.as_str().as_bytes());
                         l
                     });
-                    let out = self.io.vecs.take();
+                    let mut out = self.io.vecs.take();
+                    let outcome =
+                        head::request_outcome(&self.rt, fe, &h, &addrs, &mut out, &mut self.edits);
+                    // Unless the outcome took it (a head to forward, an
+                    // answer's bytes), the vector goes back to the pool.
+                    if out.capacity() > 0 {
+                        self.io.vecs.put(out);
+                    }
                     HeadStep::Complete {
                         req_line,
                         consumed: h.head_len,
-                        outcome: head::request_outcome(
-                            &self.rt,
-                            fe,
-                            &h,
-                            &addrs,
-                            out,
-                            &mut self.edits,
-                        ),
+                        outcome,
                     }
                 }
                 Ok(Parsed::Partial) if http1::head_too_large(bytes.len(), limit) => HeadStep::Bad {
