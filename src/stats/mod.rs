@@ -12,7 +12,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Counters of one proxy (frontend or backend) or server. Which fields a
 /// kind of object uses follows HAProxy's `show stat` (for example `econ` is
 /// only meaningful for backends and servers, `ereq` only for frontends).
+///
+/// Aligned to a cache line of its own: every shard writes these, and they
+/// must not share a line with the fields every pick reads (a server's
+/// weight, state and connection count next to them in `ServerShared`).
 #[derive(Debug, Default)]
+#[repr(align(64))]
 pub struct Counters {
     /// Current sessions (frontend), streams (backend, server).
     pub cur: AtomicU64,
