@@ -171,7 +171,6 @@ impl Control {
                 code = 1;
             }
         }
-        let _ = &self.rt;
         code
     }
 }

@@ -86,30 +86,6 @@ impl Coordinator {
         }
     }
 
-    /// Backend index by name.
-    pub fn backend(&self, name: &str) -> Result<usize, CoordError> {
-        self.rt
-            .backends
-            .iter()
-            .position(|b| b.cfg.name == name)
-            .ok_or(CoordError::NoBackend)
-    }
-
-    /// A server by backend and server name.
-    pub fn server(
-        &self,
-        backend: &str,
-        server: &str,
-    ) -> Result<(usize, Arc<ServerShared>), CoordError> {
-        let b = self.backend(backend)?;
-        let srv = self.rt.backends[b]
-            .registry()
-            .find(server)
-            .cloned()
-            .ok_or(CoordError::NoServer)?;
-        Ok((b, srv))
-    }
-
     /// Changes a server's administrative state. Entering maintenance purges
     /// its idle connections on every shard; leaving it lets streams queued
     /// for the backend try again.
@@ -120,35 +96,56 @@ impl Coordinator {
         let id = srv.id;
         match admin {
             Admin::Maint => self.broadcast(|| Msg::ServerMaint { backend: b, id }),
-            Admin::Ready => self.broadcast(|| Msg::SlotFree { backend: b }),
+            Admin::Ready => self.capacity_changed(b),
             Admin::Drain => {}
         }
     }
 
-    /// A server's capacity grew (weight from 0, higher maxconn, health
-    /// back): queued streams may proceed.
+    /// A server's capacity grew (back in service, weight from 0, higher
+    /// maxconn): the shards with streams queued for the backend try again.
     pub fn capacity_changed(&mut self, b: usize) {
-        self.broadcast(|| Msg::SlotFree { backend: b });
+        self.mesh
+            .wake_queued(&mut self.waker, &self.rt.backends[b], b);
+    }
+
+    /// Posts to every shard a message carrying a reply channel, and gathers
+    /// the replies of the shards it reached (one that has exited after a
+    /// stop answers nothing and is not waited for).
+    fn gather<T>(&mut self, msg: impl Fn(mpsc::Sender<T>) -> Msg) -> Result<Vec<T>, CoordError> {
+        let (tx, rx) = mpsc::channel();
+        let mut reached = 0;
+        for i in 0..self.mesh.shards() {
+            if self
+                .mesh
+                .post_from_control(&mut self.waker, i, msg(tx.clone()))
+            {
+                reached += 1;
+            }
+        }
+        drop(tx);
+        let deadline = Instant::now() + REPLY_WAIT;
+        let mut out = Vec::with_capacity(reached);
+        for _ in 0..reached {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(v) => out.push(v),
+                Err(_) => return Err(CoordError::ShardsSilent),
+            }
+        }
+        Ok(out)
     }
 
     /// Asks every shard to purge the server's idle connections and report
     /// what still refers to it; the sum.
     pub fn refs(&mut self, b: usize, id: ServerId) -> Result<ServerRefs, CoordError> {
-        let (tx, rx) = mpsc::channel();
-        self.broadcast(|| Msg::ServerQuery {
+        let replies = self.gather(|reply| Msg::ServerQuery {
             backend: b,
             id,
-            reply: tx.clone(),
-        });
-        drop(tx);
+            reply,
+        })?;
         let mut total = ServerRefs::default();
-        let deadline = Instant::now() + REPLY_WAIT;
-        for _ in 0..self.mesh.shards() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok((_, r)) => total.add(&r),
-                Err(_) => return Err(CoordError::ShardsSilent),
-            }
+        for r in &replies {
+            total.add(r);
         }
         Ok(total)
     }
@@ -185,14 +182,13 @@ impl Coordinator {
     pub fn add_server(
         &mut self,
         b: usize,
-        mut cfg: config::Server,
+        cfg: config::Server,
     ) -> Result<Arc<ServerShared>, CoordError> {
         let rt = self.rt.clone();
         let backend: &BackendShared = &rt.backends[b];
         if !is_dynamic(&backend.cfg.balance) {
             return Err(CoordError::NotDynamic);
         }
-        cfg.disabled = true;
         let srv = {
             let mut reg = backend.registry();
             if reg.find(&cfg.name).is_some() {
@@ -202,6 +198,8 @@ impl Coordinator {
             let puid = reg.next_puid;
             reg.next_puid += 1;
             let srv = Arc::new(ServerShared::new(&cfg, id, puid));
+            // HAProxy creates dynamic servers in (forced) maintenance.
+            srv.set_admin(Admin::Maint);
             reg.insert(srv.clone());
             srv
         };
@@ -222,18 +220,11 @@ impl Coordinator {
 
     /// `show sess`: every stream of every shard, by shard then slot.
     pub fn streams(&mut self) -> Result<Vec<StreamInfo>, CoordError> {
-        let (tx, rx) = mpsc::channel();
-        self.broadcast(|| Msg::ShowSess { reply: tx.clone() });
-        drop(tx);
-        let mut all = Vec::new();
-        let deadline = Instant::now() + REPLY_WAIT;
-        for _ in 0..self.mesh.shards() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(v) => all.extend(v),
-                Err(_) => return Err(CoordError::ShardsSilent),
-            }
-        }
+        let mut all: Vec<StreamInfo> = self
+            .gather(|reply| Msg::ShowSess { reply })?
+            .into_iter()
+            .flatten()
+            .collect();
         all.sort_by_key(|s| s.id);
         Ok(all)
     }
@@ -245,11 +236,10 @@ impl Coordinator {
             return Ok(false);
         }
         let (tx, rx) = mpsc::channel();
-        self.mesh.post_from_control(
-            &mut self.waker,
-            shard,
-            Msg::ShutdownStream { key, reply: tx },
-        );
+        let msg = Msg::ShutdownStream { key, reply: tx };
+        if !self.mesh.post_from_control(&mut self.waker, shard, msg) {
+            return Ok(false);
+        }
         rx.recv_timeout(REPLY_WAIT)
             .map_err(|_| CoordError::ShardsSilent)
     }

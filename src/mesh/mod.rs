@@ -13,7 +13,7 @@ use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
-use crate::backend::{ServerId, ServerRefs, ServerShared};
+use crate::backend::{BackendShared, ServerId, ServerRefs, ServerShared};
 
 use crate::shard::ring::WakeRing;
 use crate::shard::token::{Key, Op, Token};
@@ -46,7 +46,7 @@ pub enum Msg {
     ServerQuery {
         backend: usize,
         id: ServerId,
-        reply: mpsc::Sender<(usize, ServerRefs)>,
+        reply: mpsc::Sender<ServerRefs>,
     },
     /// Deletion, step 3 (every shard answered empty lists): free the slot.
     ServerDel { backend: usize, id: ServerId },
@@ -71,13 +71,8 @@ pub struct StreamInfo {
     pub backend: Option<usize>,
     pub server: Option<String>,
     pub src: Option<std::net::SocketAddr>,
-    pub http: bool,
     /// Milliseconds since the stream started.
     pub age_ms: u64,
-    /// The stream's state, as a short word.
-    pub state: &'static str,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
 }
 
 /// The id `show sess` prints for stream `key` of shard `shard`: the shard
@@ -115,7 +110,11 @@ pub struct Mesh {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wake {
     Already,
-    Needed { ring_fd: RawFd },
+    Needed {
+        ring_fd: RawFd,
+    },
+    /// The shard has exited (after a stop): the message was dropped.
+    Gone,
 }
 
 /// user_data of the MSG_RING completion that lands on the target ring.
@@ -159,7 +158,7 @@ impl Mesh {
             .map(|tx| tx.send(msg).is_ok())
             .unwrap_or(false);
         if !sent {
-            return Wake::Already;
+            return Wake::Gone;
         }
         if inbox.woken.swap(true, Ordering::AcqRel) {
             return Wake::Already;
@@ -177,13 +176,28 @@ impl Mesh {
         self.inboxes[i].woken.store(false, Ordering::Release);
     }
 
-    /// Posts from the control thread, waking the shard with its own small
-    /// ring.
-    pub fn post_from_control(&self, waker: &mut WakeRing, to: usize, msg: Msg) {
-        if let Wake::Needed { ring_fd } = self.post(to, msg)
-            && let Err(e) = waker.wake(ring_fd, inbox_token())
-        {
-            log::error!("cannot wake shard {to}: {e}");
+    /// Posts from the control plane, waking the shard with the caller's
+    /// own small ring. False when the shard has exited (the message, and
+    /// any reply channel in it, was dropped).
+    pub fn post_from_control(&self, waker: &mut WakeRing, to: usize, msg: Msg) -> bool {
+        match self.post(to, msg) {
+            Wake::Gone => false,
+            Wake::Already => true,
+            Wake::Needed { ring_fd } => {
+                if let Err(e) = waker.wake(ring_fd, inbox_token()) {
+                    log::error!("cannot wake shard {to}: {e}");
+                }
+                true
+            }
+        }
+    }
+
+    /// Tells the shards that have streams queued for backend `b` that a
+    /// server may take them now (it came back, or has more room).
+    pub fn wake_queued(&self, waker: &mut WakeRing, backend: &BackendShared, b: usize) {
+        let mask = backend.queued_shards.load(Ordering::Acquire);
+        for i in (0..self.shards()).filter(|i| mask & (1 << i) != 0) {
+            self.post_from_control(waker, i, Msg::SlotFree { backend: b });
         }
     }
 }

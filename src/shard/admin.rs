@@ -80,14 +80,14 @@ impl Shard {
         &mut self,
         backend: usize,
         id: ServerId,
-        reply: Sender<(usize, ServerRefs)>,
+        reply: Sender<ServerRefs>,
     ) {
         self.admin_purge_idle(backend, id);
         let refs = self
             .table
             .slot(backend, id)
             .map_or_else(ServerRefs::default, |ls| ls.refs());
-        let _ = reply.send((self.id, refs));
+        let _ = reply.send(refs);
     }
 
     /// `ServerDel`: frees the slot. Only sent once every shard reported
@@ -151,11 +151,7 @@ impl Shard {
                 backend: st.backend,
                 server: st.server_ref.as_ref().map(|s| s.name.clone()),
                 src,
-                http: st.http.is_some(),
                 age_ms: self.now.saturating_sub(st.times.start),
-                state: state_word(&st.state),
-                bytes_in: st.c2s.bytes,
-                bytes_out: st.s2c.bytes,
             });
         }
         let _ = reply.send(out);
@@ -180,17 +176,5 @@ impl Shard {
         self.table.backends[b]
             .server(i)
             .is_some_and(|s| s.admin() != Admin::Maint)
-    }
-}
-
-fn state_word(s: &StreamState) -> &'static str {
-    match s {
-        StreamState::Request { .. } => "REQ",
-        StreamState::Answering => "ANS",
-        StreamState::Queued { .. } => "QUE",
-        StreamState::TurnAround { .. } => "TAR",
-        StreamState::Connecting { .. } => "CON",
-        StreamState::Established => "EST",
-        StreamState::Closing => "CLO",
     }
 }

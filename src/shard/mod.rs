@@ -484,6 +484,7 @@ impl Shard {
 
     /// Sends `msg` to shard `to`, waking it through our own ring.
     pub fn post(&mut self, to: usize, msg: Msg) {
+        // A shard that has exited needs nothing any more.
         if let Wake::Needed { ring_fd } = self.mesh.post(to, msg) {
             let tok = Token::new(Op::MsgRing, Key::new(0, 0)).encode();
             let data = crate::mesh::inbox_token();
