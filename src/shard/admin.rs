@@ -120,8 +120,7 @@ impl Shard {
             .keys()
             .filter(|&k| {
                 self.streams.get(k).is_some_and(|st| {
-                    let using = st.server == Some(id.slot as usize)
-                        && st.server_ref.as_ref().is_some_and(|s| s.id == id);
+                    let using = st.server_ref.as_ref().is_some_and(|s| s.id == id);
                     let waiting = st.wait_server == Some(id.slot);
                     st.backend == Some(backend) && (using || waiting)
                 })

@@ -121,8 +121,6 @@ pub struct Stream {
     /// Connections still referring to this stream (open or closing); the
     /// stream is freed when it is closing and this drops to zero.
     pub live_conns: u8,
-    /// Server whose connection slot this stream holds.
-    pub server: Option<usize>,
     /// Keeps the server (and the address its connect reads) alive.
     pub server_ref: Option<Arc<ServerShared>>,
     pub retries_left: u32,
@@ -167,6 +165,12 @@ pub struct Stream {
 }
 
 impl Stream {
+    /// The slot of the server the stream is bound to (whose connection
+    /// slot it holds), if any.
+    pub fn server(&self) -> Option<usize> {
+        self.server_ref.as_ref().map(|s| s.id.slot as usize)
+    }
+
     /// Whether the source of `dir` should be read: always in TCP mode (the
     /// pipe stops at EOF by itself), as the transaction says in HTTP mode.
     pub fn wants_data(&self, dir: Dir) -> bool {

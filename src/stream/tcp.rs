@@ -54,7 +54,6 @@ impl Shard {
             cli: Some(cli),
             srv: None,
             live_conns: 1,
-            server: None,
             server_ref: None,
             retries_left: retries,
             failures: 0,
@@ -303,7 +302,6 @@ impl Shard {
             return false;
         };
         local.streams += 1;
-        st.server = Some(i);
         srv.counters.enter();
         if st.http.is_some() {
             crate::stats::Counters::inc(&srv.counters.req_tot);
@@ -331,16 +329,12 @@ impl Shard {
     /// on another shard) have it. Returns the server it was bound to.
     pub(crate) fn stream_release_server(&mut self, sk: Key) -> Option<Arc<ServerShared>> {
         let st = self.streams.get_mut(sk)?;
-        let (Some(b), Some(i)) = (st.backend, st.server.take()) else {
-            return None;
-        };
-        let (bytes_in, bytes_out) = (st.c2s.bytes, st.s2c.bytes);
-        let srv = st.server_ref.take();
-        if let Some(srv) = &srv {
-            srv.counters.leave();
-            srv.counters.bytes(bytes_in, bytes_out);
-            srv.release();
-        }
+        let b = st.backend?;
+        let srv = st.server_ref.take()?;
+        let i = srv.id.slot as usize;
+        srv.counters.leave();
+        srv.counters.bytes(st.c2s.bytes, st.s2c.bytes);
+        srv.release();
         if let Some(local) = self.table.backends[b].servers.get_mut(i) {
             local.streams = local.streams.saturating_sub(1);
         }
@@ -353,7 +347,7 @@ impl Shard {
         if others != 0 {
             self.post_mask(others, || Msg::SlotFree { backend: b });
         }
-        srv
+        Some(srv)
     }
 
     /// Opens a connection to the stream's server.
@@ -370,7 +364,7 @@ impl Shard {
         let (Some(b), Some(server)) = (st.backend, st.server_ref.clone()) else {
             return;
         };
-        let si = st.server.expect("a server is assigned before connecting");
+        let si = server.id.slot as usize;
         let fd = match sys::server_socket(server.addr.is_ipv6()) {
             Ok(fd) => fd,
             Err(e) => {
@@ -466,7 +460,7 @@ impl Shard {
         if redispatch {
             self.counters.redispatches += 1;
             crate::stats::Counters::inc(&self.rt.backends[b].counters.redispatches);
-            let avoid = st.server;
+            let avoid = st.server();
             self.stream_release_server(sk);
             self.stream_assign(sk, avoid);
             return;

@@ -86,7 +86,7 @@ impl Shard {
         let Some(st) = self.streams.get(sk) else {
             return false;
         };
-        let (Some(b), Some(i)) = (st.backend, st.server) else {
+        let (Some(b), Some(i)) = (st.backend, st.server()) else {
             return false;
         };
         if self.backend_reuse(b) != Reuse::Never {
@@ -107,7 +107,7 @@ impl Shard {
         let Some(st) = self.streams.get(sk) else {
             return false;
         };
-        let (Some(b), Some(i)) = (st.backend, st.server) else {
+        let (Some(b), Some(i)) = (st.backend, st.server()) else {
             return false;
         };
         let first = self
@@ -131,7 +131,7 @@ impl Shard {
         let st = self.streams.get_mut(sk).expect("caller checked");
         st.srv = Some(ck);
         st.live_conns += 1;
-        let (b, i) = (st.backend.expect("set"), st.server.expect("set"));
+        let (b, i) = (st.backend.expect("set"), st.server().expect("set"));
         if let Some(conn) = self.conns.get_mut(ck) {
             conn.owner = Owner::Stream(sk, Side::Back);
         }
@@ -203,7 +203,7 @@ impl Shard {
         let st = self.streams.get_mut(sk).expect("caller checked");
         let srv = st.srv.take();
         let cli = st.cli;
-        let (b, i) = (st.backend, st.server);
+        let (b, i) = (st.backend, st.server());
         st.state = StreamState::Closing;
         st.term = Some(term);
         if let Some(ck) = srv {
