@@ -1053,45 +1053,9 @@ impl ProxyBuilder {
     /// its own [`LogBuf`] (returned) instead of being merged with stderr:
     /// [`Proxy::log`] then holds stderr only. For `log stdout` targets.
     pub fn start_with_stdout(self) -> (Proxy, LogBuf) {
-        let dir = TempDir::new();
-        let mut paths = Vec::new();
-        for (i, text) in self.configs.iter().enumerate() {
-            paths.push(dir.write(&format!("ringproxy{}.cfg", i + 1), text));
-        }
-        let mut cmd = Command::new(BIN);
-        for p in &paths {
-            cmd.arg("-f").arg(p);
-        }
-        if self.debug {
-            cmd.arg("-d");
-        }
-        cmd.args(&self.extra_args);
-        child_env(&mut cmd);
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {BIN}: {e}"));
-        let log = LogBuf::default();
         let out = LogBuf::default();
-        let readers = vec![
-            log.spawn_reader(child.stderr.take().unwrap()),
-            out.spawn_reader(child.stdout.take().unwrap()),
-        ];
-        let mut p = Proxy {
-            child: Some(child),
-            log,
-            readers,
-            shards: 0,
-            config_paths: paths,
-            configs: self.configs,
-            _dir: dir,
-        };
-        if let Err(why) = p.wait_ready(READY_TIMEOUT) {
-            panic!("ringproxy did not become ready: {why}");
-        }
+        let mut p = self.spawn_inner(Some(out.clone()));
+        p.expect_ready();
         (p, out)
     }
 }

@@ -336,6 +336,12 @@ impl ProxyBuilder {
 
     /// Spawns the process without waiting for the ready line.
     pub fn spawn(self) -> Proxy {
+        self.spawn_inner(None)
+    }
+
+    /// Spawns the process; its stdout goes to `stdout` when given, else to
+    /// the same buffer as its stderr ([`Proxy::log`]).
+    pub(crate) fn spawn_inner(self, stdout: Option<LogBuf>) -> Proxy {
         let dir = TempDir::new();
         let mut paths = Vec::new();
         for (i, text) in self.configs.iter().enumerate() {
@@ -378,9 +384,10 @@ impl ProxyBuilder {
         }
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {BIN}: {e}"));
         let log = LogBuf::default();
+        let out = stdout.unwrap_or_else(|| log.clone());
         let readers = vec![
             log.spawn_reader(child.stderr.take().unwrap()),
-            log.spawn_reader(child.stdout.take().unwrap()),
+            out.spawn_reader(child.stdout.take().unwrap()),
         ];
         Proxy {
             child: Some(child),
@@ -398,9 +405,7 @@ impl ProxyBuilder {
     /// come.
     pub fn start(self) -> Proxy {
         let mut p = self.spawn();
-        if let Err(why) = p.wait_ready(READY_TIMEOUT) {
-            panic!("ringproxy did not become ready: {why}");
-        }
+        p.expect_ready();
         p
     }
 }
@@ -481,6 +486,15 @@ impl Proxy {
                     tail(&self.log.text(), 200)
                 ));
             }
+        }
+    }
+
+    /// [`wait_ready`](Self::wait_ready) within [`READY_TIMEOUT`]; panics
+    /// with the captured output when the process exits or the line does
+    /// not come.
+    pub(crate) fn expect_ready(&mut self) {
+        if let Err(why) = self.wait_ready(READY_TIMEOUT) {
+            panic!("ringproxy did not become ready: {why}");
         }
     }
 
