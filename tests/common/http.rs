@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use super::*;
+use std::os::unix::net::UnixStream;
 
 // ---------------------------------------------------------------------------
 // HTTP: a test server, a client with exact control of the bytes, configs
@@ -1236,4 +1237,58 @@ pub fn socat(addr: &str, input: &str) -> String {
 /// One exchange with the runtime API on a unix socket, through socat.
 pub fn api(path: &Path, input: &str) -> String {
     socat(&format!("unix-connect:{}", path.display()), input)
+}
+
+/// An interactive runtime API session (`prompt`) on a unix socket: one
+/// connection for many commands, each answered up to the next prompt.
+pub struct ApiPrompt(pub UnixStream);
+
+impl ApiPrompt {
+    pub fn open(path: &Path) -> ApiPrompt {
+        let mut s = UnixStream::connect(path).expect("connect to the API socket");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(b"prompt\n").unwrap();
+        let mut p = ApiPrompt(s);
+        p.read_to_prompt();
+        p
+    }
+
+    pub fn read_to_prompt(&mut self) -> String {
+        let mut got = Vec::new();
+        let mut b = [0u8; 4096];
+        while !got.ends_with(b"\n> ") && got != b"> " {
+            let n = self.0.read(&mut b).expect("API answer");
+            assert!(n > 0, "API closed: {:?}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&b[..n]);
+        }
+        got.truncate(got.len() - 2);
+        String::from_utf8(got).unwrap()
+    }
+
+    /// Runs one command; its output, trimmed.
+    pub fn cmd(&mut self, c: &str) -> String {
+        self.0.write_all(format!("{c}\n").as_bytes()).unwrap();
+        self.read_to_prompt().trim().to_string()
+    }
+}
+
+/// Field `name` of the row `px`/`sv` of a `show stat` output `csv` (empty
+/// when the row has it empty).
+pub fn stat_field(csv: &str, px: &str, sv: &str, name: &str) -> String {
+    let header: Vec<&str> = csv
+        .lines()
+        .next()
+        .expect("header")
+        .trim_start_matches("# ")
+        .split(',')
+        .collect();
+    let col = header
+        .iter()
+        .position(|h| *h == name)
+        .unwrap_or_else(|| panic!("no column {name}"));
+    let row = csv
+        .lines()
+        .find(|l| l.starts_with(&format!("{px},{sv},")))
+        .unwrap_or_else(|| panic!("no row {px}/{sv} in\n{csv}"));
+    row.split(',').nth(col).unwrap_or("").to_string()
 }
