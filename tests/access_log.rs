@@ -840,13 +840,6 @@ fn check(cfg: &str) {
     assert_eq!(code, Some(0), "configuration rejected:\n{cfg}\n{out}");
 }
 
-fn indent(s: &str) -> String {
-    s.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| format!("    {}\n", l.trim()))
-        .collect()
-}
-
 /// An HTTP frontend `fe` on `port` with `option httplog` and `lines`, its
 /// default backend `be` with `be_lines` and server `s1` at `srv`.
 fn http_fe_be(port: u16, lines: &str, be_lines: &str, srv: SocketAddr) -> String {

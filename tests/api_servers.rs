@@ -23,16 +23,11 @@ fn proxy(
 ) -> (Proxy, SocketAddr, PathBuf) {
     let sock = dir.path.join("api.sock");
     let port = free_port();
-    let mut body = format!("listen px\n    bind 127.0.0.1:{port}\n    balance roundrobin\n");
-    for l in extra.lines().filter(|l| !l.trim().is_empty()) {
-        body.push_str(&format!("    {}\n", l.trim()));
-    }
-    for (n, a) in servers {
-        body.push_str(&format!("    server {n} {a}\n"));
-    }
-    let cfg = format!(
-        "global\n    nbthread 2\n    stats socket {} level admin\n\ndefaults\n    mode {mode}\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n\n{body}",
-        sock.display()
+    let cfg = mode_config(
+        mode,
+        2,
+        &format!("    stats socket {} level admin", sock.display()),
+        &listen_section("px", port, &format!("balance roundrobin\n{extra}"), servers),
     );
     (
         Proxy::start(&cfg),

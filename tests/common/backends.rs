@@ -883,3 +883,37 @@ pub fn tcp_config(nbthread: usize, body: &str) -> String {
 pub fn cfg_addr(a: SocketAddr) -> String {
     a.to_string()
 }
+
+/// `global` (nbthread, then `global_extra` lines) and `defaults` in `mode`
+/// with connect 1s / client 10s / server 10s, then `body`.
+pub fn mode_config(mode: &str, nbthread: usize, global_extra: &str, body: &str) -> String {
+    format!(
+        "global\n    nbthread {nbthread}\n{global_extra}\n\ndefaults\n    mode {mode}\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n\n{body}\n"
+    )
+}
+
+/// Each non-blank line of `lines`, trimmed, indented by four spaces and
+/// ended by a newline (the keywords of a section).
+pub fn indent(lines: &str) -> String {
+    lines
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| format!("    {}\n", l.trim()))
+        .collect()
+}
+
+/// A `listen NAME` section on 127.0.0.1:`port` with `extra` lines (see
+/// [`indent`]) and one `server` line per (name, address).
+pub fn listen_section(
+    name: &str,
+    port: u16,
+    extra: &str,
+    servers: &[(&str, SocketAddr)],
+) -> String {
+    let mut s = format!("listen {name}\n    bind 127.0.0.1:{port}\n");
+    s.push_str(&indent(extra));
+    for (n, a) in servers {
+        s.push_str(&format!("    server {n} {}\n", cfg_addr(*a)));
+    }
+    s
+}

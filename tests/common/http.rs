@@ -1004,26 +1004,13 @@ pub fn get_req(path: &str, extra: &str) -> String {
 /// `global` (nbthread, then `global_extra` lines) and `defaults` in HTTP
 /// mode with connect 1s / client 10s / server 10s, then `body`.
 pub fn http_config(nbthread: usize, global_extra: &str, body: &str) -> String {
-    format!(
-        "global\n    nbthread {nbthread}\n{global_extra}\n\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n\n{body}\n"
-    )
+    mode_config("http", nbthread, global_extra, body)
 }
 
 /// A `listen px` section on 127.0.0.1:`port` with `extra` lines (indented
 /// by the caller or not) and one `server` line per (name, address).
 pub fn http_listen(port: u16, extra: &str, servers: &[(&str, SocketAddr)]) -> String {
-    let mut s = format!("listen px\n    bind 127.0.0.1:{port}\n");
-    for l in extra.lines() {
-        if !l.trim().is_empty() {
-            s.push_str("    ");
-            s.push_str(l.trim());
-            s.push('\n');
-        }
-    }
-    for (n, a) in servers {
-        s.push_str(&format!("    server {n} {}\n", cfg_addr(*a)));
-    }
-    s
+    listen_section("px", port, extra, servers)
 }
 
 /// A proxy on a fresh port: one `listen` section (see [`http_listen`]) with
