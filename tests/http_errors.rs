@@ -329,17 +329,7 @@ fn no_server_503() {
 #[test]
 fn all_servers_disabled_503() {
     let be = HttpBackend::start("s1");
-    let port = free_port();
-    let cfg = http_config(
-        1,
-        "",
-        &format!(
-            "listen px\n    bind 127.0.0.1:{port}\n    server s1 {} disabled\n",
-            be.addr
-        ),
-    );
-    let p = Proxy::start(&cfg);
-    let addr = SocketAddr::new(LOCALHOST, port);
+    let (p, addr) = start_http_proxy(1, "", &format!("server s1 {} disabled", be.addr), &[]);
     expect_page(addr, &get_req("/", ""), &page_503(), ANSWER_CLOSE_BOUND);
     assert_eq!(be.accepted(), 0);
     p.stop().assert_clean();
@@ -348,17 +338,12 @@ fn all_servers_disabled_503() {
 #[test]
 fn queue_timeout_503() {
     let be = HttpBackend::start("s1");
-    let port = free_port();
-    let cfg = http_config(
+    let (p, addr) = start_http_proxy(
         1,
         "",
-        &format!(
-            "listen px\n    bind 127.0.0.1:{port}\n    timeout queue 300ms\n    server s1 {} maxconn 1\n",
-            be.addr
-        ),
+        &format!("timeout queue 300ms\nserver s1 {} maxconn 1", be.addr),
+        &[],
     );
-    let p = Proxy::start(&cfg);
-    let addr = SocketAddr::new(LOCALHOST, port);
     let mut holder = HttpClient::connect(addr);
     holder.send(get_req("/delay/1500/hold", ""));
     be.wait_seen(1, IO_TIMEOUT);
@@ -381,17 +366,12 @@ fn queue_timeout_503() {
 #[test]
 fn queued_request_served_when_slot_frees() {
     let be = HttpBackend::start("s1");
-    let port = free_port();
-    let cfg = http_config(
+    let (p, addr) = start_http_proxy(
         1,
         "",
-        &format!(
-            "listen px\n    bind 127.0.0.1:{port}\n    timeout queue 5s\n    server s1 {} maxconn 1\n",
-            be.addr
-        ),
+        &format!("timeout queue 5s\nserver s1 {} maxconn 1", be.addr),
+        &[],
     );
-    let p = Proxy::start(&cfg);
-    let addr = SocketAddr::new(LOCALHOST, port);
     let mut a = HttpClient::connect(addr);
     a.send(get_req("/delay/300/a", ""));
     be.wait_seen(1, IO_TIMEOUT);
@@ -539,17 +519,12 @@ fn request_timeout_408_on_empty_first_connection() {
 #[test]
 fn client_abort_while_queued_releases_its_place() {
     let be = HttpBackend::start("s1");
-    let port = free_port();
-    let cfg = http_config(
+    let (p, addr) = start_http_proxy(
         1,
         "",
-        &format!(
-            "listen px\n    bind 127.0.0.1:{port}\n    timeout queue 5s\n    server s1 {} maxconn 1\n",
-            be.addr
-        ),
+        &format!("timeout queue 5s\nserver s1 {} maxconn 1", be.addr),
+        &[],
     );
-    let p = Proxy::start(&cfg);
-    let addr = SocketAddr::new(LOCALHOST, port);
     let mut holder = HttpClient::connect(addr);
     holder.send(get_req("/delay/300/hold", ""));
     be.wait_seen(1, IO_TIMEOUT);
