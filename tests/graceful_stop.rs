@@ -47,15 +47,10 @@ fn echoed_connection(addr: SocketAddr, line: &str) -> TcpStream {
     c
 }
 
-fn http_proxy(global: &str, be: &HttpBackend) -> (Proxy, SocketAddr) {
-    let (p, addr) = start_http_proxy(2, global, "", &[("s1", be.addr)]);
-    (p, addr)
-}
-
 #[test]
 fn http_soft_stop_finishes_requests_in_progress_and_closes_idle_ones() {
     let be = HttpBackend::start("s1");
-    let (mut p, addr) = http_proxy("", &be);
+    let (mut p, addr) = start_http_proxy(2, "", "", &[("s1", be.addr)]);
     let mut idle = HttpClient::connect(addr);
     assert_eq!(idle.get("/first", "").status, 200);
     let mut busy = HttpClient::connect(addr);

@@ -73,8 +73,7 @@ fn expect_page(addr: SocketAddr, req: &str, want: &str, within: Duration) -> Dur
 
 #[test]
 fn bad_request_400_exact_page() {
-    let be = HttpBackend::start("s1");
-    let (p, addr) = start_http_proxy(1, "", "", &[("s1", be.addr)]);
+    let (p, addr, be) = start_http_s1("", "");
     expect_page(
         addr,
         "GET / HTTP/1.1\r\n\r\n",
@@ -95,8 +94,7 @@ fn bad_request_400_exact_page() {
 fn bad_request_with_unread_body_still_gets_400() {
     // A 400 in front of a body the proxy never reads: the answer must not
     // be destroyed by a reset when the proxy closes.
-    let be = HttpBackend::start("s1");
-    let (p, addr) = start_http_proxy(1, "", "", &[("s1", be.addr)]);
+    let (p, addr, _be) = start_http_s1("", "");
     let mut req =
         b"POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n".to_vec();
     req.extend(std::iter::repeat_n(b'x', 200_000));
@@ -109,8 +107,7 @@ fn bad_request_with_unread_body_still_gets_400() {
 
 #[test]
 fn request_timeout_408() {
-    let be = HttpBackend::start("s1");
-    let (p, addr) = start_http_proxy(1, "", "timeout http-request 300ms", &[("s1", be.addr)]);
+    let (p, addr, be) = start_http_s1("", "timeout http-request 300ms");
     let took = expect_page(
         addr,
         "GET /slow HTTP/1.1\r\nHost: te",
@@ -126,13 +123,8 @@ fn request_timeout_408() {
 fn request_timeout_408_on_second_request() {
     // After a first request, a partial second one is under
     // http-request too (keep-alive only covers the wait for its first byte).
-    let be = HttpBackend::start("s1");
-    let (p, addr) = start_http_proxy(
-        1,
-        "",
-        "timeout http-request 300ms\ntimeout http-keep-alive 5s",
-        &[("s1", be.addr)],
-    );
+    let (p, addr, _be) =
+        start_http_s1("", "timeout http-request 300ms\ntimeout http-keep-alive 5s");
     let mut c = HttpClient::connect(addr);
     assert_eq!(c.get("/first", "").status, 200);
     c.send("GET /second HTTP/1.1\r\n");
@@ -146,8 +138,7 @@ fn request_timeout_408_on_second_request() {
 #[test]
 fn trickling_client_still_gets_408() {
     // http-request bounds the whole head, not each read.
-    let be = HttpBackend::start("s1");
-    let (p, addr) = start_http_proxy(1, "", "timeout http-request 500ms", &[("s1", be.addr)]);
+    let (p, addr, be) = start_http_s1("", "timeout http-request 500ms");
     let mut c = HttpClient::connect(addr);
     c.send("GET /trickle HTTP/1.1\r\n");
     let t0 = Instant::now();
@@ -183,8 +174,7 @@ fn trickling_client_still_gets_408() {
 }
 
 fn expect_502_for(path: &str) {
-    let be = HttpBackend::start("s1");
-    let (p, addr) = start_http_proxy(1, "", "", &[("s1", be.addr)]);
+    let (p, addr, be) = start_http_s1("", "");
     expect_page(addr, &get_req(path, ""), &page_502(), ANSWER_CLOSE_BOUND);
     assert_eq!(be.wait_seen(1, IO_TIMEOUT)[0].target, path);
     p.stop().assert_clean();
@@ -228,8 +218,7 @@ fn server_resets_without_answer_502() {
 #[test]
 fn truncated_response_body_cuts_client() {
     for path in ["/truncated", "/truncated-chunked", "/reset-mid-body"] {
-        let be = HttpBackend::start("s1");
-        let (p, addr) = start_http_proxy(1, "", "", &[("s1", be.addr)]);
+        let (p, addr, _be) = start_http_s1("", "");
         let mut c = HttpClient::connect(addr);
         c.send(get_req(path, ""));
         let res = c.read_final(false);
@@ -245,8 +234,7 @@ fn truncated_response_body_cuts_client() {
 
 #[test]
 fn invalid_chunk_in_response_cuts_client() {
-    let be = HttpBackend::start("s1");
-    let (p, addr) = start_http_proxy(1, "", "", &[("s1", be.addr)]);
+    let (p, addr, be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     c.send(get_req("/bad-chunk", ""));
     let closed = c.expect_closed(CLOSE_BOUND);
@@ -269,8 +257,7 @@ fn invalid_chunk_in_response_cuts_client() {
 
 #[test]
 fn extra_bytes_after_response_not_forwarded() {
-    let be = HttpBackend::start("s1");
-    let (p, addr) = start_http_proxy(1, "", "", &[("s1", be.addr)]);
+    let (p, addr, be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     let r = c.get("/extra-after-body", "");
     assert_eq!(r.body, b"ok");
@@ -388,8 +375,7 @@ fn queued_request_served_when_slot_frees() {
 
 #[test]
 fn server_timeout_504() {
-    let be = HttpBackend::start("s1");
-    let (p, addr) = start_http_proxy(1, "", "timeout server 300ms", &[("s1", be.addr)]);
+    let (p, addr, _be) = start_http_s1("", "timeout server 300ms");
     let took = expect_page(
         addr,
         &get_req("/delay/3000/slow", ""),
@@ -469,8 +455,7 @@ fn redispatch_after_connect_failures() {
 
 #[test]
 fn too_many_header_fields_400() {
-    let be = HttpBackend::start("s1");
-    let (p, addr) = start_http_proxy(1, "", "", &[("s1", be.addr)]);
+    let (p, addr, be) = start_http_s1("", "");
     let mut extra = String::new();
     for i in 0..110 {
         extra.push_str(&format!("X-H{i}: v\r\n"));
@@ -509,8 +494,7 @@ fn request_timeout_408_on_empty_first_connection() {
     // HAProxy (mux_h1 timeout handler) sends a 408 on a first request that
     // never started unless `option http-ignore-probes`; only idle
     // keep-alive connections are closed silently.
-    let be = HttpBackend::start("s1");
-    let (p, addr) = start_http_proxy(1, "", "timeout http-request 300ms", &[("s1", be.addr)]);
+    let (p, addr, _be) = start_http_s1("", "timeout http-request 300ms");
     let took = expect_page(addr, "", &page_408(), Duration::from_secs(3));
     assert!(took >= Duration::from_millis(250), "408 after {took:?}");
     p.stop().assert_clean();

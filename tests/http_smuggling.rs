@@ -14,12 +14,6 @@ const BAD_REQUEST: &[u8] = b"HTTP/1.1 400 Bad request\r\ncontent-length: 90\r\nc
 
 const SMUGGLED: &str = "GET /smuggled HTTP/1.1\r\nHost: test\r\n\r\n";
 
-fn setup(global_extra: &str) -> (Proxy, SocketAddr, HttpBackend) {
-    let be = HttpBackend::start("s1");
-    let (p, addr) = start_http_proxy(1, global_extra, "", &[("s1", be.addr)]);
-    (p, addr, be)
-}
-
 /// After the client connection is closed, a fresh request must be the next
 /// one the backend sees; nothing with `/smuggled` may ever reach it.
 fn assert_not_smuggled(addr: SocketAddr, be: &HttpBackend) {
@@ -42,7 +36,7 @@ fn expect_400(req: &[u8]) {
 }
 
 fn expect_400_with(global_extra: &str, req: &[u8]) {
-    let (p, addr, be) = setup(global_extra);
+    let (p, addr, be) = start_http_s1(global_extra, "");
     let mut c = HttpClient::connect(addr);
     let mut bytes = req.to_vec();
     bytes.extend_from_slice(SMUGGLED.as_bytes());
@@ -62,7 +56,7 @@ fn expect_400_with(global_extra: &str, req: &[u8]) {
 
 #[test]
 fn cl_and_te_together_forwarded_chunked_then_closed() {
-    let (p, addr, be) = setup("");
+    let (p, addr, be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     let mut req = b"POST /clte HTTP/1.1\r\nHost: test\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".to_vec();
     req.extend_from_slice(SMUGGLED.as_bytes());
@@ -95,7 +89,7 @@ fn cl_and_te_together_forwarded_chunked_then_closed() {
 
 #[test]
 fn te_and_cl_reversed_order() {
-    let (p, addr, be) = setup("");
+    let (p, addr, be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     let mut req = b"POST /tecl HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n3\r\nabc\r\n0\r\n\r\n".to_vec();
     req.extend_from_slice(SMUGGLED.as_bytes());
@@ -172,7 +166,7 @@ fn te_in_http10_request_never_smuggles() {
     // RFC 9112 6.1: the framing of an HTTP/1.0 message with
     // Transfer-Encoding is faulty; whatever the answer, the connection
     // closes after it and nothing behind it is a request.
-    let (p, addr, be) = setup("");
+    let (p, addr, be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     let mut req =
         b"POST /te10 HTTP/1.0\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n"
@@ -276,7 +270,7 @@ fn head_larger_than_bufsize() {
 
 #[test]
 fn head_just_below_bufsize_is_served() {
-    let (p, addr, _be) = setup("    tune.bufsize 4096");
+    let (p, addr, _be) = start_http_s1("    tune.bufsize 4096", "");
     let mut c = HttpClient::connect(addr);
     let r = c.get("/small", &format!("X-Pad: {}\r\n", "a".repeat(2000)));
     assert_eq!(r.status, 200);
@@ -288,7 +282,7 @@ fn head_just_below_bufsize_is_served() {
 fn too_large_head_without_end_answered_before_the_rest() {
     // The client never finishes its head: the proxy must answer 400 once
     // the buffer is full, not wait for the end of the head.
-    let (p, addr, be) = setup("    tune.bufsize 4096");
+    let (p, addr, be) = start_http_s1("    tune.bufsize 4096", "");
     let mut c = HttpClient::connect(addr);
     let mut req = b"GET /big HTTP/1.1\r\nHost: test\r\nX-Long: ".to_vec();
     req.extend(std::iter::repeat_n(b'a', 8000));
@@ -305,7 +299,7 @@ fn too_large_head_without_end_answered_before_the_rest() {
 #[test]
 fn valid_request_after_valid_one_still_works() {
     // Control: the same pipelining is fine when the first request is valid.
-    let (p, addr, be) = setup("");
+    let (p, addr, be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     c.send(format!(
         "POST /ok HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\n\r\nabcde{SMUGGLED}"
@@ -330,7 +324,7 @@ fn bare_lf_hiding_a_transfer_encoding() {
     // Whether the proxy accepts bare LF line ends or not, it and the server
     // must agree on the framing: the server never sees a bare LF, and the
     // request hidden behind never reaches it.
-    let (p, addr, be) = setup("");
+    let (p, addr, be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     let mut req = b"POST /lf HTTP/1.1\r\nHost: test\r\nX-Foo: a\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n".to_vec();
     req.extend_from_slice(SMUGGLED.as_bytes());

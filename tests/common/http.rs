@@ -1027,6 +1027,14 @@ pub fn start_http_proxy(
     (p, SocketAddr::new(LOCALHOST, port))
 }
 
+/// An [`HttpBackend`] `s1` and a one-shard proxy in front of it (see
+/// [`start_http_proxy`]): (proxy, its address, the backend).
+pub fn start_http_s1(global_extra: &str, extra: &str) -> (Proxy, SocketAddr, HttpBackend) {
+    let be = HttpBackend::start("s1");
+    let (p, addr) = start_http_proxy(1, global_extra, extra, &[("s1", be.addr)]);
+    (p, addr, be)
+}
+
 /// Bound on "the proxy closes the connection right after its own answer"
 /// (shorter than [`CLOSE_BOUND`] so that a proxy that forgets to close fails
 /// fast).
