@@ -10,67 +10,6 @@ use std::net::SocketAddr;
 use std::thread;
 use std::time::{Duration, Instant};
 
-fn page(code: u16, reason: &str, len: usize, text: &str) -> String {
-    format!(
-        "HTTP/1.1 {code} {reason}\r\ncontent-length: {len}\r\ncache-control: no-cache\r\ncontent-type: text/html\r\nconnection: close\r\n\r\n<html><body><h1>{code} {reason}</h1>\n{text}\n</body></html>\n"
-    )
-}
-
-fn page_400() -> String {
-    page(
-        400,
-        "Bad request",
-        90,
-        "Your browser sent an invalid request.",
-    )
-}
-fn page_408() -> String {
-    page(
-        408,
-        "Request Time-out",
-        110,
-        "Your browser didn't send a complete request in time.",
-    )
-}
-fn page_502() -> String {
-    page(
-        502,
-        "Bad Gateway",
-        107,
-        "The server returned an invalid or incomplete response.",
-    )
-}
-fn page_503() -> String {
-    page(
-        503,
-        "Service Unavailable",
-        107,
-        "No server is available to handle this request.",
-    )
-}
-fn page_504() -> String {
-    page(
-        504,
-        "Gateway Time-out",
-        92,
-        "The server didn't respond in time.",
-    )
-}
-
-/// Sends `req`, expects exactly `want` then the close.
-fn expect_page(addr: SocketAddr, req: &str, want: &str, within: Duration) -> Duration {
-    let mut c = HttpClient::connect(addr);
-    let t0 = Instant::now();
-    let _ = c.try_send(req);
-    let closed = c.expect_closed(within);
-    assert_eq!(
-        String::from_utf8_lossy(&closed.data),
-        want,
-        "request {req:?}"
-    );
-    t0.elapsed()
-}
-
 #[test]
 fn bad_request_400_exact_page() {
     let (p, addr, be) = start_http_s1("", "");
@@ -175,7 +114,7 @@ fn trickling_client_still_gets_408() {
 
 fn expect_502_for(path: &str) {
     let (p, addr, be) = start_http_s1("", "");
-    expect_page(addr, &get_req(path, ""), &page_502(), ANSWER_CLOSE_BOUND);
+    expect_page(addr, get_req(path, ""), &page_502(), ANSWER_CLOSE_BOUND);
     assert_eq!(be.wait_seen(1, IO_TIMEOUT)[0].target, path);
     p.stop().assert_clean();
 }
@@ -278,7 +217,7 @@ fn connection_refused_503_after_retries() {
     // HAProxy: connection failures on every retry -> 503 (termination SC).
     let dead = refused_addr();
     let (p, addr) = start_http_proxy(1, "", "retries 2\ntimeout connect 100ms", &[("dead", dead)]);
-    expect_page(addr, &get_req("/", ""), &page_503(), ANSWER_CLOSE_BOUND);
+    expect_page(addr, get_req("/", ""), &page_503(), ANSWER_CLOSE_BOUND);
     let stopped = p.stop();
     stopped.assert_clean();
     assert!(stopped.total().connect_errors >= 1);
@@ -293,7 +232,7 @@ fn connect_timeout_503() {
         "retries 1\ntimeout connect 200ms",
         &[("hang", hang.addr)],
     );
-    expect_page(addr, &get_req("/", ""), &page_503(), Duration::from_secs(5));
+    expect_page(addr, get_req("/", ""), &page_503(), Duration::from_secs(5));
     p.stop().assert_clean();
 }
 
@@ -309,7 +248,7 @@ fn no_server_503() {
     );
     let p = Proxy::start(&cfg);
     let addr = SocketAddr::new(LOCALHOST, port);
-    expect_page(addr, &get_req("/", ""), &page_503(), ANSWER_CLOSE_BOUND);
+    expect_page(addr, get_req("/", ""), &page_503(), ANSWER_CLOSE_BOUND);
     p.stop().assert_clean();
 }
 
@@ -317,7 +256,7 @@ fn no_server_503() {
 fn all_servers_disabled_503() {
     let be = HttpBackend::start("s1");
     let (p, addr) = start_http_proxy(1, "", &format!("server s1 {} disabled", be.addr), &[]);
-    expect_page(addr, &get_req("/", ""), &page_503(), ANSWER_CLOSE_BOUND);
+    expect_page(addr, get_req("/", ""), &page_503(), ANSWER_CLOSE_BOUND);
     assert_eq!(be.accepted(), 0);
     p.stop().assert_clean();
 }
@@ -336,7 +275,7 @@ fn queue_timeout_503() {
     be.wait_seen(1, IO_TIMEOUT);
     let took = expect_page(
         addr,
-        &get_req("/queued", ""),
+        get_req("/queued", ""),
         &page_503(),
         Duration::from_secs(3),
     );
@@ -378,7 +317,7 @@ fn server_timeout_504() {
     let (p, addr, _be) = start_http_s1("", "timeout server 300ms");
     let took = expect_page(
         addr,
-        &get_req("/delay/3000/slow", ""),
+        get_req("/delay/3000/slow", ""),
         &page_504(),
         Duration::from_secs(5),
     );
@@ -462,7 +401,7 @@ fn too_many_header_fields_400() {
     }
     expect_page(
         addr,
-        &get_req("/many", &extra),
+        get_req("/many", &extra),
         &page_400(),
         ANSWER_CLOSE_BOUND,
     );
@@ -485,7 +424,7 @@ fn unsolicited_101_is_a_bad_response_502() {
         }
     });
     let (p, addr) = start_http_proxy(1, "", "", &[("up", be.addr)]);
-    expect_page(addr, &get_req("/", ""), &page_502(), ANSWER_CLOSE_BOUND);
+    expect_page(addr, get_req("/", ""), &page_502(), ANSWER_CLOSE_BOUND);
     p.stop().assert_clean();
 }
 

@@ -1041,6 +1041,82 @@ pub fn start_http_s1(global_extra: &str, extra: &str) -> (Proxy, SocketAddr, Htt
 pub const ANSWER_CLOSE_BOUND: Duration = Duration::from_secs(2);
 
 // ---------------------------------------------------------------------------
+// HAProxy's default error pages
+// ---------------------------------------------------------------------------
+
+/// HAProxy's default error page `code` (`len`: its body length).
+pub fn page(code: u16, reason: &str, len: usize, text: &str) -> String {
+    format!(
+        "HTTP/1.1 {code} {reason}\r\ncontent-length: {len}\r\ncache-control: no-cache\r\ncontent-type: text/html\r\nconnection: close\r\n\r\n<html><body><h1>{code} {reason}</h1>\n{text}\n</body></html>\n"
+    )
+}
+
+pub fn page_400() -> String {
+    page(
+        400,
+        "Bad request",
+        90,
+        "Your browser sent an invalid request.",
+    )
+}
+pub fn page_408() -> String {
+    page(
+        408,
+        "Request Time-out",
+        110,
+        "Your browser didn't send a complete request in time.",
+    )
+}
+pub fn page_502() -> String {
+    page(
+        502,
+        "Bad Gateway",
+        107,
+        "The server returned an invalid or incomplete response.",
+    )
+}
+pub fn page_503() -> String {
+    page(
+        503,
+        "Service Unavailable",
+        107,
+        "No server is available to handle this request.",
+    )
+}
+pub fn page_504() -> String {
+    page(
+        504,
+        "Gateway Time-out",
+        92,
+        "The server didn't respond in time.",
+    )
+}
+
+/// Connects to `addr`, sends `req`, expects exactly `want` then the
+/// close within `within`; returns the time from the send to the close.
+pub fn expect_page(
+    addr: SocketAddr,
+    req: impl AsRef<[u8]>,
+    want: &str,
+    within: Duration,
+) -> Duration {
+    let req = req.as_ref();
+    let mut c = HttpClient::connect(addr);
+    let t0 = Instant::now();
+    // The proxy may close while we write (it answers early): write errors
+    // are ignored, what matters is what comes back.
+    let _ = c.try_send(req);
+    let closed = c.expect_closed(within);
+    assert_eq!(
+        String::from_utf8_lossy(&closed.data),
+        want,
+        "request {:?}",
+        String::from_utf8_lossy(req)
+    );
+    t0.elapsed()
+}
+
+// ---------------------------------------------------------------------------
 // The proxy's stdout on its own (access log tests)
 // ---------------------------------------------------------------------------
 
