@@ -830,16 +830,6 @@ impl LogSock {
 // Configurations
 // ---------------------------------------------------------------------------
 
-fn start(cfg: &str) -> Proxy {
-    check(cfg);
-    Proxy::start(cfg)
-}
-
-fn check(cfg: &str) {
-    let (code, out, _, _d) = run_check(cfg);
-    assert_eq!(code, Some(0), "configuration rejected:\n{cfg}\n{out}");
-}
-
 /// An HTTP frontend `fe` on `port` with `option httplog` and `lines`, its
 /// default backend `be` with `be_lines` and server `s1` at `srv`.
 fn http_fe_be(port: u16, lines: &str, be_lines: &str, srv: SocketAddr) -> String {
@@ -866,7 +856,7 @@ fn scenario_200() -> Vec<Logged<HttpLog>> {
     let be = HttpBackend::start("s1");
     let (sock, log_addr) = LogSock::udp();
     let port = free_port();
-    let p = start(&http_fe_be(
+    let p = Proxy::start_checked(&http_fe_be(
         port,
         &format!("log {log_addr} local0"),
         "",
@@ -900,7 +890,7 @@ fn scenario_200() -> Vec<Logged<HttpLog>> {
 fn scenario_503() -> Logged<HttpLog> {
     let (sock, log_addr) = LogSock::udp();
     let port = free_port();
-    let p = start(&http_fe_be(
+    let p = Proxy::start_checked(&http_fe_be(
         port,
         &format!("log {log_addr} local0"),
         "retries 2\ntimeout connect 100ms",
@@ -951,7 +941,7 @@ fn scenario_403() -> Logged<HttpLog> {
     let be = HttpBackend::start("s1");
     let (sock, log_addr) = LogSock::udp();
     let port = free_port();
-    let p = start(&http_config(
+    let p = Proxy::start_checked(&http_config(
         1,
         &format!("    log {log_addr} local0"),
         &format!(
@@ -1004,7 +994,7 @@ fn scenario_tcp() -> Logged<TcpLog> {
     let srv = Backend::source("src", 7, LEN);
     let (sock, log_addr) = LogSock::udp();
     let port = free_port();
-    let p = start(&tcp_config(
+    let p = Proxy::start_checked(&tcp_config(
         1,
         &format!(
             "frontend ft\n    bind 127.0.0.1:{port}\n    option tcplog\n    log {log_addr} local0\n    default_backend bt\n\nbackend bt\n    server src {}\n",
@@ -1091,7 +1081,7 @@ fn facilities_and_level_filter() {
     let lines = format!(
         "log {addr_a} local0\nlog {addr_b} local2 notice\nlog {addr_b} local1 info\nlog {addr_b} local7 debug"
     );
-    let p = start(&http_fe_be(port, &lines, "", be.addr));
+    let p = Proxy::start_checked(&http_fe_be(port, &lines, "", be.addr));
     let mut c = HttpClient::connect(SocketAddr::new(LOCALHOST, port));
     for path in ["/facility", "/facility2"] {
         let (r, _) = exchange(&mut c, &get_req(path, ""));
@@ -1114,7 +1104,7 @@ fn httplog_unix_datagram() {
     let be = HttpBackend::start("s1");
     let (sock, path) = LogSock::unix();
     let port = free_port();
-    let p = start(&http_fe_be(
+    let p = Proxy::start_checked(&http_fe_be(
         port,
         &format!("log {path} local0"),
         "",
@@ -1149,7 +1139,7 @@ fn raw_format_on_stdout_and_stderr() {
         "",
         be.addr,
     );
-    check(&cfg);
+    assert_config_ok(&cfg);
     let (p, stdout) = Proxy::builder().config(&cfg).start_with_stdout();
     let mut c = HttpClient::connect(SocketAddr::new(LOCALHOST, port));
     let client = c.r.s.local_addr().unwrap();
@@ -1217,7 +1207,7 @@ fn dontlognull_skips_empty_connections() {
     let (null_sock, null_addr) = LogSock::udp();
     let (all_sock, all_addr) = LogSock::udp();
     let (port_null, port_all) = (free_port(), free_port());
-    let p = start(&tcp_config(
+    let p = Proxy::start_checked(&tcp_config(
         1,
         &format!(
             "frontend fnull\n    bind 127.0.0.1:{port_null}\n    option tcplog\n    option dontlognull\n    log {null_addr} local0\n    default_backend echo\n\n\

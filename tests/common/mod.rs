@@ -786,6 +786,22 @@ pub fn run_check(cfg: &str) -> (Option<i32>, String, PathBuf, TempDir) {
     (out.code, out.all(), path, dir)
 }
 
+/// `ringproxy -c` accepts `cfg`; panics with the checker's output if not.
+#[track_caller]
+pub fn assert_config_ok(cfg: &str) {
+    let (code, out, _, _d) = run_check(cfg);
+    assert_eq!(code, Some(0), "configuration rejected:\n{cfg}\n{out}");
+}
+
+impl Proxy {
+    /// Checks `cfg` with `ringproxy -c` ([`assert_config_ok`]), then starts
+    /// it as [`Proxy::start`] does.
+    pub fn start_checked(cfg: &str) -> Proxy {
+        assert_config_ok(cfg);
+        Proxy::start(cfg)
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Data and checksums
 // ---------------------------------------------------------------------------
