@@ -155,17 +155,19 @@ fn leastconn_per_request() {
     // A long request holds one server; short ones go to the other.
     let mut slow = HttpClient::connect(addr);
     slow.send(get_req("/delay/800/slow", ""));
-    let busy = loop {
-        let seen: Vec<_> = [&s1, &s2]
-            .iter()
-            .filter(|b| !b.seen().is_empty())
-            .map(|b| b.name.clone())
-            .collect();
-        if let Some(n) = seen.first() {
-            break n.clone();
-        }
-        thread::sleep(Duration::from_millis(5));
-    };
+    let mut busy = String::new();
+    assert!(
+        wait_for(IO_TIMEOUT, || {
+            match [&s1, &s2].iter().find(|b| !b.seen().is_empty()) {
+                Some(b) => {
+                    busy = b.name.clone();
+                    true
+                }
+                None => false,
+            }
+        }),
+        "the slow request reached no server"
+    );
     let mut c = HttpClient::connect(addr);
     for i in 0..3 {
         let srv = c.get(&format!("/q{i}"), "").server();
@@ -296,10 +298,8 @@ fn connection_per_request_clients_do_not_pile_up_idle_connections() {
         c.expect_closed(CLOSE_BOUND);
     }
     assert_eq!(be.accepted(), 30, "each first request opens a connection");
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while be.active() > 1 && std::time::Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(20));
-    }
+    // Bounded wait; the assertion below judges the count.
+    wait_for(Duration::from_secs(5), || be.active() <= 1);
     assert!(
         be.active() <= 1,
         "{} idle server connections kept for one client at a time",
