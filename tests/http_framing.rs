@@ -12,6 +12,29 @@ use std::net::Shutdown;
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// A server answering every request with `answer` (keep-alive).
+fn fixed_server(name: &str, answer: &'static [u8]) -> Backend {
+    Backend::spawn(name, move |s, _| {
+        let mut r = ByteReader::new(s);
+        while let Ok(Some(_)) = r.read_head(65536, Instant::now() + IO_TIMEOUT) {
+            if r.s.write_all(answer).is_err() {
+                return;
+            }
+        }
+    })
+}
+
+/// A server answering the first request of each connection with `answer`,
+/// then closing it.
+fn answer_once(name: &str, answer: &'static [u8]) -> Backend {
+    Backend::spawn(name, move |s, _| {
+        let mut r = ByteReader::new(s);
+        if let Ok(Some(_)) = r.read_head(65536, Instant::now() + IO_TIMEOUT) {
+            let _ = r.s.write_all(answer);
+        }
+    })
+}
+
 /// The only request the backend saw, with the given path.
 fn seen_path(be: &HttpBackend, path: &str) -> HttpSeen {
     let all = be.wait_seen(1, IO_TIMEOUT);
@@ -551,14 +574,7 @@ fn options_asterisk_and_absolute_form() {
 fn http10_response_from_server() {
     // A server answering HTTP/1.0 with Content-Length and closing: the
     // client (HTTP/1.1) gets the body and may go on.
-    let be = Backend::spawn("old", |s, _| {
-        let mut r = ByteReader::new(s);
-        let deadline = Instant::now() + IO_TIMEOUT;
-        if let Ok(Some(_)) = r.read_head(65536, deadline) {
-            let _ =
-                r.s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 6\r\n\r\nold ok");
-        }
-    });
+    let be = answer_once("old", b"HTTP/1.0 200 OK\r\nContent-Length: 6\r\n\r\nold ok");
     let (p, addr) = start_http_proxy(1, "", "", &[("old", be.addr)]);
     let mut c = HttpClient::connect(addr);
     for i in 0..10 {
@@ -581,17 +597,10 @@ fn http10_response_from_server() {
 
 #[test]
 fn response_with_cl_and_te_is_chunked_without_cl() {
-    let be = Backend::spawn("clte", |s, _| {
-        let mut r = ByteReader::new(s);
-        while let Ok(Some(_)) = r.read_head(65536, Instant::now() + IO_TIMEOUT) {
-            if r.s
-                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
-                .is_err()
-            {
-                return;
-            }
-        }
-    });
+    let be = fixed_server(
+        "clte",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    );
     let (p, addr) = start_http_proxy(1, "", "", &[("clte", be.addr)]);
     let mut c = HttpClient::connect(addr);
     c.send(format!("{}{}", get_req("/1", ""), get_req("/2", "")));
@@ -649,18 +658,6 @@ fn client_abort_during_upload_closes_server_connection() {
     assert_eq!(c2.get("/next", "").status, 200);
     drop(c2);
     p.stop().assert_clean();
-}
-
-/// A server answering every request with `answer` (keep-alive).
-fn fixed_server(name: &str, answer: &'static [u8]) -> Backend {
-    Backend::spawn(name, move |s, _| {
-        let mut r = ByteReader::new(s);
-        while let Ok(Some(_)) = r.read_head(65536, Instant::now() + IO_TIMEOUT) {
-            if r.s.write_all(answer).is_err() {
-                return;
-            }
-        }
-    })
 }
 
 #[test]
@@ -792,14 +789,10 @@ fn connect_method_becomes_a_tunnel() {
 
 #[test]
 fn tunnel_closed_by_the_server_closes_the_client() {
-    let be = Backend::spawn("up-close", |s, _| {
-        let mut r = ByteReader::new(s);
-        if let Ok(Some(_)) = r.read_head(65536, Instant::now() + IO_TIMEOUT) {
-            let _ = r.s.write_all(
-                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nbye",
-            );
-        }
-    });
+    let be = answer_once(
+        "up-close",
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nbye",
+    );
     let (p, addr) = start_http_proxy(1, "", "", &[("up-close", be.addr)]);
     let mut c = HttpClient::connect(addr);
     c.send(upgrade_req("/ws"));
