@@ -180,6 +180,16 @@ fn gated_backend(name: &'static str, gate: Gate, seen: Arc<Mutex<usize>>) -> Bac
     })
 }
 
+/// [`gated_backend`] `g1`, its gate open: (the gate, its count of
+/// requests received, the backend).
+fn gated_g1() -> (Gate, Arc<Mutex<usize>>, Backend) {
+    let gate = Gate::default();
+    gate.set(true);
+    let seen = Arc::new(Mutex::new(0));
+    let g1 = gated_backend("g1", gate.clone(), seen.clone());
+    (gate, seen, g1)
+}
+
 #[test]
 fn private_connection_in_use_blocks_deletion_then_is_purged() {
     // Seed 000: with `http-reuse never` the server connection belongs to
@@ -187,10 +197,7 @@ fn private_connection_in_use_blocks_deletion_then_is_purged() {
     // deleted; once idle it is purged and the session's next request goes
     // to another server without an error.
     let dir = TempDir::new();
-    let gate = Gate::default();
-    gate.set(true);
-    let seen = Arc::new(Mutex::new(0));
-    let g1 = gated_backend("g1", gate.clone(), seen.clone());
+    let (gate, seen, g1) = gated_g1();
     let s2 = HttpBackend::start("s2");
     let (p, addr, sock) = proxy(&dir, "http", "http-reuse never", &[("g1", g1.addr)]);
     let mut api = ApiPrompt::open(&sock);
@@ -390,10 +397,7 @@ fn a_stream_waiting_in_the_server_queue_blocks_deletion() {
     // queued stream stays: deletion is refused until it is gone (here, by
     // `timeout queue`: 503 to B).
     let dir = TempDir::new();
-    let gate = Gate::default();
-    gate.set(true);
-    let seen = Arc::new(Mutex::new(0));
-    let g1 = gated_backend("g1", gate.clone(), seen.clone());
+    let (gate, seen, g1) = gated_g1();
     let extra = "http-reuse never\ntimeout queue 1s\ndefault-server maxconn 1";
     let (p, addr, sock) = proxy(&dir, "http", extra, &[("g1", g1.addr)]);
     let mut api = ApiPrompt::open(&sock);
@@ -443,10 +447,7 @@ fn a_stream_waiting_in_the_server_queue_blocks_deletion() {
 #[test]
 fn a_stream_queued_for_its_server_gets_its_private_connection() {
     let dir = TempDir::new();
-    let gate = Gate::default();
-    gate.set(true);
-    let seen = Arc::new(Mutex::new(0));
-    let g1 = gated_backend("g1", gate.clone(), seen.clone());
+    let (gate, seen, g1) = gated_g1();
     let s2 = HttpBackend::start("s2");
     let extra = "http-reuse never\ndefault-server maxconn 1";
     let (p, addr, sock) = proxy(&dir, "http", extra, &[("g1", g1.addr), ("s2", s2.addr)]);
