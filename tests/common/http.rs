@@ -1,4 +1,5 @@
-//! HTTP test server and client, access-log and health-check helpers (see `mod.rs`).
+//! HTTP test server and client, HAProxy's error pages, access-log,
+//! health-check and runtime-API helpers (see `mod.rs`).
 
 #![allow(dead_code)]
 
@@ -436,17 +437,14 @@ impl HttpBackend {
     pub fn active(&self) -> usize {
         self.backend.active()
     }
-
-    pub fn events(&self) -> Vec<Event> {
-        self.backend.events()
-    }
 }
 
 pub(crate) fn http_write(s: &mut TcpStream, bytes: &[u8]) -> bool {
     s.write_all(bytes).is_ok()
 }
 
-pub(crate) fn rst_close(s: TcpStream) {
+/// Closes `s` with a reset (SO_LINGER 0).
+pub fn reset_close(s: TcpStream) {
     unsafe {
         use std::os::fd::AsRawFd;
         let lg = libc::linger {
@@ -462,11 +460,6 @@ pub(crate) fn rst_close(s: TcpStream) {
         );
     }
     drop(s);
-}
-
-/// Closes `s` with a reset (SO_LINGER 0).
-pub fn reset_close(s: TcpStream) {
-    rst_close(s)
 }
 
 pub(crate) fn http_serve(s: TcpStream, c: &Conn, name: &str, opts: &HttpOpts, st: &HttpState) {
@@ -728,7 +721,7 @@ pub(crate) fn http_serve(s: TcpStream, c: &Conn, name: &str, opts: &HttpOpts, st
             "/reset" => {
                 let s = r.s.try_clone().expect("clone");
                 drop(r);
-                rst_close(s);
+                reset_close(s);
                 return;
             }
             "/reset-mid-body" => {
@@ -739,7 +732,7 @@ pub(crate) fn http_serve(s: TcpStream, c: &Conn, name: &str, opts: &HttpOpts, st
                 thread::sleep(Duration::from_millis(100));
                 let s = r.s.try_clone().expect("clone");
                 drop(r);
-                rst_close(s);
+                reset_close(s);
                 return;
             }
             _ => {
@@ -970,7 +963,7 @@ impl HttpClient {
     /// `GET path HTTP/1.1` with `Host: test` and `extra` fields (each
     /// ending in CRLF); returns the final response.
     pub fn get(&mut self, path: &str, extra: &str) -> HttpResponse {
-        self.send(format!("GET {path} HTTP/1.1\r\nHost: test\r\n{extra}\r\n"));
+        self.send(get_req(path, extra));
         self.expect_response(&format!("GET {path}"))
     }
 
@@ -1131,6 +1124,8 @@ impl ProxyBuilder {
         (p, out)
     }
 }
+
+// ---------------------------------------------------------------------------
 // Health checks: a server whose answers and listening can be switched
 // ---------------------------------------------------------------------------
 
@@ -1280,6 +1275,10 @@ pub fn line_with(text: &str, needle: &str) -> Option<String> {
         .find(|l| l.contains(needle))
         .map(str::to_string)
 }
+
+// ---------------------------------------------------------------------------
+// The runtime API: socat, an interactive session, `show stat` fields
+// ---------------------------------------------------------------------------
 
 /// `echo INPUT | socat stdio ADDR`: socat's whole output.
 pub fn socat(addr: &str, input: &str) -> String {

@@ -20,7 +20,8 @@
 //! Files: this one (temp dirs, ports, captured output, the proxy process,
 //! data and client helpers), `backends.rs` (test backends, PROXY protocol
 //! builders and parser, config snippets), `http.rs` (HTTP server and client,
-//! stdout capture, health-check and runtime-API helpers).
+//! HAProxy's error pages, stdout capture, health-check and runtime-API
+//! helpers).
 
 #![allow(dead_code)]
 
@@ -702,10 +703,6 @@ impl Stopped {
             shards,
             tail(&self.log, 200)
         );
-    }
-
-    pub fn log_tail(&self) -> String {
-        tail(&self.log, 200)
     }
 }
 
