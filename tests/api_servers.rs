@@ -9,11 +9,9 @@ mod common;
 use common::*;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, Condvar, Mutex};
-use std::thread;
 use std::time::{Duration, Instant};
 
 /// A proxy with an admin socket: `listen px` in `mode`, two shards.
@@ -25,16 +23,11 @@ fn proxy(
 ) -> (Proxy, SocketAddr, PathBuf) {
     let sock = dir.path.join("api.sock");
     let port = free_port();
-    let mut body = format!("listen px\n    bind 127.0.0.1:{port}\n    balance roundrobin\n");
-    for l in extra.lines().filter(|l| !l.trim().is_empty()) {
-        body.push_str(&format!("    {}\n", l.trim()));
-    }
-    for (n, a) in servers {
-        body.push_str(&format!("    server {n} {a}\n"));
-    }
-    let cfg = format!(
-        "global\n    nbthread 2\n    stats socket {} level admin\n\ndefaults\n    mode {mode}\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n\n{body}",
-        sock.display()
+    let cfg = mode_config(
+        mode,
+        2,
+        &format!("    stats socket {} level admin", sock.display()),
+        &listen_section("px", port, &format!("balance roundrobin\n{extra}"), servers),
     );
     (
         Proxy::start(&cfg),
@@ -43,41 +36,8 @@ fn proxy(
     )
 }
 
-/// An interactive API session (`prompt`): one connection for many
-/// commands, each answered up to the next prompt.
-struct Prompt(UnixStream);
-
-impl Prompt {
-    fn open(path: &Path) -> Prompt {
-        let mut s = UnixStream::connect(path).expect("connect to the API socket");
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        s.write_all(b"prompt\n").unwrap();
-        let mut p = Prompt(s);
-        p.read_to_prompt();
-        p
-    }
-
-    fn read_to_prompt(&mut self) -> String {
-        let mut got = Vec::new();
-        let mut b = [0u8; 4096];
-        while !got.ends_with(b"\n> ") && got != b"> " {
-            let n = self.0.read(&mut b).expect("API answer");
-            assert!(n > 0, "API closed: {:?}", String::from_utf8_lossy(&got));
-            got.extend_from_slice(&b[..n]);
-        }
-        got.truncate(got.len() - 2);
-        String::from_utf8(got).unwrap()
-    }
-
-    /// Runs one command; its output, trimmed.
-    fn cmd(&mut self, c: &str) -> String {
-        self.0.write_all(format!("{c}\n").as_bytes()).unwrap();
-        self.read_to_prompt().trim().to_string()
-    }
-}
-
 /// The server names `show servers state px` lists.
-fn server_names(p: &mut Prompt) -> Vec<String> {
+fn server_names(p: &mut ApiPrompt) -> Vec<String> {
     p.cmd("show servers state px")
         .lines()
         .filter(|l| !l.starts_with('#') && l.split(' ').count() > 4)
@@ -104,7 +64,7 @@ fn add_enable_disable_del_and_add_again() {
     let s1 = HttpBackend::start("s1");
     let s2 = HttpBackend::start("s2");
     let (p, addr, sock) = proxy(&dir, "http", "", &[("s1", s1.addr)]);
-    let mut api = Prompt::open(&sock);
+    let mut api = ApiPrompt::open(&sock);
     assert_eq!(
         api.cmd(&format!("add server px/s2 {}", s2.addr)),
         "New server registered."
@@ -144,7 +104,7 @@ fn add_server_needs_a_dynamic_algorithm() {
     let dir = TempDir::new();
     let s1 = HttpBackend::start("s1");
     let (p, _addr, sock) = proxy(&dir, "http", "balance source", &[("s1", s1.addr)]);
-    let mut api = Prompt::open(&sock);
+    let mut api = ApiPrompt::open(&sock);
     assert_eq!(
         api.cmd("add server px/s9 127.0.0.1:9"),
         "Backend must use a dynamic load balancing to support dynamic servers."
@@ -158,7 +118,7 @@ fn del_server_refused_while_a_stream_uses_it() {
     let dir = TempDir::new();
     let echo = Backend::echo("e1");
     let (p, addr, sock) = proxy(&dir, "tcp", "", &[("e1", echo.addr)]);
-    let mut api = Prompt::open(&sock);
+    let mut api = ApiPrompt::open(&sock);
     let mut c = connect(addr);
     c.write_all(b"ping\n").unwrap();
     assert_eq!(read_line(&mut c).ok().as_deref(), Some("ping"));
@@ -220,12 +180,14 @@ fn gated_backend(name: &'static str, gate: Gate, seen: Arc<Mutex<usize>>) -> Bac
     })
 }
 
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(5));
-    }
+/// [`gated_backend`] `g1`, its gate open: (the gate, its count of
+/// requests received, the backend).
+fn gated_g1() -> (Gate, Arc<Mutex<usize>>, Backend) {
+    let gate = Gate::default();
+    gate.set(true);
+    let seen = Arc::new(Mutex::new(0));
+    let g1 = gated_backend("g1", gate.clone(), seen.clone());
+    (gate, seen, g1)
 }
 
 #[test]
@@ -235,13 +197,10 @@ fn private_connection_in_use_blocks_deletion_then_is_purged() {
     // deleted; once idle it is purged and the session's next request goes
     // to another server without an error.
     let dir = TempDir::new();
-    let gate = Gate::default();
-    gate.set(true);
-    let seen = Arc::new(Mutex::new(0));
-    let g1 = gated_backend("g1", gate.clone(), seen.clone());
+    let (gate, seen, g1) = gated_g1();
     let s2 = HttpBackend::start("s2");
     let (p, addr, sock) = proxy(&dir, "http", "http-reuse never", &[("g1", g1.addr)]);
-    let mut api = Prompt::open(&sock);
+    let mut api = ApiPrompt::open(&sock);
     assert_eq!(
         api.cmd(&format!("add server px/s2 {}", s2.addr)),
         "New server registered."
@@ -252,7 +211,10 @@ fn private_connection_in_use_blocks_deletion_then_is_purged() {
     // The next request on this session is held on its private connection.
     gate.set(false);
     c.send("GET /two HTTP/1.1\r\nHost: t\r\n\r\n");
-    wait_for("the held request", || *seen.lock().unwrap() == 2);
+    assert!(
+        wait_for(IO_TIMEOUT, || *seen.lock().unwrap() == 2),
+        "timed out waiting for the held request"
+    );
     assert_eq!(api.cmd("enable server px/s2"), "");
     assert_eq!(api.cmd("disable server px/g1"), "");
     assert_eq!(
@@ -283,7 +245,7 @@ fn show_sess_and_shutdowns() {
     let dir = TempDir::new();
     let echo = Backend::echo("e1");
     let (p, addr, sock) = proxy(&dir, "tcp", "", &[("e1", echo.addr)]);
-    let mut api = Prompt::open(&sock);
+    let mut api = ApiPrompt::open(&sock);
     let mut a = connect(addr);
     let mut b = connect(addr);
     for c in [&mut a, &mut b] {
@@ -302,17 +264,21 @@ fn show_sess_and_shutdowns() {
         api.cmd(&format!("shutdown session {}", ids[0])),
         "No such session (use 'show sess')."
     );
-    wait_for("one stream left", || {
-        api.cmd("show sess")
-            .lines()
-            .filter(|l| l.contains("srv=e1"))
-            .count()
-            == 1
-    });
+    assert!(
+        wait_for(IO_TIMEOUT, || {
+            api.cmd("show sess")
+                .lines()
+                .filter(|l| l.contains("srv=e1"))
+                .count()
+                == 1
+        }),
+        "timed out waiting for one stream left"
+    );
     assert_eq!(api.cmd("shutdown sessions server px/e1"), "");
-    wait_for("no stream left", || {
-        !api.cmd("show sess").contains("srv=e1")
-    });
+    assert!(
+        wait_for(IO_TIMEOUT, || !api.cmd("show sess").contains("srv=e1")),
+        "timed out waiting for no stream left"
+    );
     for c in [&mut a, &mut b] {
         let mut buf = [0u8; 16];
         c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -323,23 +289,6 @@ fn show_sess_and_shutdowns() {
     }
     drop(api);
     p.stop().assert_clean();
-}
-
-/// Value of field `name` in the `show stat` row of `px`/`sv`.
-fn stat(csv: &str, px: &str, sv: &str, name: &str) -> String {
-    let header: Vec<&str> = csv
-        .lines()
-        .next()
-        .expect("header")
-        .trim_start_matches("# ")
-        .split(',')
-        .collect();
-    let col = header.iter().position(|h| *h == name).expect("column");
-    let row = csv
-        .lines()
-        .find(|l| l.starts_with(&format!("{px},{sv},")))
-        .unwrap_or_else(|| panic!("no row {px}/{sv} in {csv}"));
-    row.split(',').nth(col).unwrap_or("").to_string()
 }
 
 #[test]
@@ -367,7 +316,7 @@ fn churn_under_load_fails_nothing_and_leaks_nothing() {
         .arg(&json)
         .spawn()
         .expect("ringload");
-    let mut api = Prompt::open(&sock);
+    let mut api = ApiPrompt::open(&sock);
     for i in 0..200 {
         let name = format!("d{i}");
         assert_eq!(
@@ -414,18 +363,27 @@ fn churn_under_load_fails_nothing_and_leaks_nothing() {
     );
     assert!(s2.accepted() > 0, "the added servers served traffic");
     assert_eq!(server_names(&mut api), ["s1"]);
-    wait_for("every connection closed", || {
-        let info = api.cmd("show info");
-        info.lines().any(|l| l == "CurrConns: 0")
-    });
+    assert!(
+        wait_for(IO_TIMEOUT, || {
+            let info = api.cmd("show info");
+            info.lines().any(|l| l == "CurrConns: 0")
+        }),
+        "timed out waiting for every connection closed"
+    );
     let csv = api.cmd("show stat");
     for (px, sv) in [("px", "FRONTEND"), ("px", "s1"), ("px", "BACKEND")] {
-        assert_eq!(stat(&csv, px, sv, "scur"), "0", "{px}/{sv} scur\n{csv}");
+        assert_eq!(
+            stat_field(&csv, px, sv, "scur"),
+            "0",
+            "{px}/{sv} scur\n{csv}"
+        );
     }
-    assert_eq!(stat(&csv, "px", "BACKEND", "qcur"), "0", "{csv}");
+    assert_eq!(stat_field(&csv, "px", "BACKEND", "qcur"), "0", "{csv}");
     // The load went through: the counters add up on the server that stayed.
-    let req_tot: u64 = stat(&csv, "px", "FRONTEND", "req_tot").parse().unwrap();
-    let s1_tot: u64 = stat(&csv, "px", "s1", "stot").parse().unwrap();
+    let req_tot: u64 = stat_field(&csv, "px", "FRONTEND", "req_tot")
+        .parse()
+        .unwrap();
+    let s1_tot: u64 = stat_field(&csv, "px", "s1", "stot").parse().unwrap();
     assert!(req_tot > 0 && s1_tot > 0 && s1_tot <= req_tot, "{csv}");
     drop(api);
     p.stop().assert_clean();
@@ -439,25 +397,28 @@ fn a_stream_waiting_in_the_server_queue_blocks_deletion() {
     // queued stream stays: deletion is refused until it is gone (here, by
     // `timeout queue`: 503 to B).
     let dir = TempDir::new();
-    let gate = Gate::default();
-    gate.set(true);
-    let seen = Arc::new(Mutex::new(0));
-    let g1 = gated_backend("g1", gate.clone(), seen.clone());
+    let (gate, seen, g1) = gated_g1();
     let extra = "http-reuse never\ntimeout queue 1s\ndefault-server maxconn 1";
     let (p, addr, sock) = proxy(&dir, "http", extra, &[("g1", g1.addr)]);
-    let mut api = Prompt::open(&sock);
+    let mut api = ApiPrompt::open(&sock);
     let mut a = HttpClient::connect(addr);
     let mut b = HttpClient::connect(addr);
     assert_eq!(a.get("/a1", "").server(), "g1");
     assert_eq!(b.get("/b1", "").server(), "g1");
     gate.set(false);
     a.send("GET /a2 HTTP/1.1\r\nHost: t\r\n\r\n");
-    wait_for("A's request at g1", || *seen.lock().unwrap() == 3);
+    assert!(
+        wait_for(IO_TIMEOUT, || *seen.lock().unwrap() == 3),
+        "timed out waiting for A's request at g1"
+    );
     b.send("GET /b2 HTTP/1.1\r\nHost: t\r\n\r\n");
-    wait_for("B's stream in g1's queue", || {
-        let csv = api.cmd("show stat");
-        stat(&csv, "px", "g1", "qcur") == "1"
-    });
+    assert!(
+        wait_for(IO_TIMEOUT, || {
+            let csv = api.cmd("show stat");
+            stat_field(&csv, "px", "g1", "qcur") == "1"
+        }),
+        "timed out waiting for B's stream in g1's queue"
+    );
     assert_eq!(api.cmd("disable server px/g1"), "");
     let refused = "Server still has connections attached to it, cannot remove it.";
     assert_eq!(
@@ -469,7 +430,7 @@ fn a_stream_waiting_in_the_server_queue_blocks_deletion() {
     assert_eq!(a.expect_response("A's held request").status, 200);
     // A's connection is gone (its server is in maintenance); B still waits
     // for g1 in its queue, which is enough to refuse the deletion.
-    assert_eq!(stat(&api.cmd("show stat"), "px", "g1", "qcur"), "1");
+    assert_eq!(stat_field(&api.cmd("show stat"), "px", "g1", "qcur"), "1");
     assert_eq!(api.cmd("del server px/g1"), refused, "B queued");
     assert_eq!(b.expect_response("B after timeout queue").status, 503);
     assert_eq!(api.cmd("wait 5s srv-removable px/g1"), "Done.");
@@ -486,14 +447,11 @@ fn a_stream_waiting_in_the_server_queue_blocks_deletion() {
 #[test]
 fn a_stream_queued_for_its_server_gets_its_private_connection() {
     let dir = TempDir::new();
-    let gate = Gate::default();
-    gate.set(true);
-    let seen = Arc::new(Mutex::new(0));
-    let g1 = gated_backend("g1", gate.clone(), seen.clone());
+    let (gate, seen, g1) = gated_g1();
     let s2 = HttpBackend::start("s2");
     let extra = "http-reuse never\ndefault-server maxconn 1";
     let (p, addr, sock) = proxy(&dir, "http", extra, &[("g1", g1.addr), ("s2", s2.addr)]);
-    let mut api = Prompt::open(&sock);
+    let mut api = ApiPrompt::open(&sock);
     assert_eq!(api.cmd("disable server px/s2"), "");
     let mut a = HttpClient::connect(addr);
     let mut b = HttpClient::connect(addr);
@@ -503,13 +461,19 @@ fn a_stream_queued_for_its_server_gets_its_private_connection() {
     assert_eq!(api.cmd("enable server px/s2"), "");
     gate.set(false);
     a.send("GET /a2 HTTP/1.1\r\nHost: t\r\n\r\n");
-    wait_for("A's request at g1", || *seen.lock().unwrap() == 3);
+    assert!(
+        wait_for(IO_TIMEOUT, || *seen.lock().unwrap() == 3),
+        "timed out waiting for A's request at g1"
+    );
     // g1 is full: B waits for it (its connection's server), although s2 is
     // free.
     b.send("GET /b2 HTTP/1.1\r\nHost: t\r\n\r\n");
-    wait_for("B's stream in g1's queue", || {
-        stat(&api.cmd("show stat"), "px", "g1", "qcur") == "1"
-    });
+    assert!(
+        wait_for(IO_TIMEOUT, || {
+            stat_field(&api.cmd("show stat"), "px", "g1", "qcur") == "1"
+        }),
+        "timed out waiting for B's stream in g1's queue"
+    );
     gate.set(true);
     assert_eq!(a.expect_response("A").status, 200);
     let b2 = b.expect_response("B from the queue");

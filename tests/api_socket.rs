@@ -70,13 +70,14 @@ impl Cli {
 /// with the given global lines.
 fn tcp_proxy(global: &str, balance: &str, servers: &[&Backend]) -> (Proxy, SocketAddr) {
     let port = free_port();
-    let mut body = format!("listen px\n    bind 127.0.0.1:{port}\n    balance {balance}\n");
-    for (i, b) in servers.iter().enumerate() {
-        body.push_str(&format!("    server s{} {}\n", i + 1, b.addr));
-    }
-    let cfg = format!(
-        "global\n    nbthread 1\n{global}\ndefaults\n    mode tcp\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n\n{body}"
-    );
+    let names: Vec<String> = (1..=servers.len()).map(|i| format!("s{i}")).collect();
+    let servers: Vec<(&str, SocketAddr)> = names
+        .iter()
+        .zip(servers)
+        .map(|(n, b)| (n.as_str(), b.addr))
+        .collect();
+    let body = listen_section("px", port, &format!("balance {balance}"), &servers);
+    let cfg = mode_config("tcp", 1, global, &body);
     (Proxy::start(&cfg), SocketAddr::from(([127, 0, 0, 1], port)))
 }
 

@@ -10,45 +10,12 @@
 mod common;
 
 use common::*;
-use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::os::unix::net::UnixStream;
-use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// An interactive API session (`prompt`): one connection for many
-/// commands, each answered up to the next prompt.
-struct Prompt(UnixStream);
-
-impl Prompt {
-    fn open(path: &Path) -> Prompt {
-        let mut s = UnixStream::connect(path).expect("connect to the API socket");
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        s.write_all(b"prompt\n").unwrap();
-        let mut p = Prompt(s);
-        p.read_to_prompt();
-        p
-    }
-
-    fn read_to_prompt(&mut self) -> String {
-        let mut got = Vec::new();
-        let mut b = [0u8; 4096];
-        while !got.ends_with(b"\n> ") && got != b"> " {
-            let n = self.0.read(&mut b).expect("API answer");
-            assert!(n > 0, "API closed: {:?}", String::from_utf8_lossy(&got));
-            got.extend_from_slice(&b[..n]);
-        }
-        got.truncate(got.len() - 2);
-        String::from_utf8(got).unwrap()
-    }
-
-    /// Runs one command; its output, trimmed.
-    fn cmd(&mut self, c: &str) -> String {
-        self.0.write_all(format!("{c}\n").as_bytes()).unwrap();
-        self.read_to_prompt().trim().to_string()
-    }
-
+/// Helpers of these tests on the API session.
+impl ApiPrompt {
     /// `show stat`, parsed.
     fn stat(&mut self) -> Stat {
         Stat(self.cmd("show stat"))
@@ -83,24 +50,7 @@ struct Stat(String);
 impl Stat {
     /// Field `name` of row `px`/`sv` (empty when the row has it empty).
     fn get(&self, sv: &str, name: &str) -> String {
-        let header: Vec<&str> = self
-            .0
-            .lines()
-            .next()
-            .expect("header")
-            .trim_start_matches("# ")
-            .split(',')
-            .collect();
-        let col = header
-            .iter()
-            .position(|h| *h == name)
-            .unwrap_or_else(|| panic!("no column {name}"));
-        let row = self
-            .0
-            .lines()
-            .find(|l| l.starts_with(&format!("px,{sv},")))
-            .unwrap_or_else(|| panic!("no row px/{sv} in\n{}", self.0));
-        row.split(',').nth(col).unwrap_or("").to_string()
+        stat_field(&self.0, "px", sv, name)
     }
 
     fn num(&self, sv: &str, name: &str) -> u64 {
@@ -116,7 +66,7 @@ impl Stat {
 
 /// A proxy with an admin socket in front of `server` (HTTP, two shards),
 /// with `extra` on the server line.
-fn start(dir: &TempDir, server: SocketAddr, extra: &str) -> (Proxy, SocketAddr, Prompt) {
+fn start(dir: &TempDir, server: SocketAddr, extra: &str) -> (Proxy, SocketAddr, ApiPrompt) {
     let sock = dir.path.join("api.sock");
     let port = free_port();
     let cfg = http_config(
@@ -128,7 +78,7 @@ fn start(dir: &TempDir, server: SocketAddr, extra: &str) -> (Proxy, SocketAddr, 
         ),
     );
     let p = Proxy::start(&cfg);
-    let api = Prompt::open(&sock);
+    let api = ApiPrompt::open(&sock);
     (p, SocketAddr::new(LOCALHOST, port), api)
 }
 
@@ -277,7 +227,7 @@ fn server_ids_and_initial_weights_come_from_the_servers() {
     assert_eq!(api.cmd("get weight px/s1"), "2 (initial 4)");
     assert_eq!(api.state("s1")[7..9], ["2", "4"], "uweight, iweight");
 
-    let add = |api: &mut Prompt, name: &str, w: u32| {
+    let add = |api: &mut ApiPrompt, name: &str, w: u32| {
         assert_eq!(
             api.cmd(&format!(
                 "add server px/{name} {} weight {w}",

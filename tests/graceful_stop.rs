@@ -15,15 +15,42 @@ fn refused(addr: SocketAddr) -> bool {
     TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err()
 }
 
-fn http_proxy(global: &str, be: &HttpBackend) -> (Proxy, SocketAddr) {
-    let (p, addr) = start_http_proxy(2, global, "", &[("s1", be.addr)]);
-    (p, addr)
+/// A TCP `listen px` in front of `echo`: `nbthread` shards, `global_extra`
+/// lines in `global`, `extra` lines in the section (see [`mode_config`] and
+/// [`listen_section`]).
+fn tcp_proxy(
+    nbthread: usize,
+    global_extra: &str,
+    extra: &str,
+    echo: &Backend,
+) -> (Proxy, SocketAddr) {
+    let port = free_port();
+    let p = Proxy::start(&mode_config(
+        "tcp",
+        nbthread,
+        global_extra,
+        &listen_section("px", port, extra, &[("e1", echo.addr)]),
+    ));
+    (p, SocketAddr::new(LOCALHOST, port))
+}
+
+/// Writes `line` and a newline on `c`, expects the echo.
+fn echo_line(c: &mut TcpStream, line: &str) {
+    c.write_all(format!("{line}\n").as_bytes()).unwrap();
+    assert_eq!(read_line(c).ok().as_deref(), Some(line));
+}
+
+/// A connection through the proxy at `addr` whose first line was echoed.
+fn echoed_connection(addr: SocketAddr, line: &str) -> TcpStream {
+    let mut c = connect(addr);
+    echo_line(&mut c, line);
+    c
 }
 
 #[test]
 fn http_soft_stop_finishes_requests_in_progress_and_closes_idle_ones() {
     let be = HttpBackend::start("s1");
-    let (mut p, addr) = http_proxy("", &be);
+    let (mut p, addr) = start_http_proxy(2, "", "", &[("s1", be.addr)]);
     let mut idle = HttpClient::connect(addr);
     assert_eq!(idle.get("/first", "").status, 200);
     let mut busy = HttpClient::connect(addr);
@@ -49,20 +76,12 @@ fn http_soft_stop_finishes_requests_in_progress_and_closes_idle_ones() {
 #[test]
 fn tcp_soft_stop_lets_a_tunnel_finish() {
     let echo = Backend::echo("e1");
-    let port = free_port();
-    let mut p = Proxy::start(&format!(
-        "global\n    nbthread 2\n\ndefaults\n    mode tcp\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n\nlisten px\n    bind 127.0.0.1:{port}\n    server e1 {}\n",
-        echo.addr
-    ));
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut c = connect(addr);
-    c.write_all(b"before\n").unwrap();
-    assert_eq!(read_line(&mut c).ok().as_deref(), Some("before"));
+    let (mut p, addr) = tcp_proxy(2, "", "", &echo);
+    let mut c = echoed_connection(addr, "before");
     p.signal(libc::SIGUSR1);
     assert!(wait_for(IO_TIMEOUT, || refused(addr)), "still accepting");
     // The tunnel keeps working, and holds the process up.
-    c.write_all(b"during\n").unwrap();
-    assert_eq!(read_line(&mut c).ok().as_deref(), Some("during"));
+    echo_line(&mut c, "during");
     assert!(p.try_wait().is_none(), "exited with a session in progress");
     drop(c);
     let status = p
@@ -74,15 +93,13 @@ fn tcp_soft_stop_lets_a_tunnel_finish() {
 #[test]
 fn hard_stop_after_closes_what_remains() {
     let echo = Backend::echo("e1");
-    let port = free_port();
-    let mut p = Proxy::start(&format!(
-        "global\n    nbthread 1\n    hard-stop-after 300ms\n\ndefaults\n    mode tcp\n    timeout connect 1s\n    timeout client 30s\n    timeout server 30s\n\nlisten px\n    bind 127.0.0.1:{port}\n    server e1 {}\n",
-        echo.addr
-    ));
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut c = connect(addr);
-    c.write_all(b"hi\n").unwrap();
-    assert_eq!(read_line(&mut c).ok().as_deref(), Some("hi"));
+    let (mut p, addr) = tcp_proxy(
+        1,
+        "    hard-stop-after 300ms",
+        "timeout client 30s\ntimeout server 30s",
+        &echo,
+    );
+    let mut c = echoed_connection(addr, "hi");
     p.signal(libc::SIGUSR1);
     let status = p
         .wait_exit(IO_TIMEOUT)
@@ -100,15 +117,8 @@ fn hard_stop_after_closes_what_remains() {
 #[test]
 fn sigterm_during_a_soft_stop_stops_at_once() {
     let echo = Backend::echo("e1");
-    let port = free_port();
-    let mut p = Proxy::start(&format!(
-        "global\n    nbthread 1\n\ndefaults\n    mode tcp\n    timeout connect 1s\n    timeout client 30s\n    timeout server 30s\n\nlisten px\n    bind 127.0.0.1:{port}\n    server e1 {}\n",
-        echo.addr
-    ));
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut c = connect(addr);
-    c.write_all(b"hi\n").unwrap();
-    assert_eq!(read_line(&mut c).ok().as_deref(), Some("hi"));
+    let (mut p, addr) = tcp_proxy(1, "", "timeout client 30s\ntimeout server 30s", &echo);
+    let _c = echoed_connection(addr, "hi");
     p.signal(libc::SIGUSR1);
     assert!(p.wait_log("stopping gracefully", IO_TIMEOUT));
     p.signal(libc::SIGTERM);

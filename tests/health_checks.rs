@@ -26,17 +26,15 @@ fn config(body: &str) -> String {
 /// `server` lines.
 fn listen(name: &str, extra: &[&str], servers: &[String]) -> (String, SocketAddr) {
     let port = free_port();
-    let mut s = format!("listen {name}\n    bind 127.0.0.1:{port}\n");
-    for l in extra.iter().chain(
-        servers
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>()
-            .iter(),
-    ) {
-        s.push_str(&format!("    {l}\n"));
-    }
-    (s, SocketAddr::new(LOCALHOST, port))
+    let lines: Vec<&str> = extra
+        .iter()
+        .copied()
+        .chain(servers.iter().map(String::as_str))
+        .collect();
+    (
+        listen_section(name, port, &lines.join("\n"), &[]),
+        SocketAddr::new(LOCALHOST, port),
+    )
 }
 
 fn server(name: &str, addr: SocketAddr, opts: &str) -> String {

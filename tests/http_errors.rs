@@ -10,71 +10,9 @@ use std::net::SocketAddr;
 use std::thread;
 use std::time::{Duration, Instant};
 
-fn page(code: u16, reason: &str, len: usize, text: &str) -> String {
-    format!(
-        "HTTP/1.1 {code} {reason}\r\ncontent-length: {len}\r\ncache-control: no-cache\r\ncontent-type: text/html\r\nconnection: close\r\n\r\n<html><body><h1>{code} {reason}</h1>\n{text}\n</body></html>\n"
-    )
-}
-
-fn page_400() -> String {
-    page(
-        400,
-        "Bad request",
-        90,
-        "Your browser sent an invalid request.",
-    )
-}
-fn page_408() -> String {
-    page(
-        408,
-        "Request Time-out",
-        110,
-        "Your browser didn't send a complete request in time.",
-    )
-}
-fn page_502() -> String {
-    page(
-        502,
-        "Bad Gateway",
-        107,
-        "The server returned an invalid or incomplete response.",
-    )
-}
-fn page_503() -> String {
-    page(
-        503,
-        "Service Unavailable",
-        107,
-        "No server is available to handle this request.",
-    )
-}
-fn page_504() -> String {
-    page(
-        504,
-        "Gateway Time-out",
-        92,
-        "The server didn't respond in time.",
-    )
-}
-
-/// Sends `req`, expects exactly `want` then the close.
-fn expect_page(addr: SocketAddr, req: &str, want: &str, within: Duration) -> Duration {
-    let mut c = HttpClient::connect(addr);
-    let t0 = Instant::now();
-    let _ = c.try_send(req);
-    let closed = c.expect_closed(within);
-    assert_eq!(
-        String::from_utf8_lossy(&closed.data),
-        want,
-        "request {req:?}"
-    );
-    t0.elapsed()
-}
-
 #[test]
 fn bad_request_400_exact_page() {
-    let be = HttpBackend::start("s1");
-    let (p, addr) = start_http_proxy(1, "", "", &[("s1", be.addr)]);
+    let (p, addr, be) = start_http_s1("", "");
     expect_page(
         addr,
         "GET / HTTP/1.1\r\n\r\n",
@@ -95,8 +33,7 @@ fn bad_request_400_exact_page() {
 fn bad_request_with_unread_body_still_gets_400() {
     // A 400 in front of a body the proxy never reads: the answer must not
     // be destroyed by a reset when the proxy closes.
-    let be = HttpBackend::start("s1");
-    let (p, addr) = start_http_proxy(1, "", "", &[("s1", be.addr)]);
+    let (p, addr, _be) = start_http_s1("", "");
     let mut req =
         b"POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n".to_vec();
     req.extend(std::iter::repeat_n(b'x', 200_000));
@@ -109,8 +46,7 @@ fn bad_request_with_unread_body_still_gets_400() {
 
 #[test]
 fn request_timeout_408() {
-    let be = HttpBackend::start("s1");
-    let (p, addr) = start_http_proxy(1, "", "timeout http-request 300ms", &[("s1", be.addr)]);
+    let (p, addr, be) = start_http_s1("", "timeout http-request 300ms");
     let took = expect_page(
         addr,
         "GET /slow HTTP/1.1\r\nHost: te",
@@ -126,13 +62,8 @@ fn request_timeout_408() {
 fn request_timeout_408_on_second_request() {
     // After a first request, a partial second one is under
     // http-request too (keep-alive only covers the wait for its first byte).
-    let be = HttpBackend::start("s1");
-    let (p, addr) = start_http_proxy(
-        1,
-        "",
-        "timeout http-request 300ms\ntimeout http-keep-alive 5s",
-        &[("s1", be.addr)],
-    );
+    let (p, addr, _be) =
+        start_http_s1("", "timeout http-request 300ms\ntimeout http-keep-alive 5s");
     let mut c = HttpClient::connect(addr);
     assert_eq!(c.get("/first", "").status, 200);
     c.send("GET /second HTTP/1.1\r\n");
@@ -146,8 +77,7 @@ fn request_timeout_408_on_second_request() {
 #[test]
 fn trickling_client_still_gets_408() {
     // http-request bounds the whole head, not each read.
-    let be = HttpBackend::start("s1");
-    let (p, addr) = start_http_proxy(1, "", "timeout http-request 500ms", &[("s1", be.addr)]);
+    let (p, addr, be) = start_http_s1("", "timeout http-request 500ms");
     let mut c = HttpClient::connect(addr);
     c.send("GET /trickle HTTP/1.1\r\n");
     let t0 = Instant::now();
@@ -183,9 +113,8 @@ fn trickling_client_still_gets_408() {
 }
 
 fn expect_502_for(path: &str) {
-    let be = HttpBackend::start("s1");
-    let (p, addr) = start_http_proxy(1, "", "", &[("s1", be.addr)]);
-    expect_page(addr, &get_req(path, ""), &page_502(), ANSWER_CLOSE_BOUND);
+    let (p, addr, be) = start_http_s1("", "");
+    expect_page(addr, get_req(path, ""), &page_502(), ANSWER_CLOSE_BOUND);
     assert_eq!(be.wait_seen(1, IO_TIMEOUT)[0].target, path);
     p.stop().assert_clean();
 }
@@ -228,8 +157,7 @@ fn server_resets_without_answer_502() {
 #[test]
 fn truncated_response_body_cuts_client() {
     for path in ["/truncated", "/truncated-chunked", "/reset-mid-body"] {
-        let be = HttpBackend::start("s1");
-        let (p, addr) = start_http_proxy(1, "", "", &[("s1", be.addr)]);
+        let (p, addr, _be) = start_http_s1("", "");
         let mut c = HttpClient::connect(addr);
         c.send(get_req(path, ""));
         let res = c.read_final(false);
@@ -245,8 +173,7 @@ fn truncated_response_body_cuts_client() {
 
 #[test]
 fn invalid_chunk_in_response_cuts_client() {
-    let be = HttpBackend::start("s1");
-    let (p, addr) = start_http_proxy(1, "", "", &[("s1", be.addr)]);
+    let (p, addr, be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     c.send(get_req("/bad-chunk", ""));
     let closed = c.expect_closed(CLOSE_BOUND);
@@ -269,8 +196,7 @@ fn invalid_chunk_in_response_cuts_client() {
 
 #[test]
 fn extra_bytes_after_response_not_forwarded() {
-    let be = HttpBackend::start("s1");
-    let (p, addr) = start_http_proxy(1, "", "", &[("s1", be.addr)]);
+    let (p, addr, be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     let r = c.get("/extra-after-body", "");
     assert_eq!(r.body, b"ok");
@@ -291,7 +217,7 @@ fn connection_refused_503_after_retries() {
     // HAProxy: connection failures on every retry -> 503 (termination SC).
     let dead = refused_addr();
     let (p, addr) = start_http_proxy(1, "", "retries 2\ntimeout connect 100ms", &[("dead", dead)]);
-    expect_page(addr, &get_req("/", ""), &page_503(), ANSWER_CLOSE_BOUND);
+    expect_page(addr, get_req("/", ""), &page_503(), ANSWER_CLOSE_BOUND);
     let stopped = p.stop();
     stopped.assert_clean();
     assert!(stopped.total().connect_errors >= 1);
@@ -306,7 +232,7 @@ fn connect_timeout_503() {
         "retries 1\ntimeout connect 200ms",
         &[("hang", hang.addr)],
     );
-    expect_page(addr, &get_req("/", ""), &page_503(), Duration::from_secs(5));
+    expect_page(addr, get_req("/", ""), &page_503(), Duration::from_secs(5));
     p.stop().assert_clean();
 }
 
@@ -322,25 +248,15 @@ fn no_server_503() {
     );
     let p = Proxy::start(&cfg);
     let addr = SocketAddr::new(LOCALHOST, port);
-    expect_page(addr, &get_req("/", ""), &page_503(), ANSWER_CLOSE_BOUND);
+    expect_page(addr, get_req("/", ""), &page_503(), ANSWER_CLOSE_BOUND);
     p.stop().assert_clean();
 }
 
 #[test]
 fn all_servers_disabled_503() {
     let be = HttpBackend::start("s1");
-    let port = free_port();
-    let cfg = http_config(
-        1,
-        "",
-        &format!(
-            "listen px\n    bind 127.0.0.1:{port}\n    server s1 {} disabled\n",
-            be.addr
-        ),
-    );
-    let p = Proxy::start(&cfg);
-    let addr = SocketAddr::new(LOCALHOST, port);
-    expect_page(addr, &get_req("/", ""), &page_503(), ANSWER_CLOSE_BOUND);
+    let (p, addr) = start_http_proxy(1, "", &format!("server s1 {} disabled", be.addr), &[]);
+    expect_page(addr, get_req("/", ""), &page_503(), ANSWER_CLOSE_BOUND);
     assert_eq!(be.accepted(), 0);
     p.stop().assert_clean();
 }
@@ -348,23 +264,18 @@ fn all_servers_disabled_503() {
 #[test]
 fn queue_timeout_503() {
     let be = HttpBackend::start("s1");
-    let port = free_port();
-    let cfg = http_config(
+    let (p, addr) = start_http_proxy(
         1,
         "",
-        &format!(
-            "listen px\n    bind 127.0.0.1:{port}\n    timeout queue 300ms\n    server s1 {} maxconn 1\n",
-            be.addr
-        ),
+        &format!("timeout queue 300ms\nserver s1 {} maxconn 1", be.addr),
+        &[],
     );
-    let p = Proxy::start(&cfg);
-    let addr = SocketAddr::new(LOCALHOST, port);
     let mut holder = HttpClient::connect(addr);
     holder.send(get_req("/delay/1500/hold", ""));
     be.wait_seen(1, IO_TIMEOUT);
     let took = expect_page(
         addr,
-        &get_req("/queued", ""),
+        get_req("/queued", ""),
         &page_503(),
         Duration::from_secs(3),
     );
@@ -381,17 +292,12 @@ fn queue_timeout_503() {
 #[test]
 fn queued_request_served_when_slot_frees() {
     let be = HttpBackend::start("s1");
-    let port = free_port();
-    let cfg = http_config(
+    let (p, addr) = start_http_proxy(
         1,
         "",
-        &format!(
-            "listen px\n    bind 127.0.0.1:{port}\n    timeout queue 5s\n    server s1 {} maxconn 1\n",
-            be.addr
-        ),
+        &format!("timeout queue 5s\nserver s1 {} maxconn 1", be.addr),
+        &[],
     );
-    let p = Proxy::start(&cfg);
-    let addr = SocketAddr::new(LOCALHOST, port);
     let mut a = HttpClient::connect(addr);
     a.send(get_req("/delay/300/a", ""));
     be.wait_seen(1, IO_TIMEOUT);
@@ -408,11 +314,10 @@ fn queued_request_served_when_slot_frees() {
 
 #[test]
 fn server_timeout_504() {
-    let be = HttpBackend::start("s1");
-    let (p, addr) = start_http_proxy(1, "", "timeout server 300ms", &[("s1", be.addr)]);
+    let (p, addr, _be) = start_http_s1("", "timeout server 300ms");
     let took = expect_page(
         addr,
-        &get_req("/delay/3000/slow", ""),
+        get_req("/delay/3000/slow", ""),
         &page_504(),
         Duration::from_secs(5),
     );
@@ -489,15 +394,14 @@ fn redispatch_after_connect_failures() {
 
 #[test]
 fn too_many_header_fields_400() {
-    let be = HttpBackend::start("s1");
-    let (p, addr) = start_http_proxy(1, "", "", &[("s1", be.addr)]);
+    let (p, addr, be) = start_http_s1("", "");
     let mut extra = String::new();
     for i in 0..110 {
         extra.push_str(&format!("X-H{i}: v\r\n"));
     }
     expect_page(
         addr,
-        &get_req("/many", &extra),
+        get_req("/many", &extra),
         &page_400(),
         ANSWER_CLOSE_BOUND,
     );
@@ -520,7 +424,7 @@ fn unsolicited_101_is_a_bad_response_502() {
         }
     });
     let (p, addr) = start_http_proxy(1, "", "", &[("up", be.addr)]);
-    expect_page(addr, &get_req("/", ""), &page_502(), ANSWER_CLOSE_BOUND);
+    expect_page(addr, get_req("/", ""), &page_502(), ANSWER_CLOSE_BOUND);
     p.stop().assert_clean();
 }
 
@@ -529,8 +433,7 @@ fn request_timeout_408_on_empty_first_connection() {
     // HAProxy (mux_h1 timeout handler) sends a 408 on a first request that
     // never started unless `option http-ignore-probes`; only idle
     // keep-alive connections are closed silently.
-    let be = HttpBackend::start("s1");
-    let (p, addr) = start_http_proxy(1, "", "timeout http-request 300ms", &[("s1", be.addr)]);
+    let (p, addr, _be) = start_http_s1("", "timeout http-request 300ms");
     let took = expect_page(addr, "", &page_408(), Duration::from_secs(3));
     assert!(took >= Duration::from_millis(250), "408 after {took:?}");
     p.stop().assert_clean();
@@ -539,17 +442,12 @@ fn request_timeout_408_on_empty_first_connection() {
 #[test]
 fn client_abort_while_queued_releases_its_place() {
     let be = HttpBackend::start("s1");
-    let port = free_port();
-    let cfg = http_config(
+    let (p, addr) = start_http_proxy(
         1,
         "",
-        &format!(
-            "listen px\n    bind 127.0.0.1:{port}\n    timeout queue 5s\n    server s1 {} maxconn 1\n",
-            be.addr
-        ),
+        &format!("timeout queue 5s\nserver s1 {} maxconn 1", be.addr),
+        &[],
     );
-    let p = Proxy::start(&cfg);
-    let addr = SocketAddr::new(LOCALHOST, port);
     let mut holder = HttpClient::connect(addr);
     holder.send(get_req("/delay/300/hold", ""));
     be.wait_seen(1, IO_TIMEOUT);

@@ -8,14 +8,31 @@ mod common;
 
 use common::*;
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::net::Shutdown;
 use std::thread;
 use std::time::{Duration, Instant};
 
-fn setup() -> (Proxy, SocketAddr, HttpBackend) {
-    let be = HttpBackend::start("s1");
-    let (p, addr) = start_http_proxy(1, "", "", &[("s1", be.addr)]);
-    (p, addr, be)
+/// A server answering every request with `answer` (keep-alive).
+fn fixed_server(name: &str, answer: &'static [u8]) -> Backend {
+    Backend::spawn(name, move |s, _| {
+        let mut r = ByteReader::new(s);
+        while let Ok(Some(_)) = r.read_head(65536, Instant::now() + IO_TIMEOUT) {
+            if r.s.write_all(answer).is_err() {
+                return;
+            }
+        }
+    })
+}
+
+/// A server answering the first request of each connection with `answer`,
+/// then closing it.
+fn answer_once(name: &str, answer: &'static [u8]) -> Backend {
+    Backend::spawn(name, move |s, _| {
+        let mut r = ByteReader::new(s);
+        if let Ok(Some(_)) = r.read_head(65536, Instant::now() + IO_TIMEOUT) {
+            let _ = r.s.write_all(answer);
+        }
+    })
 }
 
 /// The only request the backend saw, with the given path.
@@ -28,7 +45,7 @@ fn seen_path(be: &HttpBackend, path: &str) -> HttpSeen {
 
 #[test]
 fn content_length_request_and_response() {
-    let (p, addr, be) = setup();
+    let (p, addr, be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     c.send("POST /cl HTTP/1.1\r\nHost: test\r\nContent-Length: 11\r\n\r\nhello world");
     let r = c.expect_response("POST /cl");
@@ -57,7 +74,7 @@ fn content_length_request_and_response() {
 
 #[test]
 fn chunked_request_forwarded_unchanged() {
-    let (p, addr, be) = setup();
+    let (p, addr, be) = start_http_s1("", "");
     let body: &[u8] = b"4;a=b\r\nWiki\r\n5;quoted=\"x y\"\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0;end\r\nX-Checksum: abc\r\nX-More: 1\r\n\r\n";
     let mut req =
         b"POST /chunked-up HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
@@ -86,7 +103,7 @@ fn chunked_request_forwarded_unchanged() {
 
 #[test]
 fn chunked_request_split_in_small_writes() {
-    let (p, addr, be) = setup();
+    let (p, addr, be) = start_http_s1("", "");
     let body: &[u8] = b"3\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\nT: 1\r\n\r\n";
     let mut req =
         b"PUT /split HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
@@ -107,7 +124,7 @@ fn chunked_request_split_in_small_writes() {
 
 #[test]
 fn chunked_response_forwarded_unchanged() {
-    let (p, addr, _be) = setup();
+    let (p, addr, _be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     let r = c.get("/chunked", "");
     assert_eq!(r.status, 200);
@@ -130,7 +147,7 @@ fn chunked_response_forwarded_unchanged() {
 
 #[test]
 fn close_delimited_response_then_client_closed() {
-    let (p, addr, _be) = setup();
+    let (p, addr, _be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     c.send(get_req("/close-delimited", ""));
     let r = c.expect_response("close-delimited");
@@ -157,7 +174,7 @@ fn close_delimited_response_then_client_closed() {
 
 #[test]
 fn head_request_has_no_body() {
-    let (p, addr, be) = setup();
+    let (p, addr, be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     c.send("HEAD /h HTTP/1.1\r\nHost: test\r\n\r\n");
     let (_, r) = c.read_final(true).expect("HEAD response");
@@ -182,7 +199,7 @@ fn head_request_has_no_body() {
 
 #[test]
 fn status_204_and_304_have_no_body() {
-    let (p, addr, _be) = setup();
+    let (p, addr, _be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     // Pipelined, so a body wrongly expected after 204/304 would swallow the
     // next response.
@@ -206,7 +223,7 @@ fn status_204_and_304_have_no_body() {
 
 #[test]
 fn interim_103_forwarded_before_final() {
-    let (p, addr, _be) = setup();
+    let (p, addr, _be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     c.send(get_req("/early-hints", ""));
     let (interim, r) = c.read_final(false).expect("response");
@@ -221,7 +238,7 @@ fn interim_103_forwarded_before_final() {
 
 #[test]
 fn expect_100_continue_from_server_is_forwarded() {
-    let (p, addr, be) = setup();
+    let (p, addr, be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     c.send("POST /up HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
     // The client waits for the 100 before sending the body.
@@ -242,7 +259,7 @@ fn expect_100_continue_from_server_is_forwarded() {
 fn expect_100_continue_body_sent_without_waiting() {
     // A client that does not wait for the 100 (allowed): the 100 and the
     // final response both arrive, in order.
-    let (p, addr, _be) = setup();
+    let (p, addr, _be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     c.send(
         "POST /up2 HTTP/1.1\r\nHost: test\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\nabc",
@@ -260,7 +277,7 @@ fn expect_100_continue_body_sent_without_waiting() {
 
 #[test]
 fn request_head_split_byte_by_byte() {
-    let (p, addr, be) = setup();
+    let (p, addr, be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     let req = "GET /bytewise?q=1 HTTP/1.1\r\nHost: test\r\nX-A: 1\r\nX-B: two words\r\n\r\n";
     for b in req.as_bytes() {
@@ -277,7 +294,7 @@ fn request_head_split_byte_by_byte() {
 
 #[test]
 fn hop_by_hop_fields_removed_end_to_end_kept() {
-    let (p, addr, _be) = setup();
+    let (p, addr, _be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     let r = c.get(
         "/echo-headers",
@@ -313,7 +330,7 @@ fn hop_by_hop_fields_removed_end_to_end_kept() {
 fn connection_cannot_protect_framing_fields() {
     // `Connection: content-length` must not make the proxy drop the
     // framing it checked.
-    let (p, addr, be) = setup();
+    let (p, addr, be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     c.send("POST /prot HTTP/1.1\r\nHost: test\r\nConnection: Content-Length, Host\r\nContent-Length: 4\r\n\r\nabcd");
     let r = c.expect_response("POST with Connection: Content-Length");
@@ -333,7 +350,7 @@ fn connection_cannot_protect_framing_fields() {
 
 #[test]
 fn upload_10mb_content_length() {
-    let (p, addr, be) = setup();
+    let (p, addr, be) = start_http_s1("", "");
     let n = 10 * 1024 * 1024;
     let data = pattern(42, n);
     let mut c = HttpClient::connect(addr);
@@ -353,7 +370,7 @@ fn upload_10mb_content_length() {
 
 #[test]
 fn upload_10mb_chunked() {
-    let (p, addr, be) = setup();
+    let (p, addr, be) = start_http_s1("", "");
     let n = 10 * 1024 * 1024 + 12345;
     let data = pattern(43, n);
     let mut c = HttpClient::connect(addr);
@@ -378,7 +395,7 @@ fn upload_10mb_chunked() {
 
 #[test]
 fn download_10mb_content_length_and_chunked() {
-    let (p, addr, _be) = setup();
+    let (p, addr, _be) = start_http_s1("", "");
     let n = 10 * 1024 * 1024 + 1;
     let want = fnv1a64(&pattern(n as u64, n));
     let mut c = HttpClient::connect(addr);
@@ -399,7 +416,7 @@ fn download_10mb_content_length_and_chunked() {
 fn download_with_slow_reader() {
     // The client reads slowly: the proxy must apply backpressure, not lose
     // or reorder anything.
-    let (p, addr, _be) = setup();
+    let (p, addr, _be) = start_http_s1("", "");
     let n = 3 * 1024 * 1024;
     let want = fnv1a64(&pattern(n as u64, n));
     let mut c = HttpClient::connect(addr);
@@ -420,7 +437,7 @@ fn upgrade_req(path: &str) -> String {
 
 #[test]
 fn upgrade_101_then_tunnel_both_ways() {
-    let (p, addr, be) = setup();
+    let (p, addr, be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     c.send(upgrade_req("/upgrade"));
     let r = c.read_response(false).expect("101");
@@ -480,7 +497,7 @@ fn upgrade_with_bytes_right_behind_the_request() {
     // The client sends its first frame in the same write as the upgrade
     // request (before the 101): the bytes must reach the server after the
     // switch, not be lost or parsed as a request.
-    let (p, addr, be) = setup();
+    let (p, addr, be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     let mut req = upgrade_req("/upgrade").into_bytes();
     req.extend_from_slice(b"early-frame");
@@ -520,7 +537,7 @@ fn upgrade_with_bytes_right_behind_the_request() {
 fn upgrade_refused_by_server_stays_http() {
     // The server ignores the Upgrade (200 instead of 101): the connection
     // goes on as HTTP.
-    let (p, addr, _be) = setup();
+    let (p, addr, _be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     c.send(upgrade_req("/no-upgrade-here"));
     let r = c.expect_response("upgrade refused");
@@ -534,7 +551,7 @@ fn upgrade_refused_by_server_stays_http() {
 
 #[test]
 fn options_asterisk_and_absolute_form() {
-    let (p, addr, be) = setup();
+    let (p, addr, be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     c.send("OPTIONS * HTTP/1.1\r\nHost: test\r\n\r\n");
     let r = c.expect_response("OPTIONS *");
@@ -557,14 +574,7 @@ fn options_asterisk_and_absolute_form() {
 fn http10_response_from_server() {
     // A server answering HTTP/1.0 with Content-Length and closing: the
     // client (HTTP/1.1) gets the body and may go on.
-    let be = Backend::spawn("old", |s, _| {
-        let mut r = ByteReader::new(s);
-        let deadline = Instant::now() + IO_TIMEOUT;
-        if let Ok(Some(_)) = r.read_head(65536, deadline) {
-            let _ =
-                r.s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 6\r\n\r\nold ok");
-        }
-    });
+    let be = answer_once("old", b"HTTP/1.0 200 OK\r\nContent-Length: 6\r\n\r\nold ok");
     let (p, addr) = start_http_proxy(1, "", "", &[("old", be.addr)]);
     let mut c = HttpClient::connect(addr);
     for i in 0..10 {
@@ -587,17 +597,10 @@ fn http10_response_from_server() {
 
 #[test]
 fn response_with_cl_and_te_is_chunked_without_cl() {
-    let be = Backend::spawn("clte", |s, _| {
-        let mut r = ByteReader::new(s);
-        while let Ok(Some(_)) = r.read_head(65536, Instant::now() + IO_TIMEOUT) {
-            if r.s
-                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
-                .is_err()
-            {
-                return;
-            }
-        }
-    });
+    let be = fixed_server(
+        "clte",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    );
     let (p, addr) = start_http_proxy(1, "", "", &[("clte", be.addr)]);
     let mut c = HttpClient::connect(addr);
     c.send(format!("{}{}", get_req("/1", ""), get_req("/2", "")));
@@ -618,7 +621,7 @@ fn response_with_cl_and_te_is_chunked_without_cl() {
 
 #[test]
 fn client_abort_during_download_closes_server_connection() {
-    let (p, addr, be) = setup();
+    let (p, addr, be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     c.send(get_req("/download/8000000", ""));
     // Read only the beginning, then go away.
@@ -640,7 +643,7 @@ fn client_abort_during_download_closes_server_connection() {
 
 #[test]
 fn client_abort_during_upload_closes_server_connection() {
-    let (p, addr, be) = setup();
+    let (p, addr, be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     c.send(
         "POST /partial HTTP/1.1\r\nHost: test\r\nContent-Length: 100000\r\n\r\nonly a few bytes",
@@ -655,18 +658,6 @@ fn client_abort_during_upload_closes_server_connection() {
     assert_eq!(c2.get("/next", "").status, 200);
     drop(c2);
     p.stop().assert_clean();
-}
-
-/// A server answering every request with `answer` (keep-alive).
-fn fixed_server(name: &str, answer: &'static [u8]) -> Backend {
-    Backend::spawn(name, move |s, _| {
-        let mut r = ByteReader::new(s);
-        while let Ok(Some(_)) = r.read_head(65536, Instant::now() + IO_TIMEOUT) {
-            if r.s.write_all(answer).is_err() {
-                return;
-            }
-        }
-    })
 }
 
 #[test]
@@ -684,7 +675,7 @@ fn status_line_without_reason_phrase() {
 
 #[test]
 fn pipelined_request_behind_a_large_download() {
-    let (p, addr, _be) = setup();
+    let (p, addr, _be) = start_http_s1("", "");
     let n = 2_000_000;
     let mut c = HttpClient::connect(addr);
     c.send(format!(
@@ -703,7 +694,7 @@ fn pipelined_request_behind_a_large_download() {
 
 #[test]
 fn large_request_head_in_many_writes() {
-    let (p, addr, be) = setup();
+    let (p, addr, be) = start_http_s1("", "");
     let big = "b".repeat(12_000);
     let req = get_req(
         "/large-req-head",
@@ -798,14 +789,10 @@ fn connect_method_becomes_a_tunnel() {
 
 #[test]
 fn tunnel_closed_by_the_server_closes_the_client() {
-    let be = Backend::spawn("up-close", |s, _| {
-        let mut r = ByteReader::new(s);
-        if let Ok(Some(_)) = r.read_head(65536, Instant::now() + IO_TIMEOUT) {
-            let _ = r.s.write_all(
-                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nbye",
-            );
-        }
-    });
+    let be = answer_once(
+        "up-close",
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nbye",
+    );
     let (p, addr) = start_http_proxy(1, "", "", &[("up-close", be.addr)]);
     let mut c = HttpClient::connect(addr);
     c.send(upgrade_req("/ws"));
@@ -821,7 +808,7 @@ fn switching_responses_do_not_announce_a_close() {
     // `Connection: close` means the connection ends after this response
     // (RFC 9110 7.6.1): wrong on a 101 that switches it to another
     // protocol, and on a 2xx that opens a CONNECT tunnel.
-    let (p, addr, _be) = setup();
+    let (p, addr, _be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     c.send(upgrade_req("/upgrade"));
     let r = c.read_response(false).expect("101");

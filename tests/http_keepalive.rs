@@ -7,21 +7,15 @@ mod common;
 
 use common::*;
 use std::io::Write;
-use std::net::{Shutdown, SocketAddr};
+use std::net::Shutdown;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-fn setup(extra: &str) -> (Proxy, SocketAddr, HttpBackend) {
-    let be = HttpBackend::start("s1");
-    let (p, addr) = start_http_proxy(1, "", extra, &[("s1", be.addr)]);
-    (p, addr, be)
-}
-
 #[test]
 fn keepalive_requests_share_one_server_connection() {
-    let (p, addr, be) = setup("");
+    let (p, addr, be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     let mut conns = Vec::new();
     for i in 0..5 {
@@ -49,7 +43,7 @@ fn keepalive_requests_share_one_server_connection() {
 
 #[test]
 fn pipelined_requests_answered_in_order() {
-    let (p, addr, _be) = setup("");
+    let (p, addr, _be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     c.send(format!(
         "{}{}{}",
@@ -69,7 +63,7 @@ fn pipelined_requests_answered_in_order() {
 
 #[test]
 fn pipelined_requests_with_bodies() {
-    let (p, addr, be) = setup("");
+    let (p, addr, be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     let mut bytes = b"POST /b1 HTTP/1.1\r\nHost: test\r\nContent-Length: 7\r\n\r\nGET /x ".to_vec();
     bytes.extend_from_slice(
@@ -92,7 +86,7 @@ fn pipelined_requests_with_bodies() {
 
 #[test]
 fn pipelined_then_half_close_all_answered() {
-    let (p, addr, _be) = setup("");
+    let (p, addr, _be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     c.send(format!(
         "{}{}{}",
@@ -112,7 +106,7 @@ fn pipelined_then_half_close_all_answered() {
 
 #[test]
 fn half_close_after_one_request_gets_answer() {
-    let (p, addr, _be) = setup("");
+    let (p, addr, _be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     c.send(get_req("/delay/200/slow", ""));
     c.stream().shutdown(Shutdown::Write).unwrap();
@@ -124,7 +118,7 @@ fn half_close_after_one_request_gets_answer() {
 
 #[test]
 fn http10_without_keepalive_closes() {
-    let (p, addr, be) = setup("");
+    let (p, addr, be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     c.send("GET /old HTTP/1.0\r\n\r\n");
     let r = c.expect_response("HTTP/1.0 GET");
@@ -138,7 +132,7 @@ fn http10_without_keepalive_closes() {
 
 #[test]
 fn http10_with_keepalive_stays_open() {
-    let (p, addr, _be) = setup("");
+    let (p, addr, _be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     for i in 0..3 {
         c.send(format!(
@@ -166,7 +160,7 @@ fn http10_with_keepalive_stays_open() {
 fn http10_chunked_response_is_not_sent_chunked() {
     // An HTTP/1.0 client cannot read chunked: the body must reach it in a
     // form it understands (HAProxy de-chunks or closes to delimit).
-    let (p, addr, _be) = setup("");
+    let (p, addr, _be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     c.send("GET /chunked HTTP/1.0\r\n\r\n");
     let r = c.expect_response("HTTP/1.0 chunked");
@@ -185,7 +179,7 @@ fn http10_chunked_response_is_not_sent_chunked() {
 
 #[test]
 fn connection_close_request_closes_after_response() {
-    let (p, addr, be) = setup("");
+    let (p, addr, be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     c.send(format!(
         "{}{}",
@@ -214,7 +208,7 @@ fn connection_close_request_closes_after_response() {
 fn server_connection_close_keeps_client_alive() {
     // Small answers followed at once by the server's FIN: repeated, since
     // what matters is the FIN arriving while the answer is still queued.
-    let (p, addr, be) = setup("");
+    let (p, addr, be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     for i in 0..20 {
         c.send(get_req("/conn-close", ""));
@@ -245,7 +239,7 @@ fn server_connection_close_keeps_client_alive() {
 
 #[test]
 fn idle_keepalive_client_closed_after_timeout() {
-    let (p, addr, _be) = setup("timeout http-keep-alive 300ms");
+    let (p, addr, _be) = start_http_s1("", "timeout http-keep-alive 300ms");
     let mut c = HttpClient::connect(addr);
     assert_eq!(c.get("/one", "").status, 200);
     let t0 = Instant::now();
@@ -265,7 +259,7 @@ fn idle_keepalive_client_closed_after_timeout() {
 
 #[test]
 fn keepalive_timeout_does_not_cut_active_clients() {
-    let (p, addr, _be) = setup("timeout http-keep-alive 500ms");
+    let (p, addr, _be) = start_http_s1("", "timeout http-keep-alive 500ms");
     let mut c = HttpClient::connect(addr);
     for i in 0..6 {
         assert_eq!(c.get(&format!("/active/{i}"), "").status, 200);
@@ -281,7 +275,8 @@ fn keepalive_timeout_does_not_cut_active_clients() {
 fn first_request_waits_under_http_request_not_keepalive() {
     // timeout http-keep-alive is short, timeout http-request long: a client
     // that takes 500 ms to send its first request is served.
-    let (p, addr, _be) = setup("timeout http-keep-alive 200ms\ntimeout http-request 5s");
+    let (p, addr, _be) =
+        start_http_s1("", "timeout http-keep-alive 200ms\ntimeout http-request 5s");
     let mut c = HttpClient::connect(addr);
     thread::sleep(Duration::from_millis(500));
     assert_eq!(c.get("/late-first", "").status, 200);
@@ -367,7 +362,7 @@ fn thousand_concurrent_keepalive_clients_two_shards() {
 
 #[test]
 fn many_sequential_requests_one_connection() {
-    let (p, addr, be) = setup("");
+    let (p, addr, be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     // Pipelined in bursts of 50: 500 requests.
     for burst in 0..10 {
@@ -391,7 +386,7 @@ fn server_closing_right_after_a_large_response_loses_nothing() {
     // The server answers with Connection: close and closes at once; the
     // client reads slowly, so the end of the body is still queued in the
     // proxy when the server's FIN arrives. Nothing may be lost.
-    let (p, addr, _be) = setup("");
+    let (p, addr, _be) = start_http_s1("", "");
     let n = 4_000_000;
     let want = fnv1a64(&pattern(n as u64, n));
     for round in 0..2 {
@@ -412,7 +407,7 @@ fn server_closing_right_after_a_large_response_loses_nothing() {
 
 #[test]
 fn close_token_in_any_connection_field() {
-    let (p, addr, _be) = setup("");
+    let (p, addr, _be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     c.send(get_req(
         "/two-fields",

@@ -6,15 +6,8 @@
 mod common;
 
 use common::*;
-use std::net::SocketAddr;
 use std::thread;
 use std::time::Duration;
-
-fn setup(extra: &str) -> (Proxy, SocketAddr, HttpBackend) {
-    let be = HttpBackend::start("s1");
-    let (p, addr) = start_http_proxy(1, "", extra, &[("s1", be.addr)]);
-    (p, addr, be)
-}
 
 /// Whether the configuration keyword is accepted (`ringproxy -c`).
 fn keyword_accepted(extra: &str) -> bool {
@@ -36,7 +29,7 @@ fn keyword_accepted(extra: &str) -> bool {
 
 #[test]
 fn safe_first_request_of_a_session_gets_a_new_connection() {
-    let (p, addr, be) = setup("");
+    let (p, addr, be) = start_http_s1("", "");
     let mut a = HttpClient::connect(addr);
     let a1 = a.get("/a1", "").conn_id();
     let a2 = a.get("/a2", "").conn_id();
@@ -60,7 +53,7 @@ fn safe_first_request_of_a_session_gets_a_new_connection() {
 
 #[test]
 fn safe_second_session_reuses_after_its_first_request() {
-    let (p, addr, be) = setup("");
+    let (p, addr, be) = start_http_s1("", "");
     let mut a = HttpClient::connect(addr);
     let mut b = HttpClient::connect(addr);
     let a1 = a.get("/a1", "").conn_id();
@@ -162,17 +155,19 @@ fn leastconn_per_request() {
     // A long request holds one server; short ones go to the other.
     let mut slow = HttpClient::connect(addr);
     slow.send(get_req("/delay/800/slow", ""));
-    let busy = loop {
-        let seen: Vec<_> = [&s1, &s2]
-            .iter()
-            .filter(|b| !b.seen().is_empty())
-            .map(|b| b.name.clone())
-            .collect();
-        if let Some(n) = seen.first() {
-            break n.clone();
-        }
-        thread::sleep(Duration::from_millis(5));
-    };
+    let mut busy = String::new();
+    assert!(
+        wait_for(IO_TIMEOUT, || {
+            match [&s1, &s2].iter().find(|b| !b.seen().is_empty()) {
+                Some(b) => {
+                    busy = b.name.clone();
+                    true
+                }
+                None => false,
+            }
+        }),
+        "the slow request reached no server"
+    );
     let mut c = HttpClient::connect(addr);
     for i in 0..3 {
         let srv = c.get(&format!("/q{i}"), "").server();
@@ -207,7 +202,7 @@ fn http_reuse_never_keeps_connections_private() {
     if !keyword_accepted("http-reuse never") {
         panic!("`http-reuse never` is rejected by the configuration");
     }
-    let (p, addr, be) = setup("http-reuse never");
+    let (p, addr, be) = start_http_s1("", "http-reuse never");
     let mut a = HttpClient::connect(addr);
     let a1 = a.get("/a1", "").conn_id();
     let mut b = HttpClient::connect(addr);
@@ -243,7 +238,7 @@ fn http_reuse_always_shares_idle_connections() {
     if !keyword_accepted("http-reuse always") {
         panic!("`http-reuse always` is rejected by the configuration");
     }
-    let (p, addr, be) = setup("http-reuse always");
+    let (p, addr, be) = start_http_s1("", "http-reuse always");
     let mut a = HttpClient::connect(addr);
     let a1 = a.get("/a1", "").conn_id();
     let mut b = HttpClient::connect(addr);
@@ -259,7 +254,7 @@ fn http_reuse_aggressive_first_request_takes_proven_connections_only() {
     if !keyword_accepted("http-reuse aggressive") {
         panic!("`http-reuse aggressive` is rejected by the configuration");
     }
-    let (p, addr, be) = setup("http-reuse aggressive");
+    let (p, addr, be) = start_http_s1("", "http-reuse aggressive");
     // A: one request: its connection is idle but not proven.
     let mut a = HttpClient::connect(addr);
     let a1 = a.get("/a1", "").conn_id();
@@ -295,7 +290,7 @@ fn connection_per_request_clients_do_not_pile_up_idle_connections() {
     // (HAProxy keeps idle connections within the recently needed count):
     // one client at a time needs one connection. The purge delay is long so
     // that only that bound can explain a small count.
-    let (p, addr, be) = setup("default-server pool-purge-delay 60s");
+    let (p, addr, be) = start_http_s1("", "default-server pool-purge-delay 60s");
     for i in 0..30 {
         let mut c = HttpClient::connect(addr);
         let r = c.get(&format!("/once{i}"), "Connection: close\r\n");
@@ -303,10 +298,8 @@ fn connection_per_request_clients_do_not_pile_up_idle_connections() {
         c.expect_closed(CLOSE_BOUND);
     }
     assert_eq!(be.accepted(), 30, "each first request opens a connection");
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while be.active() > 1 && std::time::Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(20));
-    }
+    // Bounded wait; the assertion below judges the count.
+    wait_for(Duration::from_secs(5), || be.active() <= 1);
     assert!(
         be.active() <= 1,
         "{} idle server connections kept for one client at a time",

@@ -12,10 +12,7 @@ use std::time::{Duration, Instant};
 /// Starts a proxy with `body` (sections) after the HTTP defaults; panics
 /// with the checker's message if the configuration is rejected.
 fn start(body: &str) -> Proxy {
-    let cfg = http_config(1, "", body);
-    let (code, out, _, _d) = run_check(&cfg);
-    assert_eq!(code, Some(0), "configuration rejected:\n{cfg}\n{out}");
-    Proxy::start(&cfg)
+    Proxy::start_checked(&http_config(1, "", body))
 }
 
 fn listen_with(port: u16, lines: &str, be: &HttpBackend) -> String {

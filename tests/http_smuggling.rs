@@ -10,15 +10,7 @@ use std::net::SocketAddr;
 use std::thread;
 use std::time::Duration;
 
-const BAD_REQUEST: &[u8] = b"HTTP/1.1 400 Bad request\r\ncontent-length: 90\r\ncache-control: no-cache\r\ncontent-type: text/html\r\nconnection: close\r\n\r\n<html><body><h1>400 Bad request</h1>\nYour browser sent an invalid request.\n</body></html>\n";
-
 const SMUGGLED: &str = "GET /smuggled HTTP/1.1\r\nHost: test\r\n\r\n";
-
-fn setup(global_extra: &str) -> (Proxy, SocketAddr, HttpBackend) {
-    let be = HttpBackend::start("s1");
-    let (p, addr) = start_http_proxy(1, global_extra, "", &[("s1", be.addr)]);
-    (p, addr, be)
-}
 
 /// After the client connection is closed, a fresh request must be the next
 /// one the backend sees; nothing with `/smuggled` may ever reach it.
@@ -42,27 +34,17 @@ fn expect_400(req: &[u8]) {
 }
 
 fn expect_400_with(global_extra: &str, req: &[u8]) {
-    let (p, addr, be) = setup(global_extra);
-    let mut c = HttpClient::connect(addr);
+    let (p, addr, be) = start_http_s1(global_extra, "");
     let mut bytes = req.to_vec();
     bytes.extend_from_slice(SMUGGLED.as_bytes());
-    // The proxy may close while we write (it answers early): ignore write
-    // errors, what matters is what comes back.
-    let _ = c.try_send(&bytes);
-    let closed = c.expect_closed(ANSWER_CLOSE_BOUND);
-    assert_eq!(
-        String::from_utf8_lossy(&closed.data),
-        String::from_utf8_lossy(BAD_REQUEST),
-        "request {:?}: expected exactly the 400 page then the close",
-        String::from_utf8_lossy(req)
-    );
+    expect_page(addr, &bytes, &page_400(), ANSWER_CLOSE_BOUND);
     assert_not_smuggled(addr, &be);
     p.stop().assert_clean();
 }
 
 #[test]
 fn cl_and_te_together_forwarded_chunked_then_closed() {
-    let (p, addr, be) = setup("");
+    let (p, addr, be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     let mut req = b"POST /clte HTTP/1.1\r\nHost: test\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".to_vec();
     req.extend_from_slice(SMUGGLED.as_bytes());
@@ -95,7 +77,7 @@ fn cl_and_te_together_forwarded_chunked_then_closed() {
 
 #[test]
 fn te_and_cl_reversed_order() {
-    let (p, addr, be) = setup("");
+    let (p, addr, be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     let mut req = b"POST /tecl HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n3\r\nabc\r\n0\r\n\r\n".to_vec();
     req.extend_from_slice(SMUGGLED.as_bytes());
@@ -172,7 +154,7 @@ fn te_in_http10_request_never_smuggles() {
     // RFC 9112 6.1: the framing of an HTTP/1.0 message with
     // Transfer-Encoding is faulty; whatever the answer, the connection
     // closes after it and nothing behind it is a request.
-    let (p, addr, be) = setup("");
+    let (p, addr, be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     let mut req =
         b"POST /te10 HTTP/1.0\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n"
@@ -276,7 +258,7 @@ fn head_larger_than_bufsize() {
 
 #[test]
 fn head_just_below_bufsize_is_served() {
-    let (p, addr, _be) = setup("    tune.bufsize 4096");
+    let (p, addr, _be) = start_http_s1("    tune.bufsize 4096", "");
     let mut c = HttpClient::connect(addr);
     let r = c.get("/small", &format!("X-Pad: {}\r\n", "a".repeat(2000)));
     assert_eq!(r.status, 200);
@@ -288,16 +270,13 @@ fn head_just_below_bufsize_is_served() {
 fn too_large_head_without_end_answered_before_the_rest() {
     // The client never finishes its head: the proxy must answer 400 once
     // the buffer is full, not wait for the end of the head.
-    let (p, addr, be) = setup("    tune.bufsize 4096");
+    let (p, addr, be) = start_http_s1("    tune.bufsize 4096", "");
     let mut c = HttpClient::connect(addr);
     let mut req = b"GET /big HTTP/1.1\r\nHost: test\r\nX-Long: ".to_vec();
     req.extend(std::iter::repeat_n(b'a', 8000));
     let _ = c.try_send(&req);
     let closed = c.expect_closed(CLOSE_BOUND);
-    assert_eq!(
-        String::from_utf8_lossy(&closed.data),
-        String::from_utf8_lossy(BAD_REQUEST)
-    );
+    assert_eq!(String::from_utf8_lossy(&closed.data), page_400());
     assert!(be.seen().is_empty());
     p.stop().assert_clean();
 }
@@ -305,7 +284,7 @@ fn too_large_head_without_end_answered_before_the_rest() {
 #[test]
 fn valid_request_after_valid_one_still_works() {
     // Control: the same pipelining is fine when the first request is valid.
-    let (p, addr, be) = setup("");
+    let (p, addr, be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     c.send(format!(
         "POST /ok HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\n\r\nabcde{SMUGGLED}"
@@ -330,7 +309,7 @@ fn bare_lf_hiding_a_transfer_encoding() {
     // Whether the proxy accepts bare LF line ends or not, it and the server
     // must agree on the framing: the server never sees a bare LF, and the
     // request hidden behind never reaches it.
-    let (p, addr, be) = setup("");
+    let (p, addr, be) = start_http_s1("", "");
     let mut c = HttpClient::connect(addr);
     let mut req = b"POST /lf HTTP/1.1\r\nHost: test\r\nX-Foo: a\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n".to_vec();
     req.extend_from_slice(SMUGGLED.as_bytes());

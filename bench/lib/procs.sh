@@ -38,19 +38,29 @@ server_alive() {
     [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null
 }
 
+# term_wait_kill PID TENTHS: SIGTERM to PID if it runs, up to TENTHS tenths
+# of a second for it to exit, then SIGKILL. Returns at once when PID is
+# gone; returns 1 when it had to be killed.
+term_wait_kill() {
+    local pid=$1 tenths=$2 i
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null
+    for ((i = 0; i < tenths; i++)); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -KILL "$pid" 2>/dev/null
+    return 1
+}
+
 # stop_server NAME: SIGTERM, up to 5 s grace, then SIGKILL (server + wrapper).
 stop_server() {
-    local name=$1 pid=${SRV_PID[$1]:-} w=${SRV_WRAP[$1]:-} i kids
+    local name=$1 pid=${SRV_PID[$1]:-} w=${SRV_WRAP[$1]:-} kids
     if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
         kids=$(pgrep -P "$pid" 2>/dev/null | tr '\n' ' ')
-        kill -TERM "$pid" 2>/dev/null
-        for ((i = 0; i < 50; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null; then
+        if ! term_wait_kill "$pid" 50; then
             echo "  $name (pid $pid) ignored SIGTERM for 5 s: SIGKILL" >&2
-            kill -KILL "$pid" 2>/dev/null
         fi
         # nginx workers die with their master; make sure of it, by PID.
         for k in $kids; do
@@ -58,12 +68,7 @@ stop_server() {
         done
     fi
     if [[ -n $w ]]; then
-        kill -0 "$w" 2>/dev/null && kill -TERM "$w" 2>/dev/null
-        for ((i = 0; i < 30; i++)); do
-            kill -0 "$w" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -0 "$w" 2>/dev/null && kill -KILL "$w" 2>/dev/null
+        term_wait_kill "$w" 30
         wait "$w" 2>/dev/null
     fi
     unset "SRV_PID[$name]" "SRV_WRAP[$name]"
@@ -173,11 +178,11 @@ run_bounded() {
     return "$rc"
 }
 
+# stop_client: SIGTERM to the load generator running now, up to 0.2 s
+# grace, then SIGKILL.
 stop_client() {
     if [[ -n ${CLIENT_PID:-} ]] && kill -0 "$CLIENT_PID" 2>/dev/null; then
-        kill -TERM "$CLIENT_PID" 2>/dev/null
-        sleep 0.2
-        kill -0 "$CLIENT_PID" 2>/dev/null && kill -KILL "$CLIENT_PID" 2>/dev/null
+        term_wait_kill "$CLIENT_PID" 2
         wait "$CLIENT_PID" 2>/dev/null
     fi
     CLIENT_PID=""

@@ -333,25 +333,15 @@ impl Backend {
     /// closes.
     pub fn sink(name: &str) -> Backend {
         Backend::spawn(name, |mut s, c| {
-            let mut f = Fnv::new();
-            let mut n = 0u64;
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                match s.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(k) => {
-                        f.update(&buf[..k]);
-                        n += k as u64;
-                    }
-                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        c.record(format!("error after {n} bytes: {e}"));
-                        return;
-                    }
+            let (n, fnv) = match hash_to_eof(&mut s) {
+                Ok(v) => v,
+                Err((n, e)) => {
+                    c.record(format!("error after {n} bytes: {e}"));
+                    return;
                 }
-            }
-            c.record(format!("{n} {:016x}", f.0));
-            let _ = s.write_all(format!("{n} {:016x}\n", f.0).as_bytes());
+            };
+            c.record(format!("{n} {fnv:016x}"));
+            let _ = s.write_all(format!("{n} {fnv:016x}\n").as_bytes());
         })
     }
 
@@ -373,19 +363,7 @@ impl Backend {
     /// its description (or `error: ...`), writes the description and `\n`
     /// back, then echoes what follows the header.
     pub fn proxy_capture(name: &str) -> Backend {
-        Backend::spawn(name, |mut s, c| match read_proxy_header(&mut s) {
-            Ok(h) => {
-                let d = h.to_string();
-                c.record(d.clone());
-                if s.write_all(format!("{d}\n").as_bytes()).is_ok() {
-                    echo_loop(s);
-                }
-            }
-            Err(e) => {
-                c.record(format!("error: {e}"));
-                let _ = s.write_all(format!("error: {e}\n").as_bytes());
-            }
-        })
+        Backend::proxy_capture_on(name, SocketAddr::new(LOCALHOST, 0))
     }
 
     pub fn proxy_capture_on(name: &str, bind: SocketAddr) -> Backend {
@@ -419,24 +397,14 @@ impl Backend {
     /// `chunks` lines `chunk I\n` 30 ms apart, then closes.
     pub fn respond_after_eof(name: &str, chunks: usize) -> Backend {
         Backend::spawn(name, move |mut s, c| {
-            let mut f = Fnv::new();
-            let mut n = 0u64;
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                match s.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(k) => {
-                        f.update(&buf[..k]);
-                        n += k as u64;
-                    }
-                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        c.record(format!("error after {n} bytes: {e}"));
-                        return;
-                    }
+            let (n, fnv) = match hash_to_eof(&mut s) {
+                Ok(v) => v,
+                Err((n, e)) => {
+                    c.record(format!("error after {n} bytes: {e}"));
+                    return;
                 }
-            }
-            c.record(format!("eof {n} {:016x}", f.0));
+            };
+            c.record(format!("eof {n} {fnv:016x}"));
             for i in 0..chunks {
                 if let Err(e) = s.write_all(format!("chunk {i}\n").as_bytes()) {
                     c.record(format!("write error on chunk {i}: {e}"));
@@ -458,24 +426,10 @@ impl Backend {
                 return;
             }
             let _ = s.shutdown(Shutdown::Write);
-            let mut f = Fnv::new();
-            let mut n = 0u64;
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                match s.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(k) => {
-                        f.update(&buf[..k]);
-                        n += k as u64;
-                    }
-                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        c.record(format!("error {n}: {e}"));
-                        return;
-                    }
-                }
+            match hash_to_eof(&mut s) {
+                Ok((n, fnv)) => c.record(format!("eof {n} {fnv:016x}")),
+                Err((n, e)) => c.record(format!("error {n}: {e}")),
             }
-            c.record(format!("eof {n} {:016x}", f.0));
         })
     }
 
@@ -533,6 +487,25 @@ pub fn echo_loop(mut s: TcpStream) {
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(_) => break,
+        }
+    }
+}
+
+/// Reads until EOF: (byte count, FNV-1a of the bytes); on an error, the
+/// byte count before it and the error.
+pub fn hash_to_eof(s: &mut TcpStream) -> Result<(u64, u64), (u64, io::Error)> {
+    let mut f = Fnv::new();
+    let mut n = 0u64;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return Ok((n, f.0)),
+            Ok(k) => {
+                f.update(&buf[..k]);
+                n += k as u64;
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err((n, e)),
         }
     }
 }
@@ -882,4 +855,38 @@ pub fn tcp_config(nbthread: usize, body: &str) -> String {
 /// `host:port` as written in a configuration (`[v6]:port` for IPv6).
 pub fn cfg_addr(a: SocketAddr) -> String {
     a.to_string()
+}
+
+/// `global` (nbthread, then `global_extra` lines) and `defaults` in `mode`
+/// with connect 1s / client 10s / server 10s, then `body`.
+pub fn mode_config(mode: &str, nbthread: usize, global_extra: &str, body: &str) -> String {
+    format!(
+        "global\n    nbthread {nbthread}\n{global_extra}\n\ndefaults\n    mode {mode}\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n\n{body}\n"
+    )
+}
+
+/// Each non-blank line of `lines`, trimmed, indented by four spaces and
+/// ended by a newline (the keywords of a section).
+pub fn indent(lines: &str) -> String {
+    lines
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| format!("    {}\n", l.trim()))
+        .collect()
+}
+
+/// A `listen NAME` section on 127.0.0.1:`port` with `extra` lines (see
+/// [`indent`]) and one `server` line per (name, address).
+pub fn listen_section(
+    name: &str,
+    port: u16,
+    extra: &str,
+    servers: &[(&str, SocketAddr)],
+) -> String {
+    let mut s = format!("listen {name}\n    bind 127.0.0.1:{port}\n");
+    s.push_str(&indent(extra));
+    for (n, a) in servers {
+        s.push_str(&format!("    server {n} {}\n", cfg_addr(*a)));
+    }
+    s
 }

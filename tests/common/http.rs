@@ -1,8 +1,10 @@
-//! HTTP test server and client, access-log and health-check helpers (see `mod.rs`).
+//! HTTP test server and client, HAProxy's error pages, access-log,
+//! health-check and runtime-API helpers (see `mod.rs`).
 
 #![allow(dead_code)]
 
 use super::*;
+use std::os::unix::net::UnixStream;
 
 // ---------------------------------------------------------------------------
 // HTTP: a test server, a client with exact control of the bytes, configs
@@ -435,17 +437,14 @@ impl HttpBackend {
     pub fn active(&self) -> usize {
         self.backend.active()
     }
-
-    pub fn events(&self) -> Vec<Event> {
-        self.backend.events()
-    }
 }
 
 pub(crate) fn http_write(s: &mut TcpStream, bytes: &[u8]) -> bool {
     s.write_all(bytes).is_ok()
 }
 
-pub(crate) fn rst_close(s: TcpStream) {
+/// Closes `s` with a reset (SO_LINGER 0).
+pub fn reset_close(s: TcpStream) {
     unsafe {
         use std::os::fd::AsRawFd;
         let lg = libc::linger {
@@ -461,11 +460,6 @@ pub(crate) fn rst_close(s: TcpStream) {
         );
     }
     drop(s);
-}
-
-/// Closes `s` with a reset (SO_LINGER 0).
-pub fn reset_close(s: TcpStream) {
-    rst_close(s)
 }
 
 pub(crate) fn http_serve(s: TcpStream, c: &Conn, name: &str, opts: &HttpOpts, st: &HttpState) {
@@ -727,7 +721,7 @@ pub(crate) fn http_serve(s: TcpStream, c: &Conn, name: &str, opts: &HttpOpts, st
             "/reset" => {
                 let s = r.s.try_clone().expect("clone");
                 drop(r);
-                rst_close(s);
+                reset_close(s);
                 return;
             }
             "/reset-mid-body" => {
@@ -738,7 +732,7 @@ pub(crate) fn http_serve(s: TcpStream, c: &Conn, name: &str, opts: &HttpOpts, st
                 thread::sleep(Duration::from_millis(100));
                 let s = r.s.try_clone().expect("clone");
                 drop(r);
-                rst_close(s);
+                reset_close(s);
                 return;
             }
             _ => {
@@ -969,7 +963,7 @@ impl HttpClient {
     /// `GET path HTTP/1.1` with `Host: test` and `extra` fields (each
     /// ending in CRLF); returns the final response.
     pub fn get(&mut self, path: &str, extra: &str) -> HttpResponse {
-        self.send(format!("GET {path} HTTP/1.1\r\nHost: test\r\n{extra}\r\n"));
+        self.send(get_req(path, extra));
         self.expect_response(&format!("GET {path}"))
     }
 
@@ -1003,26 +997,13 @@ pub fn get_req(path: &str, extra: &str) -> String {
 /// `global` (nbthread, then `global_extra` lines) and `defaults` in HTTP
 /// mode with connect 1s / client 10s / server 10s, then `body`.
 pub fn http_config(nbthread: usize, global_extra: &str, body: &str) -> String {
-    format!(
-        "global\n    nbthread {nbthread}\n{global_extra}\n\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n\n{body}\n"
-    )
+    mode_config("http", nbthread, global_extra, body)
 }
 
 /// A `listen px` section on 127.0.0.1:`port` with `extra` lines (indented
 /// by the caller or not) and one `server` line per (name, address).
 pub fn http_listen(port: u16, extra: &str, servers: &[(&str, SocketAddr)]) -> String {
-    let mut s = format!("listen px\n    bind 127.0.0.1:{port}\n");
-    for l in extra.lines() {
-        if !l.trim().is_empty() {
-            s.push_str("    ");
-            s.push_str(l.trim());
-            s.push('\n');
-        }
-    }
-    for (n, a) in servers {
-        s.push_str(&format!("    server {n} {}\n", cfg_addr(*a)));
-    }
-    s
+    listen_section("px", port, extra, servers)
 }
 
 /// A proxy on a fresh port: one `listen` section (see [`http_listen`]) with
@@ -1039,10 +1020,94 @@ pub fn start_http_proxy(
     (p, SocketAddr::new(LOCALHOST, port))
 }
 
+/// An [`HttpBackend`] `s1` and a one-shard proxy in front of it (see
+/// [`start_http_proxy`]): (proxy, its address, the backend).
+pub fn start_http_s1(global_extra: &str, extra: &str) -> (Proxy, SocketAddr, HttpBackend) {
+    let be = HttpBackend::start("s1");
+    let (p, addr) = start_http_proxy(1, global_extra, extra, &[("s1", be.addr)]);
+    (p, addr, be)
+}
+
 /// Bound on "the proxy closes the connection right after its own answer"
 /// (shorter than [`CLOSE_BOUND`] so that a proxy that forgets to close fails
 /// fast).
 pub const ANSWER_CLOSE_BOUND: Duration = Duration::from_secs(2);
+
+// ---------------------------------------------------------------------------
+// HAProxy's default error pages
+// ---------------------------------------------------------------------------
+
+/// HAProxy's default error page `code` (`len`: its body length).
+pub fn page(code: u16, reason: &str, len: usize, text: &str) -> String {
+    format!(
+        "HTTP/1.1 {code} {reason}\r\ncontent-length: {len}\r\ncache-control: no-cache\r\ncontent-type: text/html\r\nconnection: close\r\n\r\n<html><body><h1>{code} {reason}</h1>\n{text}\n</body></html>\n"
+    )
+}
+
+pub fn page_400() -> String {
+    page(
+        400,
+        "Bad request",
+        90,
+        "Your browser sent an invalid request.",
+    )
+}
+pub fn page_408() -> String {
+    page(
+        408,
+        "Request Time-out",
+        110,
+        "Your browser didn't send a complete request in time.",
+    )
+}
+pub fn page_502() -> String {
+    page(
+        502,
+        "Bad Gateway",
+        107,
+        "The server returned an invalid or incomplete response.",
+    )
+}
+pub fn page_503() -> String {
+    page(
+        503,
+        "Service Unavailable",
+        107,
+        "No server is available to handle this request.",
+    )
+}
+pub fn page_504() -> String {
+    page(
+        504,
+        "Gateway Time-out",
+        92,
+        "The server didn't respond in time.",
+    )
+}
+
+/// Connects to `addr`, sends `req`, expects exactly `want` then the
+/// close within `within`; returns the time from the send to the close.
+pub fn expect_page(
+    addr: SocketAddr,
+    req: impl AsRef<[u8]>,
+    want: &str,
+    within: Duration,
+) -> Duration {
+    let req = req.as_ref();
+    let mut c = HttpClient::connect(addr);
+    let t0 = Instant::now();
+    // The proxy may close while we write (it answers early): write errors
+    // are ignored, what matters is what comes back.
+    let _ = c.try_send(req);
+    let closed = c.expect_closed(within);
+    assert_eq!(
+        String::from_utf8_lossy(&closed.data),
+        want,
+        "request {:?}",
+        String::from_utf8_lossy(req)
+    );
+    t0.elapsed()
+}
 
 // ---------------------------------------------------------------------------
 // The proxy's stdout on its own (access log tests)
@@ -1053,48 +1118,14 @@ impl ProxyBuilder {
     /// its own [`LogBuf`] (returned) instead of being merged with stderr:
     /// [`Proxy::log`] then holds stderr only. For `log stdout` targets.
     pub fn start_with_stdout(self) -> (Proxy, LogBuf) {
-        let dir = TempDir::new();
-        let mut paths = Vec::new();
-        for (i, text) in self.configs.iter().enumerate() {
-            paths.push(dir.write(&format!("ringproxy{}.cfg", i + 1), text));
-        }
-        let mut cmd = Command::new(BIN);
-        for p in &paths {
-            cmd.arg("-f").arg(p);
-        }
-        if self.debug {
-            cmd.arg("-d");
-        }
-        cmd.args(&self.extra_args);
-        child_env(&mut cmd);
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {BIN}: {e}"));
-        let log = LogBuf::default();
         let out = LogBuf::default();
-        let readers = vec![
-            log.spawn_reader(child.stderr.take().unwrap()),
-            out.spawn_reader(child.stdout.take().unwrap()),
-        ];
-        let mut p = Proxy {
-            child: Some(child),
-            log,
-            readers,
-            shards: 0,
-            config_paths: paths,
-            configs: self.configs,
-            _dir: dir,
-        };
-        if let Err(why) = p.wait_ready(READY_TIMEOUT) {
-            panic!("ringproxy did not become ready: {why}");
-        }
+        let mut p = self.spawn_inner(Some(out.clone()));
+        p.expect_ready();
         (p, out)
     }
 }
+
+// ---------------------------------------------------------------------------
 // Health checks: a server whose answers and listening can be switched
 // ---------------------------------------------------------------------------
 
@@ -1245,6 +1276,10 @@ pub fn line_with(text: &str, needle: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+// ---------------------------------------------------------------------------
+// The runtime API: socat, an interactive session, `show stat` fields
+// ---------------------------------------------------------------------------
+
 /// `echo INPUT | socat stdio ADDR`: socat's whole output.
 pub fn socat(addr: &str, input: &str) -> String {
     let mut child = Command::new("socat")
@@ -1272,4 +1307,58 @@ pub fn socat(addr: &str, input: &str) -> String {
 /// One exchange with the runtime API on a unix socket, through socat.
 pub fn api(path: &Path, input: &str) -> String {
     socat(&format!("unix-connect:{}", path.display()), input)
+}
+
+/// An interactive runtime API session (`prompt`) on a unix socket: one
+/// connection for many commands, each answered up to the next prompt.
+pub struct ApiPrompt(pub UnixStream);
+
+impl ApiPrompt {
+    pub fn open(path: &Path) -> ApiPrompt {
+        let mut s = UnixStream::connect(path).expect("connect to the API socket");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(b"prompt\n").unwrap();
+        let mut p = ApiPrompt(s);
+        p.read_to_prompt();
+        p
+    }
+
+    pub fn read_to_prompt(&mut self) -> String {
+        let mut got = Vec::new();
+        let mut b = [0u8; 4096];
+        while !got.ends_with(b"\n> ") && got != b"> " {
+            let n = self.0.read(&mut b).expect("API answer");
+            assert!(n > 0, "API closed: {:?}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&b[..n]);
+        }
+        got.truncate(got.len() - 2);
+        String::from_utf8(got).unwrap()
+    }
+
+    /// Runs one command; its output, trimmed.
+    pub fn cmd(&mut self, c: &str) -> String {
+        self.0.write_all(format!("{c}\n").as_bytes()).unwrap();
+        self.read_to_prompt().trim().to_string()
+    }
+}
+
+/// Field `name` of the row `px`/`sv` of a `show stat` output `csv` (empty
+/// when the row has it empty).
+pub fn stat_field(csv: &str, px: &str, sv: &str, name: &str) -> String {
+    let header: Vec<&str> = csv
+        .lines()
+        .next()
+        .expect("header")
+        .trim_start_matches("# ")
+        .split(',')
+        .collect();
+    let col = header
+        .iter()
+        .position(|h| *h == name)
+        .unwrap_or_else(|| panic!("no column {name}"));
+    let row = csv
+        .lines()
+        .find(|l| l.starts_with(&format!("{px},{sv},")))
+        .unwrap_or_else(|| panic!("no row {px}/{sv} in\n{csv}"));
+    row.split(',').nth(col).unwrap_or("").to_string()
 }

@@ -20,7 +20,8 @@
 //! Files: this one (temp dirs, ports, captured output, the proxy process,
 //! data and client helpers), `backends.rs` (test backends, PROXY protocol
 //! builders and parser, config snippets), `http.rs` (HTTP server and client,
-//! stdout capture, health-check and runtime-API helpers).
+//! HAProxy's error pages, stdout capture, health-check and runtime-API
+//! helpers).
 
 #![allow(dead_code)]
 
@@ -336,6 +337,12 @@ impl ProxyBuilder {
 
     /// Spawns the process without waiting for the ready line.
     pub fn spawn(self) -> Proxy {
+        self.spawn_inner(None)
+    }
+
+    /// Spawns the process; its stdout goes to `stdout` when given, else to
+    /// the same buffer as its stderr ([`Proxy::log`]).
+    pub(crate) fn spawn_inner(self, stdout: Option<LogBuf>) -> Proxy {
         let dir = TempDir::new();
         let mut paths = Vec::new();
         for (i, text) in self.configs.iter().enumerate() {
@@ -378,9 +385,10 @@ impl ProxyBuilder {
         }
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {BIN}: {e}"));
         let log = LogBuf::default();
+        let out = stdout.unwrap_or_else(|| log.clone());
         let readers = vec![
             log.spawn_reader(child.stderr.take().unwrap()),
-            log.spawn_reader(child.stdout.take().unwrap()),
+            out.spawn_reader(child.stdout.take().unwrap()),
         ];
         Proxy {
             child: Some(child),
@@ -398,9 +406,7 @@ impl ProxyBuilder {
     /// come.
     pub fn start(self) -> Proxy {
         let mut p = self.spawn();
-        if let Err(why) = p.wait_ready(READY_TIMEOUT) {
-            panic!("ringproxy did not become ready: {why}");
-        }
+        p.expect_ready();
         p
     }
 }
@@ -481,6 +487,15 @@ impl Proxy {
                     tail(&self.log.text(), 200)
                 ));
             }
+        }
+    }
+
+    /// [`wait_ready`](Self::wait_ready) within [`READY_TIMEOUT`]; panics
+    /// with the captured output when the process exits or the line does
+    /// not come.
+    pub(crate) fn expect_ready(&mut self) {
+        if let Err(why) = self.wait_ready(READY_TIMEOUT) {
+            panic!("ringproxy did not become ready: {why}");
         }
     }
 
@@ -689,10 +704,6 @@ impl Stopped {
             tail(&self.log, 200)
         );
     }
-
-    pub fn log_tail(&self) -> String {
-        tail(&self.log, 200)
-    }
 }
 
 /// Output of a one-shot run.
@@ -770,6 +781,22 @@ pub fn run_check(cfg: &str) -> (Option<i32>, String, PathBuf, TempDir) {
     let path = dir.write("check.cfg", cfg);
     let out = run_check_files(&[&path]);
     (out.code, out.all(), path, dir)
+}
+
+/// `ringproxy -c` accepts `cfg`; panics with the checker's output if not.
+#[track_caller]
+pub fn assert_config_ok(cfg: &str) {
+    let (code, out, _, _d) = run_check(cfg);
+    assert_eq!(code, Some(0), "configuration rejected:\n{cfg}\n{out}");
+}
+
+impl Proxy {
+    /// Checks `cfg` with `ringproxy -c` ([`assert_config_ok`]), then starts
+    /// it as [`Proxy::start`] does.
+    pub fn start_checked(cfg: &str) -> Proxy {
+        assert_config_ok(cfg);
+        Proxy::start(cfg)
+    }
 }
 
 // ---------------------------------------------------------------------------
