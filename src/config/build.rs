@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use super::parser::{Draft, Kind};
 use super::{
-    Backend, Balance, Config, ConfigError, Frontend, Global, Loc, LogStyle, Mode, Timeouts,
-    UseBackend,
+    Backend, Balance, Config, ConfigError, Frontend, Global, ListenOn, Loc, LogStyle, Mode,
+    StatsAddr, Timeouts, UseBackend,
 };
 use crate::http::{self, Acl, HttpRule};
 
@@ -29,6 +29,7 @@ pub(super) fn build(
     errors: &mut Vec<ConfigError>,
     warnings: &mut Vec<ConfigError>,
 ) -> Config {
+    inherited_fds_used_once(&global, proxies, errors);
     let mut backends = Vec::new();
     // Backend number of each proxy with backend capability.
     let mut own_backend = vec![None; proxies.len()];
@@ -63,6 +64,40 @@ pub(super) fn build(
         global,
         frontends,
         backends,
+    }
+}
+
+/// Refuses an inherited socket (`fd@N`) named twice, by binds or `stats
+/// socket` lines: one listening socket cannot serve two of them (the
+/// second would take it from the first). The `stats socket` lines count
+/// first, then the binds in declaration order; the error is at the later
+/// use and names the earlier one.
+fn inherited_fds_used_once(global: &Global, proxies: &[Draft], errors: &mut Vec<ConfigError>) {
+    // (fd, where, who says it, how the error names it)
+    type Use<'a> = (i32, &'a Loc, String, String);
+    let sockets = global.stats_sockets.iter().filter_map(|s| match s.addr {
+        StatsAddr::Fd(n) => {
+            let who = "'stats socket'".to_string();
+            Some((n, &s.loc, who.clone(), who))
+        }
+        _ => None,
+    });
+    let binds = proxies.iter().flat_map(|d| {
+        let px = format!("{} '{}'", d.kind.word(), d.name);
+        d.binds.iter().filter_map(move |b| match b.on {
+            ListenOn::Fd(n) => Some((n, &b.loc, format!("{px}: 'bind'"), format!("bind of {px}"))),
+            ListenOn::Addr(_) => None,
+        })
+    });
+    let mut seen: Vec<Use<'_>> = Vec::new();
+    for (n, loc, who, noun) in sockets.chain(binds) {
+        match seen.iter().find(|u| u.0 == n) {
+            Some((_, first, _, by)) => errors.push(ConfigError {
+                loc: Some(loc.clone()),
+                msg: format!("{who} : fd@{n} is already used by the {by} at {first}"),
+            }),
+            None => seen.push((n, loc, who, noun)),
+        }
     }
 }
 

@@ -143,7 +143,8 @@ fn stats(
 }
 
 /// Two sockets that would be the same file (or abstract name): the second
-/// would remove the first one's file at startup.
+/// would remove the first one's file at startup. The same `fd@N` twice is
+/// refused with the binds' (`build::inherited_fds_used_once`).
 fn same_file(a: &StatsAddr, b: &StatsAddr) -> bool {
     match (a, b) {
         (StatsAddr::Unix(x), StatsAddr::Unix(y)) => x == y,
