@@ -359,7 +359,7 @@ impl Exec {
 
     fn set_weight(&self, id: ServerId, w: &str) -> Outcome {
         let iweight = id.server.initial_weight;
-        let dynamic = view::dynamic_lb(&self.rt.backends[id.backend].cfg.balance);
+        let dynamic = self.rt.backends[id.backend].cfg.balance.is_dynamic();
         match parse_weight(w, iweight, dynamic) {
             Ok(w) => Outcome::Job(Job::SetWeight(id, w)),
             Err(msg) => text(msg),
@@ -371,7 +371,7 @@ impl Exec {
             return text("No such backend.");
         };
         let be = &self.rt.backends[b];
-        if !view::dynamic_lb(&be.cfg.balance) {
+        if !be.cfg.balance.is_dynamic() {
             return text("Backend must use a dynamic load balancing to support dynamic servers.");
         }
         let http = be.cfg.mode == config::Mode::Http;

@@ -172,15 +172,6 @@ pub fn algo(b: &Balance) -> &'static str {
     }
 }
 
-/// Whether weights can change at run time (HAProxy's BE_LB_PROP_DYN): not
-/// for the map-based hashes, whose table is built once.
-pub fn dynamic_lb(b: &Balance) -> bool {
-    matches!(
-        b,
-        Balance::RoundRobin | Balance::LeastConn | Balance::Random { .. }
-    )
-}
-
 /// A frontend's effective `maxconn`: its own, else the process's.
 fn fe_maxconn(rt: &Runtime, fe: usize) -> u64 {
     let own = rt.frontends[fe].limit.max;

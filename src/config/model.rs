@@ -382,6 +382,19 @@ pub enum Balance {
     },
 }
 
+impl Balance {
+    /// HAProxy's dynamic algorithms (`BE_LB_PROP_DYN`): weights can change
+    /// at run time and servers can be added. Not the map-based hashes
+    /// (`source`, `uri`, `hdr`), whose table is built once (a change would
+    /// remap most clients).
+    pub fn is_dynamic(&self) -> bool {
+        matches!(
+            self,
+            Balance::RoundRobin | Balance::LeastConn | Balance::Random { .. }
+        )
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProxyVersion {
     V1,

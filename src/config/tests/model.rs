@@ -504,6 +504,30 @@ backend e
 }
 
 #[test]
+fn dynamic_algorithms_are_haproxys() {
+    let dynamic = [
+        Balance::RoundRobin,
+        Balance::LeastConn,
+        Balance::Random { draws: 2 },
+    ];
+    assert!(dynamic.iter().all(Balance::is_dynamic));
+    let map_based = [
+        Balance::Source,
+        Balance::Uri {
+            whole: false,
+            path_only: false,
+            len: None,
+            depth: None,
+        },
+        Balance::Hdr {
+            name: "host".into(),
+            use_domain_only: false,
+        },
+    ];
+    assert!(!map_based.iter().any(Balance::is_dynamic));
+}
+
+#[test]
 fn ignored_options_and_log_lines() {
     let text = format!(
         "\
