@@ -211,17 +211,13 @@ pub fn parse_added_server(
         ))
     };
     match config::parse(&[("cli", &text)], &no_env, &no_names) {
-        Ok(loaded) => {
-            let mut s = loaded
-                .config
-                .backends
-                .into_iter()
-                .next()
-                .and_then(|b| b.servers.into_iter().next())
-                .ok_or("'server' expects <name> and <addr>[:<port>] as arguments.")?;
-            s.disabled = true;
-            Ok(s)
-        }
+        Ok(loaded) => loaded
+            .config
+            .backends
+            .into_iter()
+            .next()
+            .and_then(|b| b.servers.into_iter().next())
+            .ok_or_else(|| "'server' expects <name> and <addr>[:<port>] as arguments.".to_string()),
         Err(errors) => {
             let e = errors.into_iter().next().map(|e| e.msg).unwrap_or_default();
             let e = e.strip_prefix(&format!("server {name}: ")).unwrap_or(&e);
@@ -375,14 +371,12 @@ impl Exec {
             return text("Backend must use a dynamic load balancing to support dynamic servers.");
         }
         let http = be.cfg.mode == config::Mode::Http;
-        let cfg = match parse_added_server(server, args, http) {
-            Ok(c) => c,
-            Err(e) => return text(e),
-        };
-        if be.servers_snapshot().iter().any(|(_, s)| s.name == server) {
-            return text("Already exists a server with the same name in backend.");
+        // A name already taken is refused by `Shards::add_server`, under
+        // the lock that makes the check and the insertion one step.
+        match parse_added_server(server, args, http) {
+            Ok(cfg) => Outcome::Job(Job::AddServer(b, cfg)),
+            Err(e) => text(e),
         }
-        Outcome::Job(Job::AddServer(b, cfg))
     }
 
     /// The reply for a job's result.
@@ -507,7 +501,7 @@ impl Exec {
                     slot,
                     server,
                 };
-                let s = view::srv_state(p, &id);
+                let s = view::srv_state(&self.rt, p, &id);
                 out.push_str(&format::servers_state_row(&s));
             }
         }

@@ -443,7 +443,8 @@ pub struct SrvState {
     pub srv_name: String,
     pub addr: SocketAddr,
     pub admin: Admin,
-    /// The configuration said `disabled` (HAProxy's CMAINT).
+    /// The server's configuration line said `disabled` (HAProxy's CMAINT;
+    /// other maintenance, such as a dynamic server's, is FMAINT).
     pub cfg_disabled: bool,
     pub uweight: u32,
     pub iweight: u32,

@@ -69,9 +69,11 @@ pub enum NotRemovable {
 /// newline (HAProxy's wording where HAProxy has one).
 pub trait Shards: Send {
     /// `add server`. The server was parsed from the command line with the
-    /// configuration's own server parser, `disabled` set (HAProxy creates
-    /// dynamic servers in maintenance); the API checked that the backend
-    /// exists, balances dynamically and has no server of that name.
+    /// configuration's own server parser; the API checked that the backend
+    /// exists and balances dynamically. The implementation refuses a name
+    /// the backend already has (`Already exists a server with the same
+    /// name in backend.`) and puts the server in maintenance (HAProxy
+    /// creates dynamic servers in forced maintenance).
     /// Contract on `Ok`: the server is in `servers_snapshot()` of `backend`
     /// (an immediately following command finds it), in maintenance, and no
     /// shard can pick it before its own table knows it.

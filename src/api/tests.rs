@@ -769,7 +769,10 @@ fn added_servers_use_the_configuration_parser() {
     assert_eq!((s.weight, s.maxconn, s.backup), (5, Some(3), true));
     assert_eq!(s.send_proxy, Some(config::ProxyVersion::V2));
     assert!(s.check.is_some());
-    assert!(s.disabled, "dynamic servers start in maintenance");
+    assert!(
+        !s.disabled,
+        "maintenance is the coordinator's to set (forced, not configured)"
+    );
     let e = |a: &str| exec::parse_added_server("s9", &args(a), false).expect_err(a);
     assert_eq!(e("10.0.0.1:80 frob"), "unknown keyword 'frob'.");
     assert!(e("10.0.0.1:80 weight 300").contains("'weight' must be between 0 and 256"));
@@ -791,10 +794,20 @@ fn added_servers_use_the_configuration_parser() {
 struct Fake {
     calls: Vec<String>,
     removable: Vec<Result<(), NotRemovable>>,
+    /// The runtime whose names `add_server` refuses, as the coordinator.
+    rt: Option<Arc<Runtime>>,
 }
 
 impl Shards for Fake {
     fn add_server(&mut self, b: usize, s: config::Server) -> Result<(), String> {
+        if let Some(rt) = &self.rt
+            && rt.backends[b]
+                .servers_snapshot()
+                .iter()
+                .any(|(_, x)| x.name == s.name)
+        {
+            return Err("Already exists a server with the same name in backend.".into());
+        }
         self.calls.push(format!("add {b} {}", s.name));
         Ok(())
     }
@@ -911,7 +924,10 @@ fn levels_are_enforced_before_arguments() {
 #[test]
 fn server_commands_reach_the_trait_with_haproxy_replies() {
     let mut e = exec_for(CFG);
-    let mut f = Fake::default();
+    let mut f = Fake {
+        rt: Some(e.rt.clone()),
+        ..Fake::default()
+    };
     let mut c = Conversation::new(Level::Admin, 1024);
     let mut r = |line: &str| run(&mut e, &mut f, &mut c, line);
     assert_eq!(r("set weight be/s2 50%"), "");
@@ -1114,4 +1130,32 @@ fn read_only_views_of_the_runtime() {
         format!("{}\n", env!("CARGO_PKG_VERSION"))
     );
     assert_eq!(r("quit"), "<quit>");
+}
+
+#[test]
+fn a_dynamic_server_in_maintenance_is_forced_maintenance() {
+    let mut e = exec_for(CFG);
+    let mut f = Fake::default();
+    let mut c = Conversation::new(Level::User, 1024);
+    // What the coordinator does for `add server be/d1 10.0.0.9:80`.
+    let mut cfg = exec::parse_added_server("d1", &["10.0.0.9:80".into()], true).expect("valid");
+    cfg.disabled = true;
+    {
+        let mut reg = e.rt.backends[0].registry();
+        let (id, puid) = (reg.next_id(), reg.next_puid);
+        reg.next_puid += 1;
+        reg.insert(Arc::new(crate::backend::ServerShared::new(&cfg, id, puid)));
+    }
+    let state = run(&mut e, &mut f, &mut c, "show servers state be");
+    let d1: Vec<&str> = state
+        .lines()
+        .find(|l| l.split(' ').nth(3) == Some("d1"))
+        .expect("d1 listed")
+        .split(' ')
+        .collect();
+    assert_eq!(
+        d1[5..7],
+        ["0", "1"],
+        "stopped, SRV_ADMF_FMAINT (a `disabled` line is CMAINT, 4): {d1:?}"
+    );
 }

@@ -295,7 +295,19 @@ pub fn be_stat(rt: &Runtime, p: &Proxy, b: usize, counts: bool) -> BeStat {
     }
 }
 
-pub fn srv_state(p: &Proxy, id: &ServerId) -> SrvState {
+/// HAProxy's CMAINT: the server's line in the configuration says
+/// `disabled`. A server from `add server` has no such line: its maintenance
+/// is forced (HAProxy's FMAINT), whatever its own settings say.
+fn disabled_by_config(be: &BackendShared, s: &ServerShared) -> bool {
+    s.cfg.disabled
+        && be
+            .cfg
+            .servers
+            .iter()
+            .any(|c| c.name == s.name && c.loc == s.cfg.loc)
+}
+
+pub fn srv_state(rt: &Runtime, p: &Proxy, id: &ServerId) -> SrvState {
     let s = &id.server;
     let check = check::snapshot_of(s);
     SrvState {
@@ -305,7 +317,7 @@ pub fn srv_state(p: &Proxy, id: &ServerId) -> SrvState {
         srv_name: s.name.clone(),
         addr: s.addr,
         admin: s.admin(),
-        cfg_disabled: s.cfg.disabled,
+        cfg_disabled: disabled_by_config(&rt.backends[id.backend], s),
         uweight: s.weight.load(Ordering::Relaxed),
         iweight: s.initial_weight,
         since_change: since_change(s, &check),
