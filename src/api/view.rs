@@ -12,7 +12,7 @@ use super::format::{BeStat, FeStat, Info, SrvState, SvStat};
 use super::ops::ServerId;
 use crate::backend::{Admin, BackendShared, ServerShared};
 use crate::check::{self, CheckSnapshot};
-use crate::config::{self, Balance, Config, Mode};
+use crate::config::{Balance, Config, Mode};
 use crate::runtime::Runtime;
 
 /// A proxy as HAProxy numbers it: a `listen` is one proxy with both sides.
@@ -25,94 +25,29 @@ pub struct Proxy {
     pub be: Option<usize>,
 }
 
-/// Merges two declaration-ordered file sequences into one file order.
-fn file_order(a: &[Arc<str>], b: &[Arc<str>]) -> Vec<Arc<str>> {
-    let dedup = |s: &[Arc<str>]| {
-        let mut v: Vec<Arc<str>> = Vec::new();
-        for f in s {
-            if !v.contains(f) {
-                v.push(f.clone());
-            }
-        }
-        v
-    };
-    let (a, b) = (dedup(a), dedup(b));
-    let (mut i, mut j) = (0, 0);
-    let mut out: Vec<Arc<str>> = Vec::new();
-    while i < a.len() || j < b.len() {
-        let next = match (a.get(i), b.get(j)) {
-            (Some(x), Some(y)) if x == y => {
-                j += 1;
-                i += 1;
-                x.clone()
-            }
-            (Some(x), Some(y)) if a[i..].contains(y) => {
-                i += 1;
-                x.clone()
-            }
-            (Some(_), Some(y)) => {
-                j += 1;
-                y.clone()
-            }
-            (Some(x), None) => {
-                i += 1;
-                x.clone()
-            }
-            (None, Some(y)) => {
-                j += 1;
-                y.clone()
-            }
-            (None, None) => break,
-        };
-        if !out.contains(&next) {
-            out.push(next);
-        }
-    }
-    out
-}
-
-/// Every proxy in declaration order, numbered from 1.
+/// Every proxy in declaration order (HAProxy's `iid`, from the
+/// configuration).
 pub fn proxies(cfg: &Config) -> Vec<Proxy> {
-    let fe_files: Vec<Arc<str>> = cfg.frontends.iter().map(|f| f.loc.file.clone()).collect();
-    let be_files: Vec<Arc<str>> = cfg.backends.iter().map(|b| b.loc.file.clone()).collect();
-    let order = file_order(&fe_files, &be_files);
-    let rank = |loc: &config::Loc| {
-        let f = order
-            .iter()
-            .position(|x| *x == loc.file)
-            .unwrap_or(usize::MAX);
-        (f, loc.line)
-    };
-    let mut list: Vec<((usize, u32), Proxy)> = Vec::new();
-    for (i, f) in cfg.frontends.iter().enumerate() {
-        let p = Proxy {
-            name: f.name.clone(),
-            iid: 0,
-            fe: Some(i),
-            be: f.own_backend,
-        };
-        list.push((rank(&f.loc), p));
-    }
-    let owned: Vec<usize> = cfg.frontends.iter().filter_map(|f| f.own_backend).collect();
-    for (i, b) in cfg.backends.iter().enumerate() {
-        if !owned.contains(&i) {
-            let p = Proxy {
-                name: b.name.clone(),
-                iid: 0,
-                fe: None,
-                be: Some(i),
-            };
-            list.push((rank(&b.loc), p));
-        }
-    }
-    list.sort_by_key(|(k, _)| *k);
-    list.into_iter()
+    let frontends = cfg.frontends.iter().enumerate().map(|(i, f)| Proxy {
+        name: f.name.clone(),
+        iid: f.iid,
+        fe: Some(i),
+        be: f.own_backend,
+    });
+    let backends = cfg
+        .backends
+        .iter()
         .enumerate()
-        .map(|(i, (_, mut p))| {
-            p.iid = u32::try_from(i + 1).unwrap_or(u32::MAX);
-            p
-        })
-        .collect()
+        .filter(|(i, _)| !cfg.frontends.iter().any(|f| f.own_backend == Some(*i)))
+        .map(|(i, b)| Proxy {
+            name: b.name.clone(),
+            iid: b.iid,
+            fe: None,
+            be: Some(i),
+        });
+    let mut list: Vec<Proxy> = frontends.chain(backends).collect();
+    list.sort_by_key(|p| p.iid);
+    list
 }
 
 /// Why a `backend/server` name did not resolve.

@@ -36,7 +36,7 @@ pub(super) fn build(
     let mut index: HashMap<&str, usize> = HashMap::new();
     for (i, d) in proxies.iter().enumerate().filter(|(_, d)| d.kind.has_be()) {
         let n = backends.len();
-        backends.push(backend(d));
+        backends.push(backend(d, iid(i)));
         if let Some(slot) = own_backend.get_mut(i) {
             *slot = Some(n);
         }
@@ -51,7 +51,7 @@ pub(super) fn build(
     let mut frontends = Vec::new();
     for (i, d) in proxies.iter().enumerate().filter(|(_, d)| d.kind.has_fe()) {
         let own = own_backend.get(i).copied().flatten();
-        frontends.push(targets.frontend(d, own));
+        frontends.push(targets.frontend(d, own, iid(i)));
     }
     for d in proxies {
         if let Some(w) = missing_timeouts(d) {
@@ -101,7 +101,12 @@ fn inherited_fds_used_once(global: &Global, proxies: &[Draft], errors: &mut Vec<
     }
 }
 
-fn backend(d: &Draft) -> Backend {
+/// HAProxy's proxy id of the proxy at `index` in declaration order.
+fn iid(index: usize) -> u32 {
+    u32::try_from(index + 1).unwrap_or(u32::MAX)
+}
+
+fn backend(d: &Draft, iid: u32) -> Backend {
     let http = d.s.mode == Mode::Http;
     let balance = match &d.s.balance {
         Balance::Uri { .. } | Balance::Hdr { .. } if !http => Balance::RoundRobin,
@@ -110,6 +115,7 @@ fn backend(d: &Draft) -> Backend {
     Backend {
         name: d.name.clone(),
         loc: d.loc.clone(),
+        iid,
         mode: d.s.mode,
         balance,
         servers: d.servers.clone(),
@@ -226,7 +232,7 @@ struct Targets<'a> {
 
 impl Targets<'_> {
     /// Builds a frontend; `own` is the listen's own backend, if any.
-    fn frontend(&mut self, d: &Draft, own: Option<usize>) -> Frontend {
+    fn frontend(&mut self, d: &Draft, own: Option<usize>, iid: u32) -> Frontend {
         let who = format!("{} '{}'", d.kind.word(), d.name);
         if d.bind_lines == 0 {
             self.error(
@@ -268,6 +274,7 @@ impl Targets<'_> {
         Frontend {
             name: d.name.clone(),
             loc: d.loc.clone(),
+            iid,
             mode: d.s.mode,
             binds: d.binds.clone(),
             maxconn: d.s.maxconn,

@@ -269,6 +269,9 @@ pub struct Timeouts {
 pub struct Frontend {
     pub name: String,
     pub loc: Loc,
+    /// HAProxy's proxy id (`iid` in `show stat`): 1, 2, ... in declaration
+    /// order of the proxies; a listen's frontend and backend share it.
+    pub iid: u32,
     pub mode: Mode,
     pub binds: Vec<Bind>,
     /// `maxconn N` in the frontend (or inherited from defaults).
@@ -405,6 +408,8 @@ pub enum ProxyVersion {
 pub struct Backend {
     pub name: String,
     pub loc: Loc,
+    /// HAProxy's proxy id (see `Frontend::iid`).
+    pub iid: u32,
     pub mode: Mode,
     pub balance: Balance,
     pub servers: Vec<Server>,
