@@ -203,12 +203,7 @@ pub fn be_stat(rt: &Runtime, p: &Proxy, b: usize, counts: bool) -> BeStat {
     let servers = be.servers_snapshot();
     let tier = lb_tier(be, &servers);
     let weight: u32 = tier.iter().map(|s| eweight(s)).sum();
-    let usable = |backup: bool| {
-        servers
-            .iter()
-            .filter(|(_, s)| s.backup == backup && s.usable())
-            .count()
-    };
+    let usable = check::usable_counts(be);
     let nbup = servers
         .iter()
         .filter(|(_, s)| s.admin() != Admin::Maint && s.check.is_up())
@@ -224,8 +219,8 @@ pub fn be_stat(rt: &Runtime, p: &Proxy, b: usize, counts: bool) -> BeStat {
         counts: counts.then_some((nbup, servers.len())),
         weight,
         uweight: tier.iter().map(|s| s.weight.load(Ordering::Relaxed)).sum(),
-        act: usable(false),
-        bck: usable(true),
+        act: usable.active,
+        bck: usable.backup,
         algo: algo(&be.cfg.balance),
     }
 }

@@ -49,11 +49,34 @@ use std::time::{Duration, Instant};
 
 use nix::sys::eventfd::{EfdFlags, EventFd};
 
-use crate::backend::{Admin, ServerShared};
+use crate::backend::{Admin, BackendShared, ServerShared};
 use crate::config::CheckSettings;
 use crate::runtime::Runtime;
 
+pub use report::Counts;
 pub use state::{CheckResult, CheckStatus, Health};
+
+/// The usable servers of a backend now, active and backup (HAProxy's
+/// `srv_act` and `srv_bck`: ready, up, with a non-zero weight), from its
+/// current server list: the figures of the checker's log lines and of
+/// `show stat`'s `act` and `bck`.
+pub fn usable_counts(be: &BackendShared) -> Counts {
+    let mut c = Counts {
+        active: 0,
+        backup: 0,
+    };
+    for (_, s) in be.servers_snapshot() {
+        if !s.usable() {
+            continue;
+        }
+        if s.backup {
+            c.backup += 1;
+        } else {
+            c.active += 1;
+        }
+    }
+    c
+}
 
 /// A server's health as its checks see it. A server without `check` is
 /// always up.
@@ -227,9 +250,10 @@ pub struct CheckerLink {
 }
 
 impl Checker {
-    /// Starts the checker thread with every server of `rt`: those with a
-    /// `check` are checked (first checks spread as HAProxy does), the
-    /// others only count in the "N active and M backup servers" figures.
+    /// Starts the checker thread with every server of `rt` that has a
+    /// `check` (first checks spread as HAProxy does). The "N active and M
+    /// backup servers" figures of its log lines count every server of the
+    /// backend (`usable_counts`).
     pub fn spawn(rt: &Runtime) -> io::Result<Checker> {
         let wake = Arc::new(EventFd::from_flags(
             EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK,
@@ -261,8 +285,8 @@ impl CheckerLink {
     }
 
     /// A server added to backend `backend` (index in `Runtime::backends`).
-    /// `check`: its settings when it has `check` (else it only counts in
-    /// the backend's figures). `enabled`: checks start now; HAProxy creates
+    /// `check`: its settings when it has `check` (else nothing is done).
+    /// `enabled`: checks start now; HAProxy creates
     /// a dynamic server's checks disabled, to be started by `enable health`
     /// (`set_enabled`). Adding a server again replaces it.
     pub fn add(
@@ -280,7 +304,7 @@ impl CheckerLink {
         });
     }
 
-    /// A deleted server: never checked nor counted again.
+    /// A deleted server: never checked again.
     pub fn remove(&self, server: &Arc<ServerShared>) {
         self.send(Cmd::Remove(server.clone()));
     }

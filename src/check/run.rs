@@ -27,10 +27,10 @@ use nix::sys::socket::{
 };
 
 use super::http::{assess, build_request};
-use super::report::{self, Counts};
+use super::report;
 use super::state::{CheckResult, CheckStatus, Health, Transition, first_check_delays};
-use super::{CheckInfo, Cmd};
-use crate::backend::{Admin, ServerShared};
+use super::{CheckInfo, Cmd, usable_counts};
+use crate::backend::{Admin, BackendShared, ServerShared};
 use crate::config::{CheckSettings, HttpCheck};
 use crate::runtime::Runtime;
 
@@ -48,26 +48,9 @@ struct BackendCtx {
     request: Arc<[u8]>,
     connect_timeout: Option<Duration>,
     check_timeout: Option<Duration>,
-    /// Every server of the backend, checked or not: the figures of the log
-    /// lines count the usable ones.
-    servers: Vec<Arc<ServerShared>>,
-}
-
-impl BackendCtx {
-    fn counts(&self) -> Counts {
-        let mut c = Counts {
-            active: 0,
-            backup: 0,
-        };
-        for s in self.servers.iter().filter(|s| s.usable()) {
-            if s.backup {
-                c.backup += 1;
-            } else {
-                c.active += 1;
-            }
-        }
-        c
-    }
+    /// The backend's shared half: its servers, checked or not, give the
+    /// figures of the log lines.
+    shared: Arc<BackendShared>,
 }
 
 /// One checked server.
@@ -143,7 +126,7 @@ impl Loop {
                     http,
                     connect_timeout: b.cfg.timeouts.connect,
                     check_timeout: b.cfg.timeouts.check,
-                    servers: b.servers_snapshot().into_iter().map(|(_, s)| s).collect(),
+                    shared: b.clone(),
                 }
             })
             .collect();
@@ -244,14 +227,13 @@ impl Loop {
                     enabled,
                 } => {
                     self.remove(&server);
-                    let Some(be) = self.backends.get_mut(backend) else {
+                    if backend >= self.backends.len() {
                         log::error!(
                             "health checks: no backend #{backend} for server '{}'",
                             server.name
                         );
                         continue;
-                    };
-                    be.servers.push(server.clone());
+                    }
                     if let Some(settings) = check {
                         self.register(backend, server, settings, enabled, now);
                     }
@@ -275,9 +257,6 @@ impl Loop {
 
     fn remove(&mut self, server: &Arc<ServerShared>) {
         self.entries.retain(|e| !Arc::ptr_eq(&e.server, server));
-        for b in &mut self.backends {
-            b.servers.retain(|s| !Arc::ptr_eq(s, server));
-        }
     }
 
     /// Pauses the checks of servers entering maintenance (HAProxy sets
@@ -485,7 +464,7 @@ impl Loop {
             desc: desc.to_string(),
             duration: now.saturating_duration_since(started),
         };
-        let before = be.counts();
+        let before = usable_counts(&be.shared);
         let rec = e.health.record(status.passed());
         e.next = now + e.health.interval(&e.settings);
         let mut info = e.server.check.info();
@@ -501,7 +480,7 @@ impl Loop {
                 info.last_change = now;
                 info.down_since = Some(now);
                 drop(info);
-                let after = be.counts();
+                let after = usable_counts(&be.shared);
                 let sessions = e
                     .server
                     .cur_conns
@@ -521,7 +500,7 @@ impl Loop {
                     info.downtime += now.saturating_duration_since(t);
                 }
                 drop(info);
-                let after = be.counts();
+                let after = usable_counts(&be.shared);
                 log::warn!(
                     "{}",
                     report::up_message(&be.name, name, backup, &result, after)

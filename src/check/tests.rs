@@ -514,3 +514,21 @@ fn pick_follows_check_state_and_backups_take_over() {
         "an active one is back"
     );
 }
+
+#[test]
+fn usable_counts_are_ready_up_and_weighted_servers() {
+    let shared = backend(
+        "backend be\n    server a1 10.0.0.1:80 check\n    server a2 10.0.0.2:80\n    \
+         server a3 10.0.0.3:80 disabled\n    server a4 10.0.0.4:80 weight 0\n    \
+         server b1 10.0.0.5:80 backup\n",
+    );
+    let counts = |s: &BackendShared| {
+        let c = usable_counts(s);
+        (c.active, c.backup)
+    };
+    assert_eq!(counts(&shared), (2, 1));
+    srv(&shared, 0).check.set_up(false);
+    assert_eq!(counts(&shared), (1, 1), "down by check");
+    srv(&shared, 1).set_admin(Admin::Drain);
+    assert_eq!(counts(&shared), (0, 1), "draining");
+}
