@@ -261,25 +261,6 @@ pub struct SvStat {
     pub lastchg: u64,
 }
 
-/// Every check status ringproxy produces (to find one by its name).
-const CHECK_STATUSES: [CheckStatus; 9] = [
-    CheckStatus::Ini,
-    CheckStatus::SockErr,
-    CheckStatus::L4Ok,
-    CheckStatus::L4Tout,
-    CheckStatus::L4Con,
-    CheckStatus::L7Tout,
-    CheckStatus::L7Rsp,
-    CheckStatus::L7Ok,
-    CheckStatus::L7Sts,
-];
-
-/// The check status whose `show stat` name is `name` (`None` for the empty
-/// name of a server without check).
-pub fn check_status(name: &str) -> Option<CheckStatus> {
-    CHECK_STATUSES.into_iter().find(|s| s.name() == name)
-}
-
 /// HAProxy's `HCHK_STATUS_*` number of a check status (`show servers
 /// state`'s `srv_check_status`).
 pub fn hchk_number(s: CheckStatus) -> u32 {
@@ -334,8 +315,8 @@ pub fn sv_row(s: &SvStat) -> Row {
     r.set("pid", 1).set("iid", s.iid).set("sid", s.sid);
     r.set("lbtot", s.c.lb_total).set("type", 2);
     if enabled && s.admin != Admin::Maint {
-        let status = check_status(chk.check_status);
-        r.set("check_status", chk.check_status);
+        let status = chk.check_status;
+        r.set("check_status", status.map_or("", CheckStatus::name));
         if let Some(code) = chk
             .check_code
             .filter(|_| status.is_some_and(|st| st.shows_code()))
@@ -479,7 +460,7 @@ pub fn servers_state_row(s: &SrvState) -> String {
         Admin::Maint if s.cfg_disabled => 0x04,
         Admin::Maint => 0x01,
     };
-    let status = check_status(c.check_status).filter(|_| c.configured);
+    let status = c.check_status.filter(|_| c.configured);
     let result = match status {
         None | Some(CheckStatus::Ini) => 0,
         Some(st) if st.passed() => 3,

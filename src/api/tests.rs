@@ -13,7 +13,7 @@ use super::exec::{self, Exec, JobResult, Outcome, WaitStep};
 use super::format::{self, BeStat, FeStat, SrvState, SvStat};
 use super::ops::{NotRemovable, ServerId, SessionRow, Shards};
 use crate::backend::Admin as Adm;
-use crate::check::CheckSnapshot;
+use crate::check::{CheckSnapshot, CheckStatus};
 use crate::config::{self, ApiLevel as Level};
 use crate::runtime::Runtime;
 use crate::stats::Snapshot;
@@ -377,7 +377,7 @@ fn checked() -> CheckSnapshot {
         configured: true,
         enabled: true,
         health: 4,
-        check_status: "L4OK",
+        check_status: Some(CheckStatus::L4Ok),
         check_code: None,
         check_duration: Some(Duration::from_micros(2700)),
         check_desc: String::new(),
@@ -395,7 +395,7 @@ fn unchecked() -> CheckSnapshot {
         configured: false,
         enabled: false,
         health: 0,
-        check_status: "",
+        check_status: None,
         check_duration: None,
         chkfail: 0,
         chkdown: 0,
@@ -469,7 +469,7 @@ fn server_row_byte_for_byte() {
 fn server_check_columns_follow_haproxy_conditions() {
     // A layer 7 result shows its code and the check's own text.
     let mut s = server();
-    s.check.check_status = "L7STS";
+    s.check.check_status = Some(CheckStatus::L7Sts);
     s.check.check_code = Some(500);
     s.check.check_desc = "Internal Server Error".into();
     s.check.status = "DOWN".into();
@@ -481,7 +481,7 @@ fn server_check_columns_follow_haproxy_conditions() {
     // No code for a layer 4 result, no duration before the first one.
     let mut s = server();
     s.check.check_code = Some(200);
-    s.check.check_status = "INI";
+    s.check.check_status = Some(CheckStatus::Ini);
     let row = format::sv_row(&s).csv();
     assert_eq!(
         (col(&row, "check_code"), col(&row, "check_duration")),
@@ -514,17 +514,16 @@ fn server_check_columns_follow_haproxy_conditions() {
 
 #[test]
 fn check_status_numbers_are_haproxys() {
-    let n = |name: &str| format::check_status(name).map(format::hchk_number);
-    assert_eq!(n("INI"), Some(1));
-    assert_eq!(n("SOCKERR"), Some(5));
-    assert_eq!(n("L4OK"), Some(6));
-    assert_eq!(n("L4TOUT"), Some(7));
-    assert_eq!(n("L4CON"), Some(8));
-    assert_eq!(n("L7TOUT"), Some(12));
-    assert_eq!(n("L7RSP"), Some(13));
-    assert_eq!(n("L7OK"), Some(15));
-    assert_eq!(n("L7STS"), Some(17));
-    assert_eq!(n(""), None);
+    let n = format::hchk_number;
+    assert_eq!(n(CheckStatus::Ini), 1);
+    assert_eq!(n(CheckStatus::SockErr), 5);
+    assert_eq!(n(CheckStatus::L4Ok), 6);
+    assert_eq!(n(CheckStatus::L4Tout), 7);
+    assert_eq!(n(CheckStatus::L4Con), 8);
+    assert_eq!(n(CheckStatus::L7Tout), 12);
+    assert_eq!(n(CheckStatus::L7Rsp), 13);
+    assert_eq!(n(CheckStatus::L7Ok), 15);
+    assert_eq!(n(CheckStatus::L7Sts), 17);
 }
 
 #[test]
@@ -593,14 +592,14 @@ fn servers_state_rows() {
     // Down after a refused connect: stopped, failed, health 0.
     s.check.up = false;
     s.check.health = 0;
-    s.check.check_status = "L4CON";
+    s.check.check_status = Some(CheckStatus::L4Con);
     assert!(
         format::servers_state_row(&s).starts_with("3 be 7 s1 10.0.0.1 0 0 1 1 96 8 2 0 6 "),
         "{}",
         format::servers_state_row(&s)
     );
     // Before the first result: INI, result unknown.
-    s.check.check_status = "INI";
+    s.check.check_status = Some(CheckStatus::Ini);
     assert!(format::servers_state_row(&s).contains(" 96 1 0 0 6 "));
     // Checks disabled: configured only.
     s.check.enabled = false;

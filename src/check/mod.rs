@@ -90,10 +90,9 @@ pub struct CheckShared {
 /// The details behind `CheckSnapshot`.
 #[derive(Debug, Clone)]
 struct CheckInfo {
-    /// The checker has this server with a `check`.
-    configured: bool,
     /// Checks run (not `disable health`).
     enabled: bool,
+    /// `Some` once the checker has this server with a `check`.
     health: Option<Health>,
     last: Option<CheckResult>,
     chkfail: u64,
@@ -118,9 +117,9 @@ pub struct CheckSnapshot {
     pub enabled: bool,
     /// HAProxy's `check.health`, 0..rise+fall-1 (0 without check).
     pub health: u64,
-    /// `check_status` (`L4OK`, `L4CON`, `L7STS`, `INI`...); empty without
-    /// check.
-    pub check_status: &'static str,
+    /// `check_status`: the last result's (`L4OK`, `L4CON`, `L7STS`...),
+    /// `INI` before the first one; `None` without check.
+    pub check_status: Option<CheckStatus>,
     /// `check_code`: the HTTP status of the last check, if any.
     pub check_code: Option<u16>,
     /// `check_duration` of the last check.
@@ -143,7 +142,6 @@ impl CheckShared {
         CheckShared {
             up: AtomicBool::new(true),
             info: Mutex::new(CheckInfo {
-                configured: false,
                 enabled: false,
                 health: None,
                 last: None,
@@ -180,17 +178,18 @@ impl CheckShared {
         let info = self.info().clone();
         let up = self.is_up();
         let now = Instant::now();
-        let checked = info.configured && info.enabled;
+        let configured = info.configured();
+        let checked = configured && info.enabled;
         let last = info.last.as_ref();
-        let check_status = match (info.configured, last) {
-            (false, _) => "",
-            (true, None) => CheckStatus::Ini.name(),
-            (true, Some(r)) => r.status.name(),
+        let check_status = match (configured, last) {
+            (false, _) => None,
+            (true, None) => Some(CheckStatus::Ini),
+            (true, Some(r)) => Some(r.status),
         };
         CheckSnapshot {
             status: state::status_text(admin, checked, info.health, up),
             up,
-            configured: info.configured,
+            configured,
             enabled: info.enabled,
             health: info.health.map_or(0, |h| h.value()),
             check_status,
@@ -204,6 +203,31 @@ impl CheckShared {
                 + info
                     .down_since
                     .map_or(Duration::ZERO, |t| now.saturating_duration_since(t)),
+        }
+    }
+}
+
+impl CheckInfo {
+    /// The checker has this server with a `check`.
+    fn configured(&self) -> bool {
+        self.health.is_some()
+    }
+
+    /// Down from `now`, by check or by entering maintenance: the state
+    /// changed, and downtime counts from now unless it already does.
+    fn went_down(&mut self, now: Instant) {
+        self.last_change = now;
+        if self.down_since.is_none() {
+            self.down_since = Some(now);
+        }
+    }
+
+    /// Up from `now`, by check or by leaving maintenance: the state
+    /// changed, and the time down so far adds to the downtime.
+    fn went_up(&mut self, now: Instant) {
+        self.last_change = now;
+        if let Some(t) = self.down_since.take() {
+            self.downtime += now.saturating_duration_since(t);
         }
     }
 }

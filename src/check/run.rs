@@ -169,7 +169,6 @@ impl Loop {
         {
             let mut info = server.check.info();
             *info = CheckInfo {
-                configured: true,
                 enabled,
                 health: Some(health),
                 last: None,
@@ -275,19 +274,14 @@ impl Loop {
             if maint {
                 e.probe = None;
                 e.health = Health::down(e.settings.rise, e.settings.fall);
-                if info.down_since.is_none() {
-                    info.down_since = Some(now);
-                }
+                info.went_down(now);
             } else {
                 e.health = Health::starting(e.settings.rise, e.settings.fall);
                 e.next = now;
-                if let Some(t) = info.down_since.take() {
-                    info.downtime += now.saturating_duration_since(t);
-                }
+                info.went_up(now);
                 e.server.check.set_up(true);
             }
             info.health = Some(e.health);
-            info.last_change = now;
         }
     }
 
@@ -477,8 +471,7 @@ impl Loop {
             Some(Transition::WentDown) => {
                 e.server.check.set_up(false);
                 info.chkdown += 1;
-                info.last_change = now;
-                info.down_since = Some(now);
+                info.went_down(now);
                 drop(info);
                 let after = usable_counts(&be.shared);
                 let sessions = e
@@ -495,10 +488,7 @@ impl Loop {
             }
             Some(Transition::WentUp) => {
                 e.server.check.set_up(true);
-                info.last_change = now;
-                if let Some(t) = info.down_since.take() {
-                    info.downtime += now.saturating_duration_since(t);
-                }
+                info.went_up(now);
                 drop(info);
                 let after = usable_counts(&be.shared);
                 log::warn!(

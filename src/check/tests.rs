@@ -457,7 +457,7 @@ fn snapshot_of_an_unchecked_server() {
     let s = c.snapshot(Admin::Ready);
     assert_eq!(
         (s.status.as_str(), s.up, s.configured, s.check_status),
-        ("no check", true, false, "")
+        ("no check", true, false, None)
     );
     assert_eq!(c.snapshot(Admin::Maint).status, "MAINT");
     assert_eq!(c.snapshot(Admin::Drain).status, "DRAIN");
