@@ -103,10 +103,11 @@ pub trait Shards: Send {
     /// free (a raised limit serves the queue at once).
     fn set_maxconn(&mut self, id: &ServerId, maxconn: u32) -> Result<(), String>;
 
-    /// `enable/disable health`. Contract on `Ok`: the checker runs (enabled)
-    /// or stops running (disabled) this server's checks; a disabled server
-    /// keeps the health it had. `show stat` and `show servers state` read
-    /// the result from the checker's snapshot (`check::snapshot_of`).
+    /// `enable/disable health`. Contract on `Ok`: the server's check
+    /// snapshot (`check::snapshot_of`, what `show stat` and `show servers
+    /// state` read) already says enabled or disabled, and the checker runs
+    /// or stops running its checks as soon as it has the command; a
+    /// disabled server keeps the health it had.
     fn set_health(&mut self, id: &ServerId, enabled: bool) -> Result<(), String>;
 
     /// `show sess`: every live stream of every shard, in any order.

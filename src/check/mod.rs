@@ -165,6 +165,20 @@ impl CheckShared {
         self.up.store(up, Ordering::Relaxed);
     }
 
+    /// The details of a server the checker takes with a `check`, as HAProxy
+    /// starts one (`UP 1/FALL`, no result yet); counters and downtime stay.
+    fn start(&self, settings: &CheckSettings, enabled: bool, now: Instant) {
+        let mut info = self.info();
+        *info = CheckInfo {
+            enabled,
+            health: Some(Health::starting(settings.rise, settings.fall)),
+            last: None,
+            last_change: now,
+            down_since: None,
+            ..info.clone()
+        };
+    }
+
     fn info(&self) -> MutexGuard<'_, CheckInfo> {
         // A panic while holding it cannot leave the plain data torn in a
         // way that matters for a status display: keep going.
@@ -310,9 +324,11 @@ impl CheckerLink {
 
     /// A server added to backend `backend` (index in `Runtime::backends`).
     /// `check`: its settings when it has `check` (else nothing is done).
-    /// `enabled`: checks start now; HAProxy creates
-    /// a dynamic server's checks disabled, to be started by `enable health`
-    /// (`set_enabled`). Adding a server again replaces it.
+    /// `enabled`: checks start now; HAProxy creates a dynamic server's
+    /// checks disabled, to be started by `enable health` (`set_enabled`).
+    /// Adding a server again replaces it. Its check details (configured,
+    /// enabled, `UP 1/FALL`) are in its snapshot on return; the checks
+    /// themselves start once the thread has the command.
     pub fn add(
         &self,
         backend: usize,
@@ -320,6 +336,9 @@ impl CheckerLink {
         check: Option<CheckSettings>,
         enabled: bool,
     ) {
+        if let Some(settings) = &check {
+            server.check.start(settings, enabled, Instant::now());
+        }
         self.send(Cmd::Add {
             backend,
             server,
@@ -336,8 +355,15 @@ impl CheckerLink {
     /// `enable health` / `disable health`. Disabling stops the checks and
     /// freezes the server's state as it is (HAProxy only clears the
     /// check's enabled flag); enabling resumes them at once, from the
-    /// health the server had.
+    /// health the server had. The flag is in the server's snapshot on
+    /// return (nothing changes for a server without `check`).
     pub fn set_enabled(&self, server: &Arc<ServerShared>, enabled: bool) {
+        {
+            let mut info = server.check.info();
+            if info.configured() {
+                info.enabled = enabled;
+            }
+        }
         self.send(Cmd::SetEnabled(server.clone(), enabled));
     }
 }

@@ -29,7 +29,7 @@ use nix::sys::socket::{
 use super::http::{assess, build_request};
 use super::report;
 use super::state::{CheckResult, CheckStatus, Health, Transition, first_check_delays};
-use super::{CheckInfo, Cmd, usable_counts};
+use super::{Cmd, usable_counts};
 use crate::backend::{Admin, BackendShared, ServerShared};
 use crate::config::{CheckSettings, HttpCheck};
 use crate::runtime::Runtime;
@@ -140,6 +140,7 @@ impl Loop {
         for (bi, b) in rt.backends.iter().enumerate() {
             for (_, server) in b.servers_snapshot() {
                 if let Some(settings) = server.cfg.check {
+                    server.check.start(&settings, true, now);
                     lp.register(bi, server.clone(), settings, true, now);
                 }
             }
@@ -156,7 +157,8 @@ impl Loop {
     }
 
     /// Adds a checked server, starting as HAProxy does (`UP 1/FALL`), its
-    /// first check at `now` if `enabled`.
+    /// first check at `now` if `enabled`. Its `CheckInfo` was started by
+    /// the caller (`CheckShared::start`).
     fn register(
         &mut self,
         backend: usize,
@@ -166,17 +168,6 @@ impl Loop {
         now: Instant,
     ) {
         let health = Health::starting(settings.rise, settings.fall);
-        {
-            let mut info = server.check.info();
-            *info = CheckInfo {
-                enabled,
-                health: Some(health),
-                last: None,
-                last_change: now,
-                down_since: None,
-                ..info.clone()
-            };
-        }
         server.check.set_up(true);
         self.entries.push(Entry {
             server,
@@ -244,10 +235,10 @@ impl Loop {
                         .iter_mut()
                         .find(|e| Arc::ptr_eq(&e.server, &server))
                     {
+                        // The handle already showed it (`set_enabled`).
                         e.enabled = enabled;
                         e.probe = None;
                         e.next = now;
-                        e.server.check.info().enabled = enabled;
                     }
                 }
             }

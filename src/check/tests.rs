@@ -532,3 +532,47 @@ fn usable_counts_are_ready_up_and_weighted_servers() {
     srv(&shared, 1).set_admin(Admin::Drain);
     assert_eq!(counts(&shared), (0, 1), "draining");
 }
+
+#[test]
+fn the_handle_shows_check_settings_before_the_thread_applies_them() {
+    let cfg = config::parse(
+        &[(
+            "t.cfg",
+            "backend be\n    server s1 127.0.0.1:1\n    server s2 127.0.0.1:2 check\n",
+        )],
+        &|_| None,
+        &|_, _| Err("no".into()),
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"))
+    .config;
+    let rt = crate::runtime::Runtime::new(cfg, 1, 0);
+    let checker = Checker::spawn(&rt).expect("checker thread");
+    let link = checker.link();
+    // A server added with `check`, its checks disabled (as `add server`).
+    let added = Arc::new(ServerShared::new(
+        &rt.config.backends[0].servers[1],
+        crate::backend::ServerId {
+            slot: 9,
+            generation: 1,
+        },
+        9,
+    ));
+    link.add(0, added.clone(), added.cfg.check, false);
+    let s = snapshot_of(&added);
+    assert_eq!(
+        (s.configured, s.enabled, s.status.as_str()),
+        (true, false, "no check")
+    );
+    link.set_enabled(&added, true);
+    let s = snapshot_of(&added);
+    assert_eq!((s.configured, s.enabled), (true, true), "{}", s.status);
+    link.set_enabled(&added, false);
+    assert!(!snapshot_of(&added).enabled);
+    // Nothing to enable without `check`.
+    let plain = srv(&rt.backends[0], 0);
+    link.set_enabled(&plain, true);
+    let s = snapshot_of(&plain);
+    assert_eq!((s.configured, s.enabled), (false, false));
+    link.remove(&added);
+    drop(checker);
+}
