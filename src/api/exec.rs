@@ -39,7 +39,8 @@ pub enum Job {
 #[derive(Debug, Clone)]
 pub enum JobResult {
     Unit(Result<(), String>),
-    Sessions(Result<Vec<SessionRow>, String>),
+    /// The streams, and the one `show sess` asked for, if any.
+    Sessions(Option<u64>, Result<Vec<SessionRow>, String>),
     Shut(Result<bool, String>),
     Removable(Result<(), NotRemovable>),
 }
@@ -53,7 +54,7 @@ pub fn perform(shards: &mut dyn Shards, job: &Job) -> JobResult {
         Job::SetWeight(id, w) => JobResult::Unit(shards.set_weight(id, *w)),
         Job::SetMaxconn(id, m) => JobResult::Unit(shards.set_maxconn(id, *m)),
         Job::SetHealth(id, on) => JobResult::Unit(shards.set_health(id, *on)),
-        Job::Sessions(_) => JobResult::Sessions(shards.sessions()),
+        Job::Sessions(target) => JobResult::Sessions(*target, shards.sessions()),
         Job::ShutdownSession(id) => JobResult::Shut(shards.shutdown_session(*id)),
         Job::ShutdownServerSessions(id) => JobResult::Unit(shards.shutdown_server_sessions(id)),
         Job::Removable(id) => JobResult::Removable(shards.removable(id)),
@@ -395,8 +396,8 @@ impl Exec {
                 Err(e) => e,
             },
             (_, JobResult::Unit(r)) => with_nl(r),
-            (Job::Sessions(target), JobResult::Sessions(r)) => match r {
-                Ok(rows) => self.sessions(&rows, *target),
+            (_, JobResult::Sessions(target, r)) => match r {
+                Ok(rows) => self.sessions(&rows, target),
                 Err(e) => format!("{e}\n"),
             },
             (_, JobResult::Shut(r)) => match r {
@@ -404,7 +405,9 @@ impl Exec {
                 Ok(false) => "No such session (use 'show sess').\n".to_string(),
                 Err(e) => format!("{e}\n"),
             },
-            (_, JobResult::Removable(_) | JobResult::Sessions(_)) => String::new(),
+            // A `wait`'s question: the API thread hands its answer to
+            // `wait_answer`, never here.
+            (_, JobResult::Removable(_)) => String::new(),
         }
     }
 
@@ -456,7 +459,7 @@ impl Exec {
             }
             let Some(b) = p.be else { continue };
             if wants(4) {
-                for (slot, server) in self.rt.backends[b].servers_snapshot() {
+                for (_, server) in self.rt.backends[b].servers_snapshot() {
                     if sid != -1 && i64::from(server.puid) != sid {
                         continue;
                     }
@@ -465,11 +468,7 @@ impl Exec {
                     {
                         continue;
                     }
-                    let id = ServerId {
-                        backend: b,
-                        slot,
-                        server,
-                    };
+                    let id = ServerId { backend: b, server };
                     let row = format::sv_row(&view::sv_stat(&self.rt, p, &id));
                     out.push_str(&row.csv());
                 }
@@ -495,12 +494,8 @@ impl Exec {
             let Some(b) = p.be.filter(|b| only.is_none_or(|o| o == *b)) else {
                 continue;
             };
-            for (slot, server) in self.rt.backends[b].servers_snapshot() {
-                let id = ServerId {
-                    backend: b,
-                    slot,
-                    server,
-                };
+            for (_, server) in self.rt.backends[b].servers_snapshot() {
+                let id = ServerId { backend: b, server };
                 let s = view::srv_state(&self.rt, p, &id);
                 out.push_str(&format::servers_state_row(&s));
             }

@@ -816,12 +816,14 @@ impl Shards for Fake {
     }
     fn set_admin(&mut self, id: &ServerId, a: Adm) -> Result<(), String> {
         self.calls.push(format!("admin {} {a:?}", id.server.name));
-        super::store_admin(&id.server, a);
+        id.server.set_admin(a);
         Ok(())
     }
     fn set_weight(&mut self, id: &ServerId, w: u32) -> Result<(), String> {
         self.calls.push(format!("weight {} {w}", id.server.name));
-        super::store_weight(&id.server, w);
+        id.server
+            .weight
+            .store(w, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
     fn set_maxconn(&mut self, id: &ServerId, m: u32) -> Result<(), String> {

@@ -70,11 +70,7 @@ pub fn find_server(rt: &Runtime, backend: &str, server: &str) -> Result<ServerId
         .servers_snapshot()
         .into_iter()
         .find(|(_, s)| s.name == server)
-        .map(|(slot, server)| ServerId {
-            backend: b,
-            slot,
-            server,
-        })
+        .map(|(_, server)| ServerId { backend: b, server })
         .ok_or(Missing::Server)
 }
 
