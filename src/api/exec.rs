@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::command::{self, Command, Parsed, SetServer, SrvRef, WaitCond};
+use super::command::{self, Command, Parsed, SetServer, SrvRef, WaitCond, strtol};
 use super::conv::Conversation;
 use super::format;
 use super::ops::{NotRemovable, ServerId, SessionRow, Shards};
@@ -107,24 +107,6 @@ pub struct Exec {
 
 fn text(s: impl Into<String>) -> Outcome {
     Outcome::Text(s.into())
-}
-
-/// C's `strtol` on a whole word: optional spaces and sign, digits, and the
-/// rest of the word (`None` when no digit).
-fn strtol(s: &str) -> Option<(i64, &str)> {
-    let t = s.trim_start();
-    let (neg, body) = match t.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, t.strip_prefix('+').unwrap_or(t)),
-    };
-    let end = body
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(body.len());
-    if end == 0 {
-        return None;
-    }
-    let n = body[..end].parse::<i64>().unwrap_or(i64::MAX);
-    Some((if neg { -n } else { n }, &body[end..]))
 }
 
 /// HAProxy's `server_parse_weight_change_request`: `N` (0..=256) or `N%`

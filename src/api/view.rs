@@ -85,10 +85,11 @@ fn since_change(s: &ServerShared, chk: &CheckSnapshot) -> u64 {
     admin.min(chk.lastchg.as_secs())
 }
 
-/// `rise` and `fall` of a server's `check` settings (HAProxy's defaults, 2
-/// and 3, without `check`).
+/// `rise` and `fall` of a server's `check` settings (HAProxy's defaults
+/// without `check`).
 fn rise_fall(s: &ServerShared) -> (u32, u32) {
-    s.cfg.check.map_or((2, 3), |c| (c.rise, c.fall))
+    let c = s.cfg.check.unwrap_or_default();
+    (c.rise, c.fall)
 }
 
 /// HAProxy's algorithm names.

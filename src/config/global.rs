@@ -255,14 +255,7 @@ fn stats_addr(spec: &str) -> Result<StatsAddr, String> {
             "unix" if !rest.is_empty() => return Ok(StatsAddr::Unix(rest.to_string())),
             "abns" if !rest.is_empty() => return Ok(StatsAddr::Abstract(rest.to_string())),
             "unix" | "abns" => return Err(format!("missing path in '{spec}'")),
-            "fd" => {
-                return match rest.parse::<i32>() {
-                    Ok(n) if n > 2 => Ok(StatsAddr::Fd(n)),
-                    _ => Err(format!(
-                        "'{spec}': expects an inherited file descriptor number above 2"
-                    )),
-                };
-            }
+            "fd" => return proxy::inherited_fd(rest).map(StatsAddr::Fd),
             "ipv4" | "ipv6" | "tcp" | "tcp4" | "tcp6" => {}
             _ => {
                 return Err(format!(
