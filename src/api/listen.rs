@@ -9,7 +9,7 @@
 use std::fs;
 use std::io;
 use std::net::TcpListener;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -24,10 +24,10 @@ pub enum Listener {
 }
 
 impl Listener {
-    pub fn fd(&self) -> RawFd {
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
         match self {
-            Listener::Unix(l) => l.as_raw_fd(),
-            Listener::Tcp(l) => l.as_raw_fd(),
+            Listener::Unix(l) => l.as_fd(),
+            Listener::Tcp(l) => l.as_fd(),
         }
     }
 }

@@ -14,7 +14,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
@@ -22,9 +22,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::eventfd::EventFd;
-use nix::sys::socket::{
-    AddressFamily, SockFlag, SockType, SockaddrStorage, connect, setsockopt, socket, sockopt,
-};
+use nix::sys::socket::{SockaddrStorage, connect, setsockopt, sockopt};
 
 use super::http::{assess, build_request};
 use super::report;
@@ -296,16 +294,13 @@ impl Loop {
         if let (Some(_), Some(connect)) = (be.check_timeout, be.connect_timeout) {
             deadline = deadline.min(now + connect);
         }
-        let fam = if target.is_ipv4() {
-            AddressFamily::Inet
-        } else {
-            AddressFamily::Inet6
-        };
-        let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
-        let fd: OwnedFd = match socket(fam, SockType::Stream, flags, None) {
-            Ok(fd) => fd,
-            Err(errno) => {
-                return self.finish(i, now, now, CheckStatus::SockErr, None, errno.desc());
+        // The proxy's own server socket: nonblocking, close-on-exec (and
+        // TCP_NODELAY, harmless for a request written at once).
+        let fd: OwnedFd = match crate::shard::sys::server_socket(target.is_ipv6()) {
+            // SAFETY: a new descriptor that nothing else owns or closes.
+            Ok(fd) => unsafe { OwnedFd::from_raw_fd(fd) },
+            Err(e) => {
+                return self.finish(i, now, now, CheckStatus::SockErr, None, &strerror(&e));
             }
         };
         let linger = libc::linger {
