@@ -34,7 +34,7 @@ use crate::runtime::Runtime;
 pub struct ApiHandle {
     stop: Arc<AtomicBool>,
     waker: Option<UnixStream>,
-    thread: Option<JoinHandle<Vec<Bound>>>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl ApiHandle {
@@ -46,12 +46,10 @@ impl ApiHandle {
         if let Some(w) = &self.waker {
             let _ = (&*w).write(&[1]);
         }
-        if let Some(t) = self.thread.take()
-            && let Ok(bound) = t.join()
-        {
-            for b in &bound {
-                b.remove_file();
-            }
+        if let Some(t) = self.thread.take() {
+            // The thread drops its sockets on the way out, which removes
+            // their files.
+            let _ = t.join();
         }
     }
 }
@@ -104,7 +102,6 @@ pub fn start(
                 wake_rx,
             };
             api.run(&flag);
-            api.bound
         })?;
     Ok(ApiHandle {
         stop,

@@ -1160,3 +1160,34 @@ fn a_dynamic_server_in_maintenance_is_forced_maintenance() {
         "stopped, SRV_ADMF_FMAINT (a `disabled` line is CMAINT, 4): {d1:?}"
     );
 }
+
+#[test]
+fn socket_files_go_with_their_sockets() {
+    let dir = std::env::temp_dir().join(format!("rp-api-bound-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let first = dir.join("a.sock");
+    let global = |paths: &[&std::path::Path]| {
+        let text: String = paths
+            .iter()
+            .map(|p| format!("    stats socket {}\n", p.display()))
+            .collect();
+        let resolve = |_: &str, _: u16| -> Result<SocketAddr, String> { Err("no".into()) };
+        config::parse(
+            &[("t.cfg", &format!("global\n{text}"))],
+            &|_| None,
+            &resolve,
+        )
+        .expect("valid config")
+        .config
+        .global
+    };
+    let bound = super::bind_all(&global(&[&first])).expect("bound");
+    assert!(first.exists());
+    drop(bound);
+    assert!(!first.exists(), "removed with its socket");
+    // A failed startup leaves nothing behind either.
+    let missing = dir.join("no-such-dir").join("b.sock");
+    assert!(super::bind_all(&global(&[&first, &missing])).is_err());
+    assert!(!first.exists(), "removed when a later socket fails");
+    let _ = std::fs::remove_dir(&dir);
+}
