@@ -28,7 +28,9 @@
 //! server is `UP 1/3` again and checked at once. Shards need no message on
 //! a transition: they read `is_up()` at the next pick, and
 //! `LocalBackend::pick` turns to backup servers when no active one is
-//! usable. Transitions are logged in HAProxy's words at warn level, and
+//! usable; only a server coming back up posts `SlotFree` to the shards with
+//! streams queued in its backend, which would otherwise wait for a slot to
+//! free elsewhere. Transitions are logged in HAProxy's words at warn level, and
 //! "backend 'X' has no server available!" at error level (HAProxy's
 //! alert).
 
@@ -51,7 +53,9 @@ use nix::sys::eventfd::{EfdFlags, EventFd};
 
 use crate::backend::{Admin, BackendShared, ServerShared};
 use crate::config::CheckSettings;
+use crate::mesh::Mesh;
 use crate::runtime::Runtime;
+use crate::shard::ring::WakeRing;
 
 pub use report::Counts;
 pub use state::{CheckResult, CheckStatus, Health};
@@ -292,12 +296,15 @@ impl Checker {
     /// `check` (first checks spread as HAProxy does). The "N active and M
     /// backup servers" figures of its log lines count every server of the
     /// backend (`usable_counts`).
-    pub fn spawn(rt: &Runtime) -> io::Result<Checker> {
+    /// `mesh`: to wake the streams queued in a backend when one of its
+    /// servers comes back up.
+    pub fn spawn(rt: &Runtime, mesh: Arc<Mesh>) -> io::Result<Checker> {
         let wake = Arc::new(EventFd::from_flags(
             EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK,
         )?);
+        let waker = WakeRing::new()?;
         let (tx, rx) = mpsc::channel();
-        let state = run::Loop::new(rt, rx, wake.clone());
+        let state = run::Loop::new(rt, mesh, waker, rx, wake.clone());
         let thread = std::thread::Builder::new()
             .name("check".to_string())
             .spawn(move || state.run())?;

@@ -16,6 +16,7 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
@@ -30,7 +31,9 @@ use super::state::{CheckResult, CheckStatus, Health, Transition, first_check_del
 use super::{Cmd, usable_counts};
 use crate::backend::{Admin, BackendShared, ServerShared};
 use crate::config::{CheckSettings, HttpCheck};
+use crate::mesh::{Mesh, Msg};
 use crate::runtime::Runtime;
+use crate::shard::ring::WakeRing;
 
 /// How often maintenance changes are looked for at the latest (the admin
 /// state is an atomic the runtime API writes; nothing tells the checker).
@@ -102,12 +105,22 @@ pub(super) struct Loop {
     entries: Vec<Entry>,
     rx: Receiver<Cmd>,
     wake: Arc<EventFd>,
+    /// To tell the shards that queued streams may go to a server that
+    /// came back up.
+    mesh: Arc<Mesh>,
+    waker: WakeRing,
     /// Most response bytes read (`tune.bufsize`, HAProxy's check buffer).
     limit: usize,
 }
 
 impl Loop {
-    pub(super) fn new(rt: &Runtime, rx: Receiver<Cmd>, wake: Arc<EventFd>) -> Loop {
+    pub(super) fn new(
+        rt: &Runtime,
+        mesh: Arc<Mesh>,
+        waker: WakeRing,
+        rx: Receiver<Cmd>,
+        wake: Arc<EventFd>,
+    ) -> Loop {
         let now = Instant::now();
         let backends = rt
             .backends
@@ -133,6 +146,8 @@ impl Loop {
             entries: Vec::new(),
             rx,
             wake,
+            mesh,
+            waker,
             limit: rt.config.global.bufsize.max(1024),
         };
         for (bi, b) in rt.backends.iter().enumerate() {
@@ -460,10 +475,7 @@ impl Loop {
                 info.went_down(now);
                 drop(info);
                 let after = usable_counts(&be.shared);
-                let sessions = e
-                    .server
-                    .cur_conns
-                    .load(std::sync::atomic::Ordering::Relaxed);
+                let sessions = e.server.cur_conns.load(Ordering::Relaxed);
                 log::warn!(
                     "{}",
                     report::down_message(&be.name, name, backup, &result, after, sessions)
@@ -481,7 +493,21 @@ impl Loop {
                     "{}",
                     report::up_message(&be.name, name, backup, &result, after)
                 );
+                wake_queued(&self.mesh, &mut self.waker, &be.shared, e.backend);
             }
+        }
+    }
+}
+
+/// A server of backend `b` came back up: the streams queued in the backend
+/// (which only a freed slot would otherwise wake) may go to it. Tells the
+/// shards that have some, as `Mesh::wake_queued` does (the owner's: the
+/// body becomes `mesh.wake_queued(waker, backend, b)` once it is merged).
+fn wake_queued(mesh: &Mesh, waker: &mut WakeRing, backend: &BackendShared, b: usize) {
+    let queued = backend.queued_shards.load(Ordering::Acquire);
+    for i in 0..mesh.shards() {
+        if queued.checked_shr(i as u32).is_some_and(|q| q & 1 == 1) {
+            mesh.post_from_control(waker, i, Msg::SlotFree { backend: b });
         }
     }
 }

@@ -546,7 +546,8 @@ fn the_handle_shows_check_settings_before_the_thread_applies_them() {
     .unwrap_or_else(|e| panic!("{e:?}"))
     .config;
     let rt = crate::runtime::Runtime::new(cfg, 1, 0);
-    let checker = Checker::spawn(&rt).expect("checker thread");
+    let (mesh, _inboxes) = crate::mesh::Mesh::new(1);
+    let checker = Checker::spawn(&rt, Arc::new(mesh)).expect("checker thread");
     let link = checker.link();
     // A server added with `check`, its checks disabled (as `add server`).
     let added = Arc::new(ServerShared::new(
