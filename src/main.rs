@@ -234,7 +234,6 @@ fn run(args: Args) -> i32 {
         log::error!(
             "startup failed (is io_uring allowed? Docker's default seccomp profile blocks it)"
         );
-        api_sockets.iter().for_each(|b| b.remove_file());
         return control.abort();
     }
     let coord = match ringproxy::mesh::coord::Coordinator::new(rt.clone(), mesh.clone()) {

@@ -389,3 +389,79 @@ fn check_timeouts() {
     );
     p.stop().assert_clean();
 }
+
+#[test]
+fn a_server_coming_up_serves_the_queue_at_once() {
+    // s1 (maxconn 1) holds a first request; s2 is DOWN: a second request
+    // queues. When s2's check passes, the queued request goes to s2 at
+    // once, while s1 still holds the first (before, only a freed slot woke
+    // a queue: the request waited for s1).
+    let open = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+    let held = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (gate, seen) = (open.clone(), held.clone());
+    let s1 = Backend::spawn("s1", move |s, _| {
+        let mut r = ByteReader::new(s);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        if let Ok(Some(_)) = r.read_head(65536, deadline) {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut g = gate.0.lock().unwrap();
+            while !*g {
+                g = gate.1.wait(g).unwrap();
+            }
+            let body = "server=s1";
+            let rsp = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = std::io::Write::write_all(&mut r.s, rsp.as_bytes());
+        }
+    });
+    let s2 = FlipServer::start("s2");
+    s2.stop_listening();
+    let dir = TempDir::new();
+    let sock = dir.path.join("api.sock");
+    let (section, addr) = listen(
+        "px",
+        &["timeout queue 20s"],
+        &[
+            server("s1", s1.addr, "maxconn 1"),
+            server("s2", s2.addr, "check inter 100ms rise 1 fall 1"),
+        ],
+    );
+    let global = format!("    stats socket {} level admin\n", sock.display());
+    let p = Proxy::start(&http_config(2, &global, &section));
+    wait_line(&p, "Server px/s2 is DOWN");
+
+    let mut first = HttpClient::connect(addr);
+    first.send(get_req("/first", ""));
+    let qcur = || {
+        let stat = api(&sock, "show stat\n");
+        line_with(&stat, "px,BACKEND,")
+            .and_then(|l| l.split(',').nth(2).map(str::to_string))
+            .unwrap_or_default()
+    };
+    let deadline = std::time::Instant::now() + TRANSITION;
+    while held.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(std::time::Instant::now() < deadline, "s1 never got /first");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut queued = HttpClient::connect(addr);
+    queued.send(get_req("/queued", ""));
+    while qcur() != "1" {
+        assert!(std::time::Instant::now() < deadline, "/queued never queued");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+
+    s2.listen_again();
+    let rsp = queued.expect_response("the queued request, once s2 is up");
+    assert_eq!(rsp.field("server").as_deref(), Some("s2"), "{rsp:?}");
+    wait_line(&p, "Server px/s2 is UP");
+    assert_eq!(qcur(), "0");
+
+    *open.0.lock().unwrap() = true;
+    open.1.notify_all();
+    let rsp = first.expect_response("the held request");
+    assert_eq!(rsp.field("server").as_deref(), Some("s1"), "{rsp:?}");
+    drop((first, queued));
+    p.stop().assert_clean();
+}

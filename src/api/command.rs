@@ -228,18 +228,27 @@ pub fn strtoul(s: &str) -> u64 {
     u64::from_str_radix(&digits[..end], radix).unwrap_or(0)
 }
 
-/// C's `atoi`: optional sign, leading digits, 0 when none.
-pub fn atoi(s: &str) -> i64 {
-    let s = s.trim_start();
-    let (neg, rest) = match s.strip_prefix('-') {
+/// C's `strtol` on a whole word: optional spaces and sign, digits, and the
+/// rest of the word (`None` when no digit). Saturates like `strtol`.
+pub fn strtol(s: &str) -> Option<(i64, &str)> {
+    let t = s.trim_start();
+    let (neg, body) = match t.strip_prefix('-') {
         Some(r) => (true, r),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
     };
-    let end = rest
+    let end = body
         .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(rest.len());
-    let n: i64 = rest[..end].parse().unwrap_or(0);
-    if neg { -n } else { n }
+        .unwrap_or(body.len());
+    if end == 0 {
+        return None;
+    }
+    let n = body[..end].parse::<i64>().unwrap_or(i64::MAX);
+    Some((if neg { -n } else { n }, &body[end..]))
+}
+
+/// C's `atoi`: `strtol`'s number, 0 when there is no digit.
+pub fn atoi(s: &str) -> i64 {
+    strtol(s).map_or(0, |(n, _)| n)
 }
 
 /// Parses one command's words.

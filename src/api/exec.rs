@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::command::{self, Command, Parsed, SetServer, SrvRef, WaitCond};
+use super::command::{self, Command, Parsed, SetServer, SrvRef, WaitCond, strtol};
 use super::conv::Conversation;
 use super::format;
 use super::ops::{NotRemovable, ServerId, SessionRow, Shards};
@@ -39,7 +39,8 @@ pub enum Job {
 #[derive(Debug, Clone)]
 pub enum JobResult {
     Unit(Result<(), String>),
-    Sessions(Result<Vec<SessionRow>, String>),
+    /// The streams, and the one `show sess` asked for, if any.
+    Sessions(Option<u64>, Result<Vec<SessionRow>, String>),
     Shut(Result<bool, String>),
     Removable(Result<(), NotRemovable>),
 }
@@ -53,7 +54,7 @@ pub fn perform(shards: &mut dyn Shards, job: &Job) -> JobResult {
         Job::SetWeight(id, w) => JobResult::Unit(shards.set_weight(id, *w)),
         Job::SetMaxconn(id, m) => JobResult::Unit(shards.set_maxconn(id, *m)),
         Job::SetHealth(id, on) => JobResult::Unit(shards.set_health(id, *on)),
-        Job::Sessions(_) => JobResult::Sessions(shards.sessions()),
+        Job::Sessions(target) => JobResult::Sessions(*target, shards.sessions()),
         Job::ShutdownSession(id) => JobResult::Shut(shards.shutdown_session(*id)),
         Job::ShutdownServerSessions(id) => JobResult::Unit(shards.shutdown_server_sessions(id)),
         Job::Removable(id) => JobResult::Removable(shards.removable(id)),
@@ -106,24 +107,6 @@ pub struct Exec {
 
 fn text(s: impl Into<String>) -> Outcome {
     Outcome::Text(s.into())
-}
-
-/// C's `strtol` on a whole word: optional spaces and sign, digits, and the
-/// rest of the word (`None` when no digit).
-fn strtol(s: &str) -> Option<(i64, &str)> {
-    let t = s.trim_start();
-    let (neg, body) = match t.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, t.strip_prefix('+').unwrap_or(t)),
-    };
-    let end = body
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(body.len());
-    if end == 0 {
-        return None;
-    }
-    let n = body[..end].parse::<i64>().unwrap_or(i64::MAX);
-    Some((if neg { -n } else { n }, &body[end..]))
 }
 
 /// HAProxy's `server_parse_weight_change_request`: `N` (0..=256) or `N%`
@@ -211,17 +194,13 @@ pub fn parse_added_server(
         ))
     };
     match config::parse(&[("cli", &text)], &no_env, &no_names) {
-        Ok(loaded) => {
-            let mut s = loaded
-                .config
-                .backends
-                .into_iter()
-                .next()
-                .and_then(|b| b.servers.into_iter().next())
-                .ok_or("'server' expects <name> and <addr>[:<port>] as arguments.")?;
-            s.disabled = true;
-            Ok(s)
-        }
+        Ok(loaded) => loaded
+            .config
+            .backends
+            .into_iter()
+            .next()
+            .and_then(|b| b.servers.into_iter().next())
+            .ok_or_else(|| "'server' expects <name> and <addr>[:<port>] as arguments.".to_string()),
         Err(errors) => {
             let e = errors.into_iter().next().map(|e| e.msg).unwrap_or_default();
             let e = e.strip_prefix(&format!("server {name}: ")).unwrap_or(&e);
@@ -359,7 +338,7 @@ impl Exec {
 
     fn set_weight(&self, id: ServerId, w: &str) -> Outcome {
         let iweight = id.server.initial_weight;
-        let dynamic = view::dynamic_lb(&self.rt.backends[id.backend].cfg.balance);
+        let dynamic = self.rt.backends[id.backend].cfg.balance.is_dynamic();
         match parse_weight(w, iweight, dynamic) {
             Ok(w) => Outcome::Job(Job::SetWeight(id, w)),
             Err(msg) => text(msg),
@@ -371,18 +350,16 @@ impl Exec {
             return text("No such backend.");
         };
         let be = &self.rt.backends[b];
-        if !view::dynamic_lb(&be.cfg.balance) {
+        if !be.cfg.balance.is_dynamic() {
             return text("Backend must use a dynamic load balancing to support dynamic servers.");
         }
         let http = be.cfg.mode == config::Mode::Http;
-        let cfg = match parse_added_server(server, args, http) {
-            Ok(c) => c,
-            Err(e) => return text(e),
-        };
-        if be.servers_snapshot().iter().any(|(_, s)| s.name == server) {
-            return text("Already exists a server with the same name in backend.");
+        // A name already taken is refused by `Shards::add_server`, under
+        // the lock that makes the check and the insertion one step.
+        match parse_added_server(server, args, http) {
+            Ok(cfg) => Outcome::Job(Job::AddServer(b, cfg)),
+            Err(e) => text(e),
         }
-        Outcome::Job(Job::AddServer(b, cfg))
     }
 
     /// The reply for a job's result.
@@ -401,8 +378,8 @@ impl Exec {
                 Err(e) => e,
             },
             (_, JobResult::Unit(r)) => with_nl(r),
-            (Job::Sessions(target), JobResult::Sessions(r)) => match r {
-                Ok(rows) => self.sessions(&rows, *target),
+            (_, JobResult::Sessions(target, r)) => match r {
+                Ok(rows) => self.sessions(&rows, target),
                 Err(e) => format!("{e}\n"),
             },
             (_, JobResult::Shut(r)) => match r {
@@ -410,7 +387,9 @@ impl Exec {
                 Ok(false) => "No such session (use 'show sess').\n".to_string(),
                 Err(e) => format!("{e}\n"),
             },
-            (_, JobResult::Removable(_) | JobResult::Sessions(_)) => String::new(),
+            // A `wait`'s question: the API thread hands its answer to
+            // `wait_answer`, never here.
+            (_, JobResult::Removable(_)) => String::new(),
         }
     }
 
@@ -462,7 +441,7 @@ impl Exec {
             }
             let Some(b) = p.be else { continue };
             if wants(4) {
-                for (slot, server) in self.rt.backends[b].servers_snapshot() {
+                for (_, server) in self.rt.backends[b].servers_snapshot() {
                     if sid != -1 && i64::from(server.puid) != sid {
                         continue;
                     }
@@ -471,11 +450,7 @@ impl Exec {
                     {
                         continue;
                     }
-                    let id = ServerId {
-                        backend: b,
-                        slot,
-                        server,
-                    };
+                    let id = ServerId { backend: b, server };
                     let row = format::sv_row(&view::sv_stat(&self.rt, p, &id));
                     out.push_str(&row.csv());
                 }
@@ -501,13 +476,9 @@ impl Exec {
             let Some(b) = p.be.filter(|b| only.is_none_or(|o| o == *b)) else {
                 continue;
             };
-            for (slot, server) in self.rt.backends[b].servers_snapshot() {
-                let id = ServerId {
-                    backend: b,
-                    slot,
-                    server,
-                };
-                let s = view::srv_state(p, &id);
+            for (_, server) in self.rt.backends[b].servers_snapshot() {
+                let id = ServerId { backend: b, server };
+                let s = view::srv_state(&self.rt, p, &id);
                 out.push_str(&format::servers_state_row(&s));
             }
         }

@@ -174,20 +174,70 @@ fn mode(http: bool) -> &'static str {
     if http { "http" } else { "tcp" }
 }
 
-/// HTTP response classes in HAProxy's column order (1xx..5xx, other).
-fn hrsp(r: &mut Row, c: &Snapshot) {
-    let names = [
-        "hrsp_1xx",
-        "hrsp_2xx",
-        "hrsp_3xx",
-        "hrsp_4xx",
-        "hrsp_5xx",
-        "hrsp_other",
-    ];
-    for (name, v) in names.iter().zip(c.rsp) {
-        r.set(name, v);
+/// The columns every `show stat` row fills the same way.
+struct Common<'a> {
+    pxname: &'a str,
+    svname: &'a str,
+    iid: u32,
+    sid: u32,
+    /// HAProxy's `type`: 0 frontend, 1 backend, 2 server.
+    kind: u8,
+    http: bool,
+    c: &'a Snapshot,
+    /// Sessions now (`scur`; `smax` is never below it).
+    scur: u64,
+}
+
+impl Common<'_> {
+    /// A row with names, sessions and bytes, ids, and the mode; in HTTP
+    /// mode the response classes and the request total too.
+    fn row(&self) -> Row {
+        let (mut r, c) = (Row::new(), self.c);
+        r.set("pxname", self.pxname).set("svname", self.svname);
+        r.set("scur", self.scur).set("smax", c.max.max(self.scur));
+        r.set("stot", c.total);
+        r.set("bin", c.bytes_in).set("bout", c.bytes_out);
+        r.set("pid", 1).set("iid", self.iid).set("sid", self.sid);
+        r.set("type", self.kind);
+        if self.http {
+            let names = [
+                "hrsp_1xx",
+                "hrsp_2xx",
+                "hrsp_3xx",
+                "hrsp_4xx",
+                "hrsp_5xx",
+                "hrsp_other",
+            ];
+            for (name, v) in names.iter().zip(c.rsp) {
+                r.set(name, v);
+            }
+            r.set("req_tot", c.req_tot);
+        }
+        r.set("mode", mode(self.http));
+        r
     }
 }
+
+impl Row {
+    /// Client and server aborts (backends and servers).
+    fn aborts(&mut self, c: &Snapshot) -> &mut Row {
+        self.set("cli_abrt", c.cli_abort)
+            .set("srv_abrt", c.srv_abort)
+    }
+
+    /// Features ringproxy does not have: a true 0.
+    fn zeros(&mut self, names: &[&str]) -> &mut Row {
+        for name in names {
+            self.set(name, 0);
+        }
+        self
+    }
+}
+
+/// Compression columns (HAProxy fills them for frontends and backends).
+const COMP: [&str; 4] = ["comp_in", "comp_out", "comp_byp", "comp_rsp"];
+/// Cache columns (HTTP frontends and backends).
+const CACHE: [&str; 2] = ["cache_lookups", "cache_hits"];
 
 /// A frontend's `show stat` data.
 #[derive(Debug, Clone)]
@@ -204,29 +254,28 @@ pub struct FeStat {
 
 /// The `FRONTEND` row (HAProxy's `stats_fill_fe_stats`).
 pub fn fe_row(f: &FeStat) -> Row {
-    let mut r = Row::new();
-    r.set("pxname", &f.name).set("svname", "FRONTEND");
-    r.set("scur", f.scur).set("smax", f.c.max.max(f.scur));
-    r.set("slim", f.slim).set("stot", f.c.total);
-    r.set("bin", f.c.bytes_in).set("bout", f.c.bytes_out);
+    let mut r = Common {
+        pxname: &f.name,
+        svname: "FRONTEND",
+        iid: f.iid,
+        sid: 0,
+        kind: 0,
+        http: f.http,
+        c: &f.c,
+        scur: f.scur,
+    }
+    .row();
+    r.set("slim", f.slim);
     r.set("dreq", f.c.denied_req).set("dresp", f.c.denied_resp);
     r.set("ereq", f.c.err_req).set("status", "OPEN");
-    r.set("pid", 1)
-        .set("iid", f.iid)
-        .set("sid", 0)
-        .set("type", 0);
     r.set("rate_lim", 0);
     if f.http {
-        hrsp(&mut r, &f.c);
-        r.set("cache_lookups", 0).set("cache_hits", 0);
+        r.zeros(&CACHE);
     }
+    // Counted in TCP mode too (HAProxy's `cum_req` of the frontend).
     r.set("req_tot", f.c.req_tot);
-    for name in [
-        "comp_in", "comp_out", "comp_byp", "comp_rsp", "dcon", "dses",
-    ] {
-        r.set(name, 0);
-    }
-    r.set("mode", mode(f.http)).set("conn_tot", f.c.conn_tot);
+    r.zeros(&COMP).zeros(&["dcon", "dses"]);
+    r.set("conn_tot", f.c.conn_tot);
     r
 }
 
@@ -261,25 +310,6 @@ pub struct SvStat {
     pub lastchg: u64,
 }
 
-/// Every check status ringproxy produces (to find one by its name).
-const CHECK_STATUSES: [CheckStatus; 9] = [
-    CheckStatus::Ini,
-    CheckStatus::SockErr,
-    CheckStatus::L4Ok,
-    CheckStatus::L4Tout,
-    CheckStatus::L4Con,
-    CheckStatus::L7Tout,
-    CheckStatus::L7Rsp,
-    CheckStatus::L7Ok,
-    CheckStatus::L7Sts,
-];
-
-/// The check status whose `show stat` name is `name` (`None` for the empty
-/// name of a server without check).
-pub fn check_status(name: &str) -> Option<CheckStatus> {
-    CHECK_STATUSES.into_iter().find(|s| s.name() == name)
-}
-
 /// HAProxy's `HCHK_STATUS_*` number of a check status (`show servers
 /// state`'s `srv_check_status`).
 pub fn hchk_number(s: CheckStatus) -> u32 {
@@ -309,16 +339,22 @@ fn checks_enabled(c: &CheckSnapshot) -> bool {
 /// `check_duration` once a check finished. `hanafail` stays empty
 /// (ringproxy has no `observe`).
 pub fn sv_row(s: &SvStat) -> Row {
-    let mut r = Row::new();
+    let mut r = Common {
+        pxname: &s.backend,
+        svname: &s.name,
+        iid: s.iid,
+        sid: s.sid,
+        kind: 2,
+        http: s.http,
+        c: &s.c,
+        scur: s.scur,
+    }
+    .row();
     let chk = &s.check;
-    r.set("pxname", &s.backend).set("svname", &s.name);
     r.set("qcur", s.c.queue_cur).set("qmax", s.c.queue_max);
-    r.set("scur", s.scur).set("smax", s.c.max.max(s.scur));
     if s.maxconn > 0 {
         r.set("slim", s.maxconn);
     }
-    r.set("stot", s.c.total);
-    r.set("bin", s.c.bytes_in).set("bout", s.c.bytes_out);
     r.set("dresp", s.c.denied_resp).set("econ", s.c.err_conn);
     r.set("eresp", s.c.err_resp).set("wretr", s.c.retries);
     r.set("wredis", s.c.redispatches).set("status", &chk.status);
@@ -331,11 +367,10 @@ pub fn sv_row(s: &SvStat) -> Row {
         r.set("downtime", chk.downtime.as_secs());
     }
     r.set("lastchg", s.lastchg);
-    r.set("pid", 1).set("iid", s.iid).set("sid", s.sid);
-    r.set("lbtot", s.c.lb_total).set("type", 2);
+    r.set("lbtot", s.c.lb_total);
     if enabled && s.admin != Admin::Maint {
-        let status = check_status(chk.check_status);
-        r.set("check_status", chk.check_status);
+        let status = chk.check_status;
+        r.set("check_status", status.map_or("", CheckStatus::name));
         if let Some(code) = chk
             .check_code
             .filter(|_| status.is_some_and(|st| st.shows_code()))
@@ -353,13 +388,8 @@ pub fn sv_row(s: &SvStat) -> Row {
         r.set("check_rise", s.rise).set("check_fall", s.fall);
         r.set("check_health", chk.health);
     }
-    if s.http {
-        r.set("req_tot", s.c.req_tot);
-        hrsp(&mut r, &s.c);
-    }
-    r.set("cli_abrt", s.c.cli_abort)
-        .set("srv_abrt", s.c.srv_abort);
-    r.set("addr", s.addr).set("mode", mode(s.http));
+    r.aborts(&s.c);
+    r.set("addr", s.addr);
     if let Some(n) = s.pool_max_conn {
         r.set("src_ilim", n);
     }
@@ -394,12 +424,19 @@ pub struct BeStat {
 
 /// The `BACKEND` row (HAProxy's `stats_fill_be_stats`).
 pub fn be_row(b: &BeStat) -> Row {
-    let mut r = Row::new();
-    r.set("pxname", &b.name).set("svname", "BACKEND");
+    let mut r = Common {
+        pxname: &b.name,
+        svname: "BACKEND",
+        iid: b.iid,
+        sid: 0,
+        kind: 1,
+        http: b.http,
+        c: &b.c,
+        scur: b.c.cur,
+    }
+    .row();
     r.set("qcur", b.qcur).set("qmax", b.c.queue_max.max(b.qcur));
-    r.set("scur", b.c.cur).set("smax", b.c.max.max(b.c.cur));
-    r.set("slim", b.slim).set("stot", b.c.total);
-    r.set("bin", b.c.bytes_in).set("bout", b.c.bytes_out);
+    r.set("slim", b.slim);
     r.set("dreq", b.c.denied_req).set("dresp", b.c.denied_resp);
     r.set("econ", b.c.err_conn).set("eresp", b.c.err_resp);
     r.set("wretr", b.c.retries).set("wredis", b.c.redispatches);
@@ -409,19 +446,12 @@ pub fn be_row(b: &BeStat) -> Row {
     }
     r.set("status", status).set("weight", b.weight);
     r.set("act", b.act).set("bck", b.bck);
-    r.set("pid", 1).set("iid", b.iid).set("sid", 0);
-    r.set("lbtot", b.c.lb_total).set("type", 1);
+    r.set("lbtot", b.c.lb_total);
     if b.http {
-        hrsp(&mut r, &b.c);
-        r.set("req_tot", b.c.req_tot);
-        r.set("cache_lookups", 0).set("cache_hits", 0);
+        r.zeros(&CACHE);
     }
-    r.set("cli_abrt", b.c.cli_abort)
-        .set("srv_abrt", b.c.srv_abort);
-    for name in ["comp_in", "comp_out", "comp_byp", "comp_rsp"] {
-        r.set(name, 0);
-    }
-    r.set("mode", mode(b.http)).set("algo", b.algo);
+    r.aborts(&b.c).zeros(&COMP);
+    r.set("algo", b.algo);
     r.set("uweight", b.uweight);
     r
 }
@@ -443,7 +473,8 @@ pub struct SrvState {
     pub srv_name: String,
     pub addr: SocketAddr,
     pub admin: Admin,
-    /// The configuration said `disabled` (HAProxy's CMAINT).
+    /// The server's configuration line said `disabled` (HAProxy's CMAINT;
+    /// other maintenance, such as a dynamic server's, is FMAINT).
     pub cfg_disabled: bool,
     pub uweight: u32,
     pub iweight: u32,
@@ -478,7 +509,7 @@ pub fn servers_state_row(s: &SrvState) -> String {
         Admin::Maint if s.cfg_disabled => 0x04,
         Admin::Maint => 0x01,
     };
-    let status = check_status(c.check_status).filter(|_| c.configured);
+    let status = c.check_status.filter(|_| c.configured);
     let result = match status {
         None | Some(CheckStatus::Ini) => 0,
         Some(st) if st.passed() => 3,

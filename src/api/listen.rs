@@ -4,12 +4,13 @@
 //! name, given its mode and owner, then renamed over the final path, so no
 //! client can connect before the permissions apply. A stale socket file
 //! (nobody accepts on it) is replaced; a live one, or a file that is not a
-//! socket, is an error. The file is removed at exit if it is still ours.
+//! socket, is an error. The file is removed when its `Bound` is dropped
+//! (at exit, or on a failed startup) if it is still ours.
 
 use std::fs;
 use std::io;
 use std::net::TcpListener;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -24,10 +25,10 @@ pub enum Listener {
 }
 
 impl Listener {
-    pub fn fd(&self) -> RawFd {
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
         match self {
-            Listener::Unix(l) => l.as_raw_fd(),
-            Listener::Tcp(l) => l.as_raw_fd(),
+            Listener::Unix(l) => l.as_fd(),
+            Listener::Tcp(l) => l.as_fd(),
         }
     }
 }
@@ -44,9 +45,11 @@ pub struct Bound {
     file: Option<(PathBuf, u64, u64)>,
 }
 
-impl Bound {
-    /// Removes the socket file if it is still the one this process created.
-    pub fn remove_file(&self) {
+/// Closing a bound socket removes its file, if it is still the one this
+/// process created: whatever way startup or the API ends, no stale file is
+/// left behind.
+impl Drop for Bound {
+    fn drop(&mut self) {
         if let Some((path, dev, ino)) = &self.file
             && let Ok(m) = fs::symlink_metadata(path)
             && m.dev() == *dev
@@ -59,22 +62,13 @@ impl Bound {
 
 /// Binds every `stats socket` of the configuration. The error names the
 /// line (`file:line: ...`) like the configuration's own errors; sockets
-/// already bound are closed (and their files removed) on error.
+/// already bound are closed (and their files removed: `Drop`) on error.
 pub fn bind_all(g: &Global) -> Result<Vec<Bound>, String> {
     let mut out: Vec<Bound> = Vec::new();
     for s in &g.stats_sockets {
-        match bind_one(s) {
-            Ok(b) => out.push(b),
-            Err(e) => {
-                for b in &out {
-                    b.remove_file();
-                }
-                return Err(format!(
-                    "{}: cannot bind 'stats socket' {}: {e}",
-                    s.loc, s.addr
-                ));
-            }
-        }
+        let b = bind_one(s)
+            .map_err(|e| format!("{}: cannot bind 'stats socket' {}: {e}", s.loc, s.addr))?;
+        out.push(b);
     }
     Ok(out)
 }

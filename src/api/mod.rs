@@ -29,7 +29,5 @@ mod view;
 mod tests;
 
 pub use listen::{Bound, bind_all};
-pub use ops::{
-    NotRemovable, ServerId, SessionRow, Shards, store_admin, store_maxconn, store_weight,
-};
+pub use ops::{NotRemovable, ServerId, SessionRow, Shards};
 pub use server::{ApiHandle, start};

@@ -1,5 +1,5 @@
-//! What the runtime API asks of the data plane: the `Shards` trait, the
-//! types it speaks and the helpers that only touch process-wide atomics.
+//! What the runtime API asks of the data plane: the `Shards` trait and the
+//! types it speaks.
 //! The implementation is `control::shards::ShardOps`.
 //!
 //! Read-only commands never come here: they read `Runtime` directly. Every
@@ -10,20 +10,18 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::backend::{Admin, ServerShared};
 use crate::config;
 
 /// A server as the API found it in `BackendShared::servers_snapshot()`: the
-/// backend index, the slot, and the shared half seen in that slot. An
+/// backend index and the shared half (its slot is `server.id.slot`). An
 /// implementation must check (`Arc::ptr_eq`) that the slot still holds this
 /// server before acting: `del server` frees slots that `add server` reuses.
 #[derive(Debug, Clone)]
 pub struct ServerId {
     pub backend: usize,
-    pub slot: usize,
     pub server: Arc<ServerShared>,
 }
 
@@ -69,9 +67,11 @@ pub enum NotRemovable {
 /// newline (HAProxy's wording where HAProxy has one).
 pub trait Shards: Send {
     /// `add server`. The server was parsed from the command line with the
-    /// configuration's own server parser, `disabled` set (HAProxy creates
-    /// dynamic servers in maintenance); the API checked that the backend
-    /// exists, balances dynamically and has no server of that name.
+    /// configuration's own server parser; the API checked that the backend
+    /// exists and balances dynamically. The implementation refuses a name
+    /// the backend already has (`Already exists a server with the same
+    /// name in backend.`) and puts the server in maintenance (HAProxy
+    /// creates dynamic servers in forced maintenance).
     /// Contract on `Ok`: the server is in `servers_snapshot()` of `backend`
     /// (an immediately following command finds it), in maintenance, and no
     /// shard can pick it before its own table knows it.
@@ -86,7 +86,7 @@ pub trait Shards: Send {
     fn del_server(&mut self, id: &ServerId) -> Result<(), String>;
 
     /// `set server state`, `enable/disable server`. Contract on `Ok`: the
-    /// admin state is stored (see `store_admin`) and, when entering
+    /// admin state is stored (`ServerShared::set_admin`) and, when entering
     /// maintenance, every shard has purged the server's idle connections
     /// (pooled ones and idle session-owned ones).
     fn set_admin(&mut self, id: &ServerId, admin: Admin) -> Result<(), String>;
@@ -101,10 +101,11 @@ pub trait Shards: Send {
     /// free (a raised limit serves the queue at once).
     fn set_maxconn(&mut self, id: &ServerId, maxconn: u32) -> Result<(), String>;
 
-    /// `enable/disable health`. Contract on `Ok`: the checker runs (enabled)
-    /// or stops running (disabled) this server's checks; a disabled server
-    /// keeps the health it had. `show stat` and `show servers state` read
-    /// the result from the checker's snapshot (`check::snapshot_of`).
+    /// `enable/disable health`. Contract on `Ok`: the server's check
+    /// snapshot (`check::snapshot_of`, what `show stat` and `show servers
+    /// state` read) already says enabled or disabled, and the checker runs
+    /// or stops running its checks as soon as it has the command; a
+    /// disabled server keeps the health it had.
     fn set_health(&mut self, id: &ServerId, enabled: bool) -> Result<(), String>;
 
     /// `show sess`: every live stream of every shard, in any order.
@@ -122,20 +123,4 @@ pub trait Shards: Send {
     /// Whether `del server` would succeed now (`wait srv-removable` asks
     /// this repeatedly until it does or the delay expires).
     fn removable(&mut self, id: &ServerId) -> Result<(), NotRemovable>;
-}
-
-/// Stores an admin state into the server's shared atomics: shards read it
-/// at their next pick.
-pub fn store_admin(s: &ServerShared, admin: Admin) {
-    s.set_admin(admin);
-}
-
-/// Stores a user weight (0..=256).
-pub fn store_weight(s: &ServerShared, weight: u32) {
-    s.weight.store(weight, Ordering::Relaxed);
-}
-
-/// Stores a server `maxconn` (0: unlimited).
-pub fn store_maxconn(s: &ServerShared, maxconn: u32) {
-    s.maxconn.store(maxconn, Ordering::Relaxed);
 }

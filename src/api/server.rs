@@ -13,13 +13,16 @@
 use std::collections::HashMap;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
 
 use super::conv::{Conversation, Next, TOO_LONG};
 use super::exec::{self, Exec, Job, JobResult, Outcome, WaitStep, Waiting};
@@ -31,7 +34,7 @@ use crate::runtime::Runtime;
 pub struct ApiHandle {
     stop: Arc<AtomicBool>,
     waker: Option<UnixStream>,
-    thread: Option<JoinHandle<Vec<Bound>>>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl ApiHandle {
@@ -43,12 +46,10 @@ impl ApiHandle {
         if let Some(w) = &self.waker {
             let _ = (&*w).write(&[1]);
         }
-        if let Some(t) = self.thread.take()
-            && let Ok(bound) = t.join()
-        {
-            for b in &bound {
-                b.remove_file();
-            }
+        if let Some(t) = self.thread.take() {
+            // The thread drops its sockets on the way out, which removes
+            // their files.
+            let _ = t.join();
         }
     }
 }
@@ -101,7 +102,6 @@ pub fn start(
                 wake_rx,
             };
             api.run(&flag);
-            api.bound
         })?;
     Ok(ApiHandle {
         stop,
@@ -132,10 +132,10 @@ enum Stream {
 }
 
 impl Stream {
-    fn fd(&self) -> RawFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
         match self {
-            Stream::Unix(s) => s.as_raw_fd(),
-            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_fd(),
+            Stream::Tcp(s) => s.as_fd(),
         }
     }
 
@@ -249,26 +249,16 @@ struct Api {
     wake_rx: UnixStream,
 }
 
-/// `poll(2)` over raw descriptors; EINTR is a zero-event return.
-fn poll(fds: &mut [libc::pollfd], timeout: Duration) -> io::Result<()> {
-    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-    let n = libc::nfds_t::try_from(fds.len()).unwrap_or(libc::nfds_t::MAX);
-    // SAFETY: `fds` is a valid, exclusively borrowed array of `n` pollfd.
-    let r = unsafe { libc::poll(fds.as_mut_ptr(), n, ms) };
-    if r < 0 {
-        let e = io::Error::last_os_error();
-        if e.kind() != ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
-    Ok(())
-}
-
-fn pollfd(fd: RawFd, events: i16) -> libc::pollfd {
-    libc::pollfd {
-        fd,
-        events,
-        revents: 0,
+/// `poll(2)`: the events of each descriptor, in order (none on EINTR).
+fn poll(fds: &mut [PollFd<'_>], timeout: Duration) -> io::Result<Vec<PollFlags>> {
+    let timeout = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
+    match nix::poll::poll(fds, timeout) {
+        Ok(_) => Ok(fds
+            .iter()
+            .map(|f| f.revents().unwrap_or(PollFlags::empty()))
+            .collect()),
+        Err(Errno::EINTR) => Ok(vec![PollFlags::empty(); fds.len()]),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -276,23 +266,27 @@ impl Api {
     fn run(&mut self, stop: &AtomicBool) {
         while !stop.load(Ordering::Acquire) {
             let now = Instant::now();
-            let mut fds = vec![pollfd(self.wake_rx.as_raw_fd(), libc::POLLIN)];
+            let mut fds = vec![PollFd::new(self.wake_rx.as_fd(), PollFlags::POLLIN)];
             let accepting = self.clients.len() < self.maxconn;
             for b in &self.bound {
-                let ev = if accepting { libc::POLLIN } else { 0 };
-                fds.push(pollfd(b.listener.fd(), ev));
+                let ev = if accepting {
+                    PollFlags::POLLIN
+                } else {
+                    PollFlags::empty()
+                };
+                fds.push(PollFd::new(b.listener.as_fd(), ev));
             }
             let mut order = Vec::with_capacity(self.clients.len());
             let mut timeout = Duration::from_secs(1);
             for (&token, c) in &self.clients {
-                let mut ev = 0;
+                let mut ev = PollFlags::empty();
                 if c.conv.wants_input() {
-                    ev |= libc::POLLIN;
+                    ev |= PollFlags::POLLIN;
                 }
                 if c.pending() {
-                    ev |= libc::POLLOUT;
+                    ev |= PollFlags::POLLOUT;
                 }
-                fds.push(pollfd(c.stream.fd(), ev));
+                fds.push(PollFd::new(c.stream.as_fd(), ev));
                 order.push(token);
                 let at = match &c.busy {
                     None => Some(c.deadline),
@@ -303,37 +297,41 @@ impl Api {
                     timeout = timeout.min(at.saturating_duration_since(now));
                 }
             }
-            if let Err(e) = poll(&mut fds, timeout) {
-                log::error!("runtime API: poll failed: {e}; stopping the API");
-                return;
-            }
+            let revents = match poll(&mut fds, timeout) {
+                Ok(r) => r,
+                Err(e) => {
+                    log::error!("runtime API: poll failed: {e}; stopping the API");
+                    return;
+                }
+            };
+            drop(fds);
             let now = Instant::now();
-            if fds[0].revents != 0 {
+            if !revents[0].is_empty() {
                 let mut sink = [0u8; 64];
                 while matches!((&self.wake_rx).read(&mut sink), Ok(n) if n > 0) {}
             }
             self.collect_results(now);
-            for (i, b) in fds[1..=self.bound.len()].iter().enumerate() {
-                if b.revents & libc::POLLIN != 0 {
+            for (i, b) in revents[1..=self.bound.len()].iter().enumerate() {
+                if b.contains(PollFlags::POLLIN) {
                     self.accept(i, now);
                 }
             }
-            let client_fds = &fds[1 + self.bound.len()..];
-            for (token, f) in order.iter().zip(client_fds) {
+            let client_fds = &revents[1 + self.bound.len()..];
+            for (token, &f) in order.iter().zip(client_fds) {
                 let Some(c) = self.clients.get_mut(token) else {
                     continue;
                 };
-                if f.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
+                if f.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
                     c.fill(now, self.timeout);
                 }
                 // Gone both ways: nothing can be delivered any more (and
                 // polling it again would return at once).
-                if f.revents & libc::POLLERR != 0
-                    || (f.revents & libc::POLLHUP != 0 && c.conv.read_closed())
+                if f.contains(PollFlags::POLLERR)
+                    || (f.contains(PollFlags::POLLHUP) && c.conv.read_closed())
                 {
                     c.dead = true;
                 }
-                if f.revents & libc::POLLOUT != 0 {
+                if f.contains(PollFlags::POLLOUT) {
                     c.flush(now, self.timeout);
                 }
             }

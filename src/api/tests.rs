@@ -13,7 +13,7 @@ use super::exec::{self, Exec, JobResult, Outcome, WaitStep};
 use super::format::{self, BeStat, FeStat, SrvState, SvStat};
 use super::ops::{NotRemovable, ServerId, SessionRow, Shards};
 use crate::backend::Admin as Adm;
-use crate::check::CheckSnapshot;
+use crate::check::{CheckSnapshot, CheckStatus};
 use crate::config::{self, ApiLevel as Level};
 use crate::runtime::Runtime;
 use crate::stats::Snapshot;
@@ -377,7 +377,7 @@ fn checked() -> CheckSnapshot {
         configured: true,
         enabled: true,
         health: 4,
-        check_status: "L4OK",
+        check_status: Some(CheckStatus::L4Ok),
         check_code: None,
         check_duration: Some(Duration::from_micros(2700)),
         check_desc: String::new(),
@@ -395,7 +395,7 @@ fn unchecked() -> CheckSnapshot {
         configured: false,
         enabled: false,
         health: 0,
-        check_status: "",
+        check_status: None,
         check_duration: None,
         chkfail: 0,
         chkdown: 0,
@@ -469,7 +469,7 @@ fn server_row_byte_for_byte() {
 fn server_check_columns_follow_haproxy_conditions() {
     // A layer 7 result shows its code and the check's own text.
     let mut s = server();
-    s.check.check_status = "L7STS";
+    s.check.check_status = Some(CheckStatus::L7Sts);
     s.check.check_code = Some(500);
     s.check.check_desc = "Internal Server Error".into();
     s.check.status = "DOWN".into();
@@ -481,7 +481,7 @@ fn server_check_columns_follow_haproxy_conditions() {
     // No code for a layer 4 result, no duration before the first one.
     let mut s = server();
     s.check.check_code = Some(200);
-    s.check.check_status = "INI";
+    s.check.check_status = Some(CheckStatus::Ini);
     let row = format::sv_row(&s).csv();
     assert_eq!(
         (col(&row, "check_code"), col(&row, "check_duration")),
@@ -514,17 +514,16 @@ fn server_check_columns_follow_haproxy_conditions() {
 
 #[test]
 fn check_status_numbers_are_haproxys() {
-    let n = |name: &str| format::check_status(name).map(format::hchk_number);
-    assert_eq!(n("INI"), Some(1));
-    assert_eq!(n("SOCKERR"), Some(5));
-    assert_eq!(n("L4OK"), Some(6));
-    assert_eq!(n("L4TOUT"), Some(7));
-    assert_eq!(n("L4CON"), Some(8));
-    assert_eq!(n("L7TOUT"), Some(12));
-    assert_eq!(n("L7RSP"), Some(13));
-    assert_eq!(n("L7OK"), Some(15));
-    assert_eq!(n("L7STS"), Some(17));
-    assert_eq!(n(""), None);
+    let n = format::hchk_number;
+    assert_eq!(n(CheckStatus::Ini), 1);
+    assert_eq!(n(CheckStatus::SockErr), 5);
+    assert_eq!(n(CheckStatus::L4Ok), 6);
+    assert_eq!(n(CheckStatus::L4Tout), 7);
+    assert_eq!(n(CheckStatus::L4Con), 8);
+    assert_eq!(n(CheckStatus::L7Tout), 12);
+    assert_eq!(n(CheckStatus::L7Rsp), 13);
+    assert_eq!(n(CheckStatus::L7Ok), 15);
+    assert_eq!(n(CheckStatus::L7Sts), 17);
 }
 
 #[test]
@@ -593,14 +592,14 @@ fn servers_state_rows() {
     // Down after a refused connect: stopped, failed, health 0.
     s.check.up = false;
     s.check.health = 0;
-    s.check.check_status = "L4CON";
+    s.check.check_status = Some(CheckStatus::L4Con);
     assert!(
         format::servers_state_row(&s).starts_with("3 be 7 s1 10.0.0.1 0 0 1 1 96 8 2 0 6 "),
         "{}",
         format::servers_state_row(&s)
     );
     // Before the first result: INI, result unknown.
-    s.check.check_status = "INI";
+    s.check.check_status = Some(CheckStatus::Ini);
     assert!(format::servers_state_row(&s).contains(" 96 1 0 0 6 "));
     // Checks disabled: configured only.
     s.check.enabled = false;
@@ -769,7 +768,10 @@ fn added_servers_use_the_configuration_parser() {
     assert_eq!((s.weight, s.maxconn, s.backup), (5, Some(3), true));
     assert_eq!(s.send_proxy, Some(config::ProxyVersion::V2));
     assert!(s.check.is_some());
-    assert!(s.disabled, "dynamic servers start in maintenance");
+    assert!(
+        !s.disabled,
+        "maintenance is the coordinator's to set (forced, not configured)"
+    );
     let e = |a: &str| exec::parse_added_server("s9", &args(a), false).expect_err(a);
     assert_eq!(e("10.0.0.1:80 frob"), "unknown keyword 'frob'.");
     assert!(e("10.0.0.1:80 weight 300").contains("'weight' must be between 0 and 256"));
@@ -791,10 +793,20 @@ fn added_servers_use_the_configuration_parser() {
 struct Fake {
     calls: Vec<String>,
     removable: Vec<Result<(), NotRemovable>>,
+    /// The runtime whose names `add_server` refuses, as the coordinator.
+    rt: Option<Arc<Runtime>>,
 }
 
 impl Shards for Fake {
     fn add_server(&mut self, b: usize, s: config::Server) -> Result<(), String> {
+        if let Some(rt) = &self.rt
+            && rt.backends[b]
+                .servers_snapshot()
+                .iter()
+                .any(|(_, x)| x.name == s.name)
+        {
+            return Err("Already exists a server with the same name in backend.".into());
+        }
         self.calls.push(format!("add {b} {}", s.name));
         Ok(())
     }
@@ -804,12 +816,14 @@ impl Shards for Fake {
     }
     fn set_admin(&mut self, id: &ServerId, a: Adm) -> Result<(), String> {
         self.calls.push(format!("admin {} {a:?}", id.server.name));
-        super::store_admin(&id.server, a);
+        id.server.set_admin(a);
         Ok(())
     }
     fn set_weight(&mut self, id: &ServerId, w: u32) -> Result<(), String> {
         self.calls.push(format!("weight {} {w}", id.server.name));
-        super::store_weight(&id.server, w);
+        id.server
+            .weight
+            .store(w, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
     fn set_maxconn(&mut self, id: &ServerId, m: u32) -> Result<(), String> {
@@ -911,7 +925,10 @@ fn levels_are_enforced_before_arguments() {
 #[test]
 fn server_commands_reach_the_trait_with_haproxy_replies() {
     let mut e = exec_for(CFG);
-    let mut f = Fake::default();
+    let mut f = Fake {
+        rt: Some(e.rt.clone()),
+        ..Fake::default()
+    };
     let mut c = Conversation::new(Level::Admin, 1024);
     let mut r = |line: &str| run(&mut e, &mut f, &mut c, line);
     assert_eq!(r("set weight be/s2 50%"), "");
@@ -1114,4 +1131,63 @@ fn read_only_views_of_the_runtime() {
         format!("{}\n", env!("CARGO_PKG_VERSION"))
     );
     assert_eq!(r("quit"), "<quit>");
+}
+
+#[test]
+fn a_dynamic_server_in_maintenance_is_forced_maintenance() {
+    let mut e = exec_for(CFG);
+    let mut f = Fake::default();
+    let mut c = Conversation::new(Level::User, 1024);
+    // What the coordinator does for `add server be/d1 10.0.0.9:80`.
+    let mut cfg = exec::parse_added_server("d1", &["10.0.0.9:80".into()], true).expect("valid");
+    cfg.disabled = true;
+    {
+        let mut reg = e.rt.backends[0].registry();
+        let (id, puid) = (reg.next_id(), reg.next_puid);
+        reg.next_puid += 1;
+        reg.insert(Arc::new(crate::backend::ServerShared::new(&cfg, id, puid)));
+    }
+    let state = run(&mut e, &mut f, &mut c, "show servers state be");
+    let d1: Vec<&str> = state
+        .lines()
+        .find(|l| l.split(' ').nth(3) == Some("d1"))
+        .expect("d1 listed")
+        .split(' ')
+        .collect();
+    assert_eq!(
+        d1[5..7],
+        ["0", "1"],
+        "stopped, SRV_ADMF_FMAINT (a `disabled` line is CMAINT, 4): {d1:?}"
+    );
+}
+
+#[test]
+fn socket_files_go_with_their_sockets() {
+    let dir = std::env::temp_dir().join(format!("rp-api-bound-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let first = dir.join("a.sock");
+    let global = |paths: &[&std::path::Path]| {
+        let text: String = paths
+            .iter()
+            .map(|p| format!("    stats socket {}\n", p.display()))
+            .collect();
+        let resolve = |_: &str, _: u16| -> Result<SocketAddr, String> { Err("no".into()) };
+        config::parse(
+            &[("t.cfg", &format!("global\n{text}"))],
+            &|_| None,
+            &resolve,
+        )
+        .expect("valid config")
+        .config
+        .global
+    };
+    let bound = super::bind_all(&global(&[&first])).expect("bound");
+    assert!(first.exists());
+    drop(bound);
+    assert!(!first.exists(), "removed with its socket");
+    // A failed startup leaves nothing behind either.
+    let missing = dir.join("no-such-dir").join("b.sock");
+    assert!(super::bind_all(&global(&[&first, &missing])).is_err());
+    assert!(!first.exists(), "removed when a later socket fails");
+    let _ = std::fs::remove_dir(&dir);
 }

@@ -12,7 +12,7 @@ use super::format::{BeStat, FeStat, Info, SrvState, SvStat};
 use super::ops::ServerId;
 use crate::backend::{Admin, BackendShared, ServerShared};
 use crate::check::{self, CheckSnapshot};
-use crate::config::{self, Balance, Config, Mode};
+use crate::config::{Balance, Config, Mode};
 use crate::runtime::Runtime;
 
 /// A proxy as HAProxy numbers it: a `listen` is one proxy with both sides.
@@ -25,94 +25,29 @@ pub struct Proxy {
     pub be: Option<usize>,
 }
 
-/// Merges two declaration-ordered file sequences into one file order.
-fn file_order(a: &[Arc<str>], b: &[Arc<str>]) -> Vec<Arc<str>> {
-    let dedup = |s: &[Arc<str>]| {
-        let mut v: Vec<Arc<str>> = Vec::new();
-        for f in s {
-            if !v.contains(f) {
-                v.push(f.clone());
-            }
-        }
-        v
-    };
-    let (a, b) = (dedup(a), dedup(b));
-    let (mut i, mut j) = (0, 0);
-    let mut out: Vec<Arc<str>> = Vec::new();
-    while i < a.len() || j < b.len() {
-        let next = match (a.get(i), b.get(j)) {
-            (Some(x), Some(y)) if x == y => {
-                j += 1;
-                i += 1;
-                x.clone()
-            }
-            (Some(x), Some(y)) if a[i..].contains(y) => {
-                i += 1;
-                x.clone()
-            }
-            (Some(_), Some(y)) => {
-                j += 1;
-                y.clone()
-            }
-            (Some(x), None) => {
-                i += 1;
-                x.clone()
-            }
-            (None, Some(y)) => {
-                j += 1;
-                y.clone()
-            }
-            (None, None) => break,
-        };
-        if !out.contains(&next) {
-            out.push(next);
-        }
-    }
-    out
-}
-
-/// Every proxy in declaration order, numbered from 1.
+/// Every proxy in declaration order (HAProxy's `iid`, from the
+/// configuration).
 pub fn proxies(cfg: &Config) -> Vec<Proxy> {
-    let fe_files: Vec<Arc<str>> = cfg.frontends.iter().map(|f| f.loc.file.clone()).collect();
-    let be_files: Vec<Arc<str>> = cfg.backends.iter().map(|b| b.loc.file.clone()).collect();
-    let order = file_order(&fe_files, &be_files);
-    let rank = |loc: &config::Loc| {
-        let f = order
-            .iter()
-            .position(|x| *x == loc.file)
-            .unwrap_or(usize::MAX);
-        (f, loc.line)
-    };
-    let mut list: Vec<((usize, u32), Proxy)> = Vec::new();
-    for (i, f) in cfg.frontends.iter().enumerate() {
-        let p = Proxy {
-            name: f.name.clone(),
-            iid: 0,
-            fe: Some(i),
-            be: f.own_backend,
-        };
-        list.push((rank(&f.loc), p));
-    }
-    let owned: Vec<usize> = cfg.frontends.iter().filter_map(|f| f.own_backend).collect();
-    for (i, b) in cfg.backends.iter().enumerate() {
-        if !owned.contains(&i) {
-            let p = Proxy {
-                name: b.name.clone(),
-                iid: 0,
-                fe: None,
-                be: Some(i),
-            };
-            list.push((rank(&b.loc), p));
-        }
-    }
-    list.sort_by_key(|(k, _)| *k);
-    list.into_iter()
+    let frontends = cfg.frontends.iter().enumerate().map(|(i, f)| Proxy {
+        name: f.name.clone(),
+        iid: f.iid,
+        fe: Some(i),
+        be: f.own_backend,
+    });
+    let backends = cfg
+        .backends
+        .iter()
         .enumerate()
-        .map(|(i, (_, mut p))| {
-            p.iid = u32::try_from(i + 1).unwrap_or(u32::MAX);
-            p
-        })
-        .collect()
+        .filter(|(i, _)| !cfg.frontends.iter().any(|f| f.own_backend == Some(*i)))
+        .map(|(i, b)| Proxy {
+            name: b.name.clone(),
+            iid: b.iid,
+            fe: None,
+            be: Some(i),
+        });
+    let mut list: Vec<Proxy> = frontends.chain(backends).collect();
+    list.sort_by_key(|p| p.iid);
+    list
 }
 
 /// Why a `backend/server` name did not resolve.
@@ -135,11 +70,7 @@ pub fn find_server(rt: &Runtime, backend: &str, server: &str) -> Result<ServerId
         .servers_snapshot()
         .into_iter()
         .find(|(_, s)| s.name == server)
-        .map(|(slot, server)| ServerId {
-            backend: b,
-            slot,
-            server,
-        })
+        .map(|(_, server)| ServerId { backend: b, server })
         .ok_or(Missing::Server)
 }
 
@@ -154,10 +85,11 @@ fn since_change(s: &ServerShared, chk: &CheckSnapshot) -> u64 {
     admin.min(chk.lastchg.as_secs())
 }
 
-/// `rise` and `fall` of a server's `check` settings (HAProxy's defaults, 2
-/// and 3, without `check`).
+/// `rise` and `fall` of a server's `check` settings (HAProxy's defaults
+/// without `check`).
 fn rise_fall(s: &ServerShared) -> (u32, u32) {
-    s.cfg.check.map_or((2, 3), |c| (c.rise, c.fall))
+    let c = s.cfg.check.unwrap_or_default();
+    (c.rise, c.fall)
 }
 
 /// HAProxy's algorithm names.
@@ -170,15 +102,6 @@ pub fn algo(b: &Balance) -> &'static str {
         Balance::Uri { .. } => "uri",
         Balance::Hdr { .. } => "hdr",
     }
-}
-
-/// Whether weights can change at run time (HAProxy's BE_LB_PROP_DYN): not
-/// for the map-based hashes, whose table is built once.
-pub fn dynamic_lb(b: &Balance) -> bool {
-    matches!(
-        b,
-        Balance::RoundRobin | Balance::LeastConn | Balance::Random { .. }
-    )
 }
 
 /// A frontend's effective `maxconn`: its own, else the process's.
@@ -277,12 +200,7 @@ pub fn be_stat(rt: &Runtime, p: &Proxy, b: usize, counts: bool) -> BeStat {
     let servers = be.servers_snapshot();
     let tier = lb_tier(be, &servers);
     let weight: u32 = tier.iter().map(|s| eweight(s)).sum();
-    let usable = |backup: bool| {
-        servers
-            .iter()
-            .filter(|(_, s)| s.backup == backup && s.usable())
-            .count()
-    };
+    let usable = check::usable_counts(be);
     let nbup = servers
         .iter()
         .filter(|(_, s)| s.admin() != Admin::Maint && s.check.is_up())
@@ -298,13 +216,25 @@ pub fn be_stat(rt: &Runtime, p: &Proxy, b: usize, counts: bool) -> BeStat {
         counts: counts.then_some((nbup, servers.len())),
         weight,
         uweight: tier.iter().map(|s| s.weight.load(Ordering::Relaxed)).sum(),
-        act: usable(false),
-        bck: usable(true),
+        act: usable.active,
+        bck: usable.backup,
         algo: algo(&be.cfg.balance),
     }
 }
 
-pub fn srv_state(p: &Proxy, id: &ServerId) -> SrvState {
+/// HAProxy's CMAINT: the server's line in the configuration says
+/// `disabled`. A server from `add server` has no such line: its maintenance
+/// is forced (HAProxy's FMAINT), whatever its own settings say.
+fn disabled_by_config(be: &BackendShared, s: &ServerShared) -> bool {
+    s.cfg.disabled
+        && be
+            .cfg
+            .servers
+            .iter()
+            .any(|c| c.name == s.name && c.loc == s.cfg.loc)
+}
+
+pub fn srv_state(rt: &Runtime, p: &Proxy, id: &ServerId) -> SrvState {
     let s = &id.server;
     let check = check::snapshot_of(s);
     SrvState {
@@ -314,7 +244,7 @@ pub fn srv_state(p: &Proxy, id: &ServerId) -> SrvState {
         srv_name: s.name.clone(),
         addr: s.addr,
         admin: s.admin(),
-        cfg_disabled: s.cfg.disabled,
+        cfg_disabled: disabled_by_config(&rt.backends[id.backend], s),
         uweight: s.weight.load(Ordering::Relaxed),
         iweight: s.initial_weight,
         since_change: since_change(s, &check),

@@ -113,10 +113,13 @@ enum BodyRead {
 /// will be read.
 fn body_so_far(raw: &[u8], framing: RespFraming, eof: bool, last_read: bool) -> BodyRead {
     let mut tracker = BodyTracker::new(framing);
-    let consumed = match tracker.feed(raw) {
-        Ok(p) => p.consumed,
-        Err(_) => return BodyRead::Invalid,
-    };
+    let mut body = Vec::new();
+    let fed = tracker.feed_dechunked(raw, |r| {
+        body.extend_from_slice(raw.get(r).unwrap_or_default());
+    });
+    if fed.is_err() {
+        return BodyRead::Invalid;
+    }
     if !tracker.is_done() {
         if eof && tracker.eof().is_ok() {
             // Close-delimited: complete now.
@@ -124,41 +127,7 @@ fn body_so_far(raw: &[u8], framing: RespFraming, eof: bool, last_read: bool) -> 
             return BodyRead::More;
         }
     }
-    let raw = raw.get(..consumed).unwrap_or(raw);
-    BodyRead::Body(match framing {
-        RespFraming::Chunked => dechunk(raw),
-        _ => raw.to_vec(),
-    })
-}
-
-/// The payload of a chunked body (validated by `BodyTracker`, or cut short
-/// by the receive bound: then what was received of it).
-fn dechunk(mut raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") else {
-            return out;
-        };
-        let line = raw.get(..eol).unwrap_or_default();
-        let digits: &[u8] = line
-            .split(|&b| b == b';' || b == b' ' || b == b'\t')
-            .next()
-            .unwrap_or_default();
-        let size = std::str::from_utf8(digits)
-            .ok()
-            .and_then(|s| usize::from_str_radix(s, 16).ok());
-        let Some(size) = size.filter(|&s| s > 0) else {
-            return out;
-        };
-        raw = raw.get(eol + 2..).unwrap_or_default();
-        let take = size.min(raw.len());
-        out.extend_from_slice(raw.get(..take).unwrap_or_default());
-        raw = raw.get(take..).unwrap_or_default();
-        raw = raw.strip_prefix(b"\r\n").unwrap_or(raw);
-        if take < size {
-            return out;
-        }
-    }
+    BodyRead::Body(body)
 }
 
 /// Applies every rule in order to a final response; the first failing rule

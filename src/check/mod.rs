@@ -28,7 +28,9 @@
 //! server is `UP 1/3` again and checked at once. Shards need no message on
 //! a transition: they read `is_up()` at the next pick, and
 //! `LocalBackend::pick` turns to backup servers when no active one is
-//! usable. Transitions are logged in HAProxy's words at warn level, and
+//! usable; only a server coming back up posts `SlotFree` to the shards with
+//! streams queued in its backend, which would otherwise wait for a slot to
+//! free elsewhere. Transitions are logged in HAProxy's words at warn level, and
 //! "backend 'X' has no server available!" at error level (HAProxy's
 //! alert).
 
@@ -49,11 +51,36 @@ use std::time::{Duration, Instant};
 
 use nix::sys::eventfd::{EfdFlags, EventFd};
 
-use crate::backend::{Admin, ServerShared};
+use crate::backend::{Admin, BackendShared, ServerShared};
 use crate::config::CheckSettings;
+use crate::mesh::Mesh;
 use crate::runtime::Runtime;
+use crate::shard::ring::WakeRing;
 
+pub use report::Counts;
 pub use state::{CheckResult, CheckStatus, Health};
+
+/// The usable servers of a backend now, active and backup (HAProxy's
+/// `srv_act` and `srv_bck`: ready, up, with a non-zero weight), from its
+/// current server list: the figures of the checker's log lines and of
+/// `show stat`'s `act` and `bck`.
+pub fn usable_counts(be: &BackendShared) -> Counts {
+    let mut c = Counts {
+        active: 0,
+        backup: 0,
+    };
+    for (_, s) in be.servers_snapshot() {
+        if !s.usable() {
+            continue;
+        }
+        if s.backup {
+            c.backup += 1;
+        } else {
+            c.active += 1;
+        }
+    }
+    c
+}
 
 /// A server's health as its checks see it. A server without `check` is
 /// always up.
@@ -67,10 +94,9 @@ pub struct CheckShared {
 /// The details behind `CheckSnapshot`.
 #[derive(Debug, Clone)]
 struct CheckInfo {
-    /// The checker has this server with a `check`.
-    configured: bool,
     /// Checks run (not `disable health`).
     enabled: bool,
+    /// `Some` once the checker has this server with a `check`.
     health: Option<Health>,
     last: Option<CheckResult>,
     chkfail: u64,
@@ -95,9 +121,9 @@ pub struct CheckSnapshot {
     pub enabled: bool,
     /// HAProxy's `check.health`, 0..rise+fall-1 (0 without check).
     pub health: u64,
-    /// `check_status` (`L4OK`, `L4CON`, `L7STS`, `INI`...); empty without
-    /// check.
-    pub check_status: &'static str,
+    /// `check_status`: the last result's (`L4OK`, `L4CON`, `L7STS`...),
+    /// `INI` before the first one; `None` without check.
+    pub check_status: Option<CheckStatus>,
     /// `check_code`: the HTTP status of the last check, if any.
     pub check_code: Option<u16>,
     /// `check_duration` of the last check.
@@ -120,7 +146,6 @@ impl CheckShared {
         CheckShared {
             up: AtomicBool::new(true),
             info: Mutex::new(CheckInfo {
-                configured: false,
                 enabled: false,
                 health: None,
                 last: None,
@@ -144,6 +169,20 @@ impl CheckShared {
         self.up.store(up, Ordering::Relaxed);
     }
 
+    /// The details of a server the checker takes with a `check`, as HAProxy
+    /// starts one (`UP 1/FALL`, no result yet); counters and downtime stay.
+    fn start(&self, settings: &CheckSettings, enabled: bool, now: Instant) {
+        let mut info = self.info();
+        *info = CheckInfo {
+            enabled,
+            health: Some(Health::starting(settings.rise, settings.fall)),
+            last: None,
+            last_change: now,
+            down_since: None,
+            ..info.clone()
+        };
+    }
+
     fn info(&self) -> MutexGuard<'_, CheckInfo> {
         // A panic while holding it cannot leave the plain data torn in a
         // way that matters for a status display: keep going.
@@ -157,17 +196,18 @@ impl CheckShared {
         let info = self.info().clone();
         let up = self.is_up();
         let now = Instant::now();
-        let checked = info.configured && info.enabled;
+        let configured = info.configured();
+        let checked = configured && info.enabled;
         let last = info.last.as_ref();
-        let check_status = match (info.configured, last) {
-            (false, _) => "",
-            (true, None) => CheckStatus::Ini.name(),
-            (true, Some(r)) => r.status.name(),
+        let check_status = match (configured, last) {
+            (false, _) => None,
+            (true, None) => Some(CheckStatus::Ini),
+            (true, Some(r)) => Some(r.status),
         };
         CheckSnapshot {
             status: state::status_text(admin, checked, info.health, up),
             up,
-            configured: info.configured,
+            configured,
             enabled: info.enabled,
             health: info.health.map_or(0, |h| h.value()),
             check_status,
@@ -181,6 +221,31 @@ impl CheckShared {
                 + info
                     .down_since
                     .map_or(Duration::ZERO, |t| now.saturating_duration_since(t)),
+        }
+    }
+}
+
+impl CheckInfo {
+    /// The checker has this server with a `check`.
+    fn configured(&self) -> bool {
+        self.health.is_some()
+    }
+
+    /// Down from `now`, by check or by entering maintenance: the state
+    /// changed, and downtime counts from now unless it already does.
+    fn went_down(&mut self, now: Instant) {
+        self.last_change = now;
+        if self.down_since.is_none() {
+            self.down_since = Some(now);
+        }
+    }
+
+    /// Up from `now`, by check or by leaving maintenance: the state
+    /// changed, and the time down so far adds to the downtime.
+    fn went_up(&mut self, now: Instant) {
+        self.last_change = now;
+        if let Some(t) = self.down_since.take() {
+            self.downtime += now.saturating_duration_since(t);
         }
     }
 }
@@ -227,15 +292,19 @@ pub struct CheckerLink {
 }
 
 impl Checker {
-    /// Starts the checker thread with every server of `rt`: those with a
-    /// `check` are checked (first checks spread as HAProxy does), the
-    /// others only count in the "N active and M backup servers" figures.
-    pub fn spawn(rt: &Runtime) -> io::Result<Checker> {
+    /// Starts the checker thread with every server of `rt` that has a
+    /// `check` (first checks spread as HAProxy does). The "N active and M
+    /// backup servers" figures of its log lines count every server of the
+    /// backend (`usable_counts`).
+    /// `mesh`: to wake the streams queued in a backend when one of its
+    /// servers comes back up.
+    pub fn spawn(rt: &Runtime, mesh: Arc<Mesh>) -> io::Result<Checker> {
         let wake = Arc::new(EventFd::from_flags(
             EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK,
         )?);
+        let waker = WakeRing::new()?;
         let (tx, rx) = mpsc::channel();
-        let state = run::Loop::new(rt, rx, wake.clone());
+        let state = run::Loop::new(rt, mesh, waker, rx, wake.clone());
         let thread = std::thread::Builder::new()
             .name("check".to_string())
             .spawn(move || state.run())?;
@@ -261,10 +330,12 @@ impl CheckerLink {
     }
 
     /// A server added to backend `backend` (index in `Runtime::backends`).
-    /// `check`: its settings when it has `check` (else it only counts in
-    /// the backend's figures). `enabled`: checks start now; HAProxy creates
-    /// a dynamic server's checks disabled, to be started by `enable health`
-    /// (`set_enabled`). Adding a server again replaces it.
+    /// `check`: its settings when it has `check` (else nothing is done).
+    /// `enabled`: checks start now; HAProxy creates a dynamic server's
+    /// checks disabled, to be started by `enable health` (`set_enabled`).
+    /// Adding a server again replaces it. Its check details (configured,
+    /// enabled, `UP 1/FALL`) are in its snapshot on return; the checks
+    /// themselves start once the thread has the command.
     pub fn add(
         &self,
         backend: usize,
@@ -272,6 +343,9 @@ impl CheckerLink {
         check: Option<CheckSettings>,
         enabled: bool,
     ) {
+        if let Some(settings) = &check {
+            server.check.start(settings, enabled, Instant::now());
+        }
         self.send(Cmd::Add {
             backend,
             server,
@@ -280,7 +354,7 @@ impl CheckerLink {
         });
     }
 
-    /// A deleted server: never checked nor counted again.
+    /// A deleted server: never checked again.
     pub fn remove(&self, server: &Arc<ServerShared>) {
         self.send(Cmd::Remove(server.clone()));
     }
@@ -288,8 +362,15 @@ impl CheckerLink {
     /// `enable health` / `disable health`. Disabling stops the checks and
     /// freezes the server's state as it is (HAProxy only clears the
     /// check's enabled flag); enabling resumes them at once, from the
-    /// health the server had.
+    /// health the server had. The flag is in the server's snapshot on
+    /// return (nothing changes for a server without `check`).
     pub fn set_enabled(&self, server: &Arc<ServerShared>, enabled: bool) {
+        {
+            let mut info = server.check.info();
+            if info.configured() {
+                info.enabled = enabled;
+            }
+        }
         self.send(Cmd::SetEnabled(server.clone(), enabled));
     }
 }

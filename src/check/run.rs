@@ -14,25 +14,26 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::eventfd::EventFd;
-use nix::sys::socket::{
-    AddressFamily, SockFlag, SockType, SockaddrStorage, connect, setsockopt, socket, sockopt,
-};
+use nix::sys::socket::{SockaddrStorage, connect, setsockopt, sockopt};
 
 use super::http::{assess, build_request};
-use super::report::{self, Counts};
+use super::report;
 use super::state::{CheckResult, CheckStatus, Health, Transition, first_check_delays};
-use super::{CheckInfo, Cmd};
-use crate::backend::{Admin, ServerShared};
+use super::{Cmd, usable_counts};
+use crate::backend::{Admin, BackendShared, ServerShared};
 use crate::config::{CheckSettings, HttpCheck};
+use crate::mesh::{Mesh, Msg};
 use crate::runtime::Runtime;
+use crate::shard::ring::WakeRing;
 
 /// How often maintenance changes are looked for at the latest (the admin
 /// state is an atomic the runtime API writes; nothing tells the checker).
@@ -48,26 +49,9 @@ struct BackendCtx {
     request: Arc<[u8]>,
     connect_timeout: Option<Duration>,
     check_timeout: Option<Duration>,
-    /// Every server of the backend, checked or not: the figures of the log
-    /// lines count the usable ones.
-    servers: Vec<Arc<ServerShared>>,
-}
-
-impl BackendCtx {
-    fn counts(&self) -> Counts {
-        let mut c = Counts {
-            active: 0,
-            backup: 0,
-        };
-        for s in self.servers.iter().filter(|s| s.usable()) {
-            if s.backup {
-                c.backup += 1;
-            } else {
-                c.active += 1;
-            }
-        }
-        c
-    }
+    /// The backend's shared half: its servers, checked or not, give the
+    /// figures of the log lines.
+    shared: Arc<BackendShared>,
 }
 
 /// One checked server.
@@ -121,12 +105,22 @@ pub(super) struct Loop {
     entries: Vec<Entry>,
     rx: Receiver<Cmd>,
     wake: Arc<EventFd>,
+    /// To tell the shards that queued streams may go to a server that
+    /// came back up.
+    mesh: Arc<Mesh>,
+    waker: WakeRing,
     /// Most response bytes read (`tune.bufsize`, HAProxy's check buffer).
     limit: usize,
 }
 
 impl Loop {
-    pub(super) fn new(rt: &Runtime, rx: Receiver<Cmd>, wake: Arc<EventFd>) -> Loop {
+    pub(super) fn new(
+        rt: &Runtime,
+        mesh: Arc<Mesh>,
+        waker: WakeRing,
+        rx: Receiver<Cmd>,
+        wake: Arc<EventFd>,
+    ) -> Loop {
         let now = Instant::now();
         let backends = rt
             .backends
@@ -143,7 +137,7 @@ impl Loop {
                     http,
                     connect_timeout: b.cfg.timeouts.connect,
                     check_timeout: b.cfg.timeouts.check,
-                    servers: b.servers_snapshot().into_iter().map(|(_, s)| s).collect(),
+                    shared: b.clone(),
                 }
             })
             .collect();
@@ -152,11 +146,14 @@ impl Loop {
             entries: Vec::new(),
             rx,
             wake,
+            mesh,
+            waker,
             limit: rt.config.global.bufsize.max(1024),
         };
         for (bi, b) in rt.backends.iter().enumerate() {
             for (_, server) in b.servers_snapshot() {
                 if let Some(settings) = server.cfg.check {
+                    server.check.start(&settings, true, now);
                     lp.register(bi, server.clone(), settings, true, now);
                 }
             }
@@ -173,7 +170,8 @@ impl Loop {
     }
 
     /// Adds a checked server, starting as HAProxy does (`UP 1/FALL`), its
-    /// first check at `now` if `enabled`.
+    /// first check at `now` if `enabled`. Its `CheckInfo` was started by
+    /// the caller (`CheckShared::start`).
     fn register(
         &mut self,
         backend: usize,
@@ -183,18 +181,6 @@ impl Loop {
         now: Instant,
     ) {
         let health = Health::starting(settings.rise, settings.fall);
-        {
-            let mut info = server.check.info();
-            *info = CheckInfo {
-                configured: true,
-                enabled,
-                health: Some(health),
-                last: None,
-                last_change: now,
-                down_since: None,
-                ..info.clone()
-            };
-        }
         server.check.set_up(true);
         self.entries.push(Entry {
             server,
@@ -244,14 +230,13 @@ impl Loop {
                     enabled,
                 } => {
                     self.remove(&server);
-                    let Some(be) = self.backends.get_mut(backend) else {
+                    if backend >= self.backends.len() {
                         log::error!(
                             "health checks: no backend #{backend} for server '{}'",
                             server.name
                         );
                         continue;
-                    };
-                    be.servers.push(server.clone());
+                    }
                     if let Some(settings) = check {
                         self.register(backend, server, settings, enabled, now);
                     }
@@ -263,10 +248,10 @@ impl Loop {
                         .iter_mut()
                         .find(|e| Arc::ptr_eq(&e.server, &server))
                     {
+                        // The handle already showed it (`set_enabled`).
                         e.enabled = enabled;
                         e.probe = None;
                         e.next = now;
-                        e.server.check.info().enabled = enabled;
                     }
                 }
             }
@@ -275,9 +260,6 @@ impl Loop {
 
     fn remove(&mut self, server: &Arc<ServerShared>) {
         self.entries.retain(|e| !Arc::ptr_eq(&e.server, server));
-        for b in &mut self.backends {
-            b.servers.retain(|s| !Arc::ptr_eq(s, server));
-        }
     }
 
     /// Pauses the checks of servers entering maintenance (HAProxy sets
@@ -296,19 +278,14 @@ impl Loop {
             if maint {
                 e.probe = None;
                 e.health = Health::down(e.settings.rise, e.settings.fall);
-                if info.down_since.is_none() {
-                    info.down_since = Some(now);
-                }
+                info.went_down(now);
             } else {
                 e.health = Health::starting(e.settings.rise, e.settings.fall);
                 e.next = now;
-                if let Some(t) = info.down_since.take() {
-                    info.downtime += now.saturating_duration_since(t);
-                }
+                info.went_up(now);
                 e.server.check.set_up(true);
             }
             info.health = Some(e.health);
-            info.last_change = now;
         }
     }
 
@@ -332,16 +309,13 @@ impl Loop {
         if let (Some(_), Some(connect)) = (be.check_timeout, be.connect_timeout) {
             deadline = deadline.min(now + connect);
         }
-        let fam = if target.is_ipv4() {
-            AddressFamily::Inet
-        } else {
-            AddressFamily::Inet6
-        };
-        let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
-        let fd: OwnedFd = match socket(fam, SockType::Stream, flags, None) {
-            Ok(fd) => fd,
-            Err(errno) => {
-                return self.finish(i, now, now, CheckStatus::SockErr, None, errno.desc());
+        // The proxy's own server socket: nonblocking, close-on-exec (and
+        // TCP_NODELAY, harmless for a request written at once).
+        let fd: OwnedFd = match crate::shard::sys::server_socket(target.is_ipv6()) {
+            // SAFETY: a new descriptor that nothing else owns or closes.
+            Ok(fd) => unsafe { OwnedFd::from_raw_fd(fd) },
+            Err(e) => {
+                return self.finish(i, now, now, CheckStatus::SockErr, None, &strerror(&e));
             }
         };
         let linger = libc::linger {
@@ -485,7 +459,7 @@ impl Loop {
             desc: desc.to_string(),
             duration: now.saturating_duration_since(started),
         };
-        let before = be.counts();
+        let before = usable_counts(&be.shared);
         let rec = e.health.record(status.passed());
         e.next = now + e.health.interval(&e.settings);
         let mut info = e.server.check.info();
@@ -498,14 +472,10 @@ impl Loop {
             Some(Transition::WentDown) => {
                 e.server.check.set_up(false);
                 info.chkdown += 1;
-                info.last_change = now;
-                info.down_since = Some(now);
+                info.went_down(now);
                 drop(info);
-                let after = be.counts();
-                let sessions = e
-                    .server
-                    .cur_conns
-                    .load(std::sync::atomic::Ordering::Relaxed);
+                let after = usable_counts(&be.shared);
+                let sessions = e.server.cur_conns.load(Ordering::Relaxed);
                 log::warn!(
                     "{}",
                     report::down_message(&be.name, name, backup, &result, after, sessions)
@@ -516,17 +486,28 @@ impl Loop {
             }
             Some(Transition::WentUp) => {
                 e.server.check.set_up(true);
-                info.last_change = now;
-                if let Some(t) = info.down_since.take() {
-                    info.downtime += now.saturating_duration_since(t);
-                }
+                info.went_up(now);
                 drop(info);
-                let after = be.counts();
+                let after = usable_counts(&be.shared);
                 log::warn!(
                     "{}",
                     report::up_message(&be.name, name, backup, &result, after)
                 );
+                wake_queued(&self.mesh, &mut self.waker, &be.shared, e.backend);
             }
+        }
+    }
+}
+
+/// A server of backend `b` came back up: the streams queued in the backend
+/// (which only a freed slot would otherwise wake) may go to it. Tells the
+/// shards that have some, as `Mesh::wake_queued` does (the owner's: the
+/// body becomes `mesh.wake_queued(waker, backend, b)` once it is merged).
+fn wake_queued(mesh: &Mesh, waker: &mut WakeRing, backend: &BackendShared, b: usize) {
+    let queued = backend.queued_shards.load(Ordering::Acquire);
+    for i in 0..mesh.shards() {
+        if queued.checked_shr(i as u32).is_some_and(|q| q & 1 == 1) {
+            mesh.post_from_control(waker, i, Msg::SlotFree { backend: b });
         }
     }
 }

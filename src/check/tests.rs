@@ -457,7 +457,7 @@ fn snapshot_of_an_unchecked_server() {
     let s = c.snapshot(Admin::Ready);
     assert_eq!(
         (s.status.as_str(), s.up, s.configured, s.check_status),
-        ("no check", true, false, "")
+        ("no check", true, false, None)
     );
     assert_eq!(c.snapshot(Admin::Maint).status, "MAINT");
     assert_eq!(c.snapshot(Admin::Drain).status, "DRAIN");
@@ -513,4 +513,67 @@ fn pick_follows_check_state_and_backups_take_over() {
         ["a2", "a2"],
         "an active one is back"
     );
+}
+
+#[test]
+fn usable_counts_are_ready_up_and_weighted_servers() {
+    let shared = backend(
+        "backend be\n    server a1 10.0.0.1:80 check\n    server a2 10.0.0.2:80\n    \
+         server a3 10.0.0.3:80 disabled\n    server a4 10.0.0.4:80 weight 0\n    \
+         server b1 10.0.0.5:80 backup\n",
+    );
+    let counts = |s: &BackendShared| {
+        let c = usable_counts(s);
+        (c.active, c.backup)
+    };
+    assert_eq!(counts(&shared), (2, 1));
+    srv(&shared, 0).check.set_up(false);
+    assert_eq!(counts(&shared), (1, 1), "down by check");
+    srv(&shared, 1).set_admin(Admin::Drain);
+    assert_eq!(counts(&shared), (0, 1), "draining");
+}
+
+#[test]
+fn the_handle_shows_check_settings_before_the_thread_applies_them() {
+    let cfg = config::parse(
+        &[(
+            "t.cfg",
+            "backend be\n    server s1 127.0.0.1:1\n    server s2 127.0.0.1:2 check\n",
+        )],
+        &|_| None,
+        &|_, _| Err("no".into()),
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"))
+    .config;
+    let rt = crate::runtime::Runtime::new(cfg, 1, 0);
+    let (mesh, _inboxes) = crate::mesh::Mesh::new(1);
+    let checker = Checker::spawn(&rt, Arc::new(mesh)).expect("checker thread");
+    let link = checker.link();
+    // A server added with `check`, its checks disabled (as `add server`).
+    let added = Arc::new(ServerShared::new(
+        &rt.config.backends[0].servers[1],
+        crate::backend::ServerId {
+            slot: 9,
+            generation: 1,
+        },
+        9,
+    ));
+    link.add(0, added.clone(), added.cfg.check, false);
+    let s = snapshot_of(&added);
+    assert_eq!(
+        (s.configured, s.enabled, s.status.as_str()),
+        (true, false, "no check")
+    );
+    link.set_enabled(&added, true);
+    let s = snapshot_of(&added);
+    assert_eq!((s.configured, s.enabled), (true, true), "{}", s.status);
+    link.set_enabled(&added, false);
+    assert!(!snapshot_of(&added).enabled);
+    // Nothing to enable without `check`.
+    let plain = srv(&rt.backends[0], 0);
+    link.set_enabled(&plain, true);
+    let s = snapshot_of(&plain);
+    assert_eq!((s.configured, s.enabled), (false, false));
+    link.remove(&added);
+    drop(checker);
 }

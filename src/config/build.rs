@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use super::parser::{Draft, Kind};
 use super::{
-    Backend, Balance, Config, ConfigError, Frontend, Global, Loc, LogStyle, Mode, Timeouts,
-    UseBackend,
+    Backend, Balance, Config, ConfigError, Frontend, Global, ListenOn, Loc, LogStyle, Mode,
+    StatsAddr, Timeouts, UseBackend,
 };
 use crate::http::{self, Acl, HttpRule};
 
@@ -29,13 +29,14 @@ pub(super) fn build(
     errors: &mut Vec<ConfigError>,
     warnings: &mut Vec<ConfigError>,
 ) -> Config {
+    inherited_fds_used_once(&global, proxies, errors);
     let mut backends = Vec::new();
     // Backend number of each proxy with backend capability.
     let mut own_backend = vec![None; proxies.len()];
     let mut index: HashMap<&str, usize> = HashMap::new();
     for (i, d) in proxies.iter().enumerate().filter(|(_, d)| d.kind.has_be()) {
         let n = backends.len();
-        backends.push(backend(d));
+        backends.push(backend(d, iid(i)));
         if let Some(slot) = own_backend.get_mut(i) {
             *slot = Some(n);
         }
@@ -50,7 +51,7 @@ pub(super) fn build(
     let mut frontends = Vec::new();
     for (i, d) in proxies.iter().enumerate().filter(|(_, d)| d.kind.has_fe()) {
         let own = own_backend.get(i).copied().flatten();
-        frontends.push(targets.frontend(d, own));
+        frontends.push(targets.frontend(d, own, iid(i)));
     }
     for d in proxies {
         if let Some(w) = missing_timeouts(d) {
@@ -66,7 +67,46 @@ pub(super) fn build(
     }
 }
 
-fn backend(d: &Draft) -> Backend {
+/// Refuses an inherited socket (`fd@N`) named twice, by binds or `stats
+/// socket` lines: one listening socket cannot serve two of them (the
+/// second would take it from the first). The `stats socket` lines count
+/// first, then the binds in declaration order; the error is at the later
+/// use and names the earlier one.
+fn inherited_fds_used_once(global: &Global, proxies: &[Draft], errors: &mut Vec<ConfigError>) {
+    // (fd, where, who says it, how the error names it)
+    type Use<'a> = (i32, &'a Loc, String, String);
+    let sockets = global.stats_sockets.iter().filter_map(|s| match s.addr {
+        StatsAddr::Fd(n) => {
+            let who = "'stats socket'".to_string();
+            Some((n, &s.loc, who.clone(), who))
+        }
+        _ => None,
+    });
+    let binds = proxies.iter().flat_map(|d| {
+        let px = format!("{} '{}'", d.kind.word(), d.name);
+        d.binds.iter().filter_map(move |b| match b.on {
+            ListenOn::Fd(n) => Some((n, &b.loc, format!("{px}: 'bind'"), format!("bind of {px}"))),
+            ListenOn::Addr(_) => None,
+        })
+    });
+    let mut seen: Vec<Use<'_>> = Vec::new();
+    for (n, loc, who, noun) in sockets.chain(binds) {
+        match seen.iter().find(|u| u.0 == n) {
+            Some((_, first, _, by)) => errors.push(ConfigError {
+                loc: Some(loc.clone()),
+                msg: format!("{who} : fd@{n} is already used by the {by} at {first}"),
+            }),
+            None => seen.push((n, loc, who, noun)),
+        }
+    }
+}
+
+/// HAProxy's proxy id of the proxy at `index` in declaration order.
+fn iid(index: usize) -> u32 {
+    u32::try_from(index + 1).unwrap_or(u32::MAX)
+}
+
+fn backend(d: &Draft, iid: u32) -> Backend {
     let http = d.s.mode == Mode::Http;
     let balance = match &d.s.balance {
         Balance::Uri { .. } | Balance::Hdr { .. } if !http => Balance::RoundRobin,
@@ -75,6 +115,7 @@ fn backend(d: &Draft) -> Backend {
     Backend {
         name: d.name.clone(),
         loc: d.loc.clone(),
+        iid,
         mode: d.s.mode,
         balance,
         servers: d.servers.clone(),
@@ -191,7 +232,7 @@ struct Targets<'a> {
 
 impl Targets<'_> {
     /// Builds a frontend; `own` is the listen's own backend, if any.
-    fn frontend(&mut self, d: &Draft, own: Option<usize>) -> Frontend {
+    fn frontend(&mut self, d: &Draft, own: Option<usize>, iid: u32) -> Frontend {
         let who = format!("{} '{}'", d.kind.word(), d.name);
         if d.bind_lines == 0 {
             self.error(
@@ -233,6 +274,7 @@ impl Targets<'_> {
         Frontend {
             name: d.name.clone(),
             loc: d.loc.clone(),
+            iid,
             mode: d.s.mode,
             binds: d.binds.clone(),
             maxconn: d.s.maxconn,

@@ -15,7 +15,7 @@
 //! tcp-check engine that ringproxy does not have.
 
 use super::args::{arg, no_extra};
-use super::proxy::{BE, Ctx, DEF, LI, allowed};
+use super::proxy::{BE, Ctx, DEF, LI, allowed, is_token};
 use super::{ExpectMatch, HttpCheck, HttpExpect, Loc};
 use crate::http::Re;
 
@@ -318,12 +318,8 @@ fn status_codes(what: &str, list: &str) -> Result<Vec<(u16, u16)>, String> {
         .collect()
 }
 
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
 fn check_method(kw: &str, m: &str) -> Result<String, String> {
-    if !m.bytes().all(is_tchar) {
+    if !m.bytes().all(is_token) {
         return Err(format!("'{kw}' : invalid HTTP method '{m}'"));
     }
     Ok(m.to_string())
@@ -352,7 +348,7 @@ fn check_version(kw: &str, v: &str) -> Result<String, String> {
 /// A header to send: a token name and a value without CR, LF or NUL.
 fn header(kw: &str, name: &str, value: &str) -> Result<(String, String), String> {
     let name = name.trim();
-    if name.is_empty() || !name.bytes().all(is_tchar) {
+    if name.is_empty() || !name.bytes().all(is_token) {
         return Err(format!(
             "'{kw}' : invalid header name '{}'",
             name.escape_default()

@@ -143,7 +143,8 @@ fn stats(
 }
 
 /// Two sockets that would be the same file (or abstract name): the second
-/// would remove the first one's file at startup.
+/// would remove the first one's file at startup. The same `fd@N` twice is
+/// refused with the binds' (`build::inherited_fds_used_once`).
 fn same_file(a: &StatsAddr, b: &StatsAddr) -> bool {
     match (a, b) {
         (StatsAddr::Unix(x), StatsAddr::Unix(y)) => x == y,
@@ -254,14 +255,7 @@ fn stats_addr(spec: &str) -> Result<StatsAddr, String> {
             "unix" if !rest.is_empty() => return Ok(StatsAddr::Unix(rest.to_string())),
             "abns" if !rest.is_empty() => return Ok(StatsAddr::Abstract(rest.to_string())),
             "unix" | "abns" => return Err(format!("missing path in '{spec}'")),
-            "fd" => {
-                return match rest.parse::<i32>() {
-                    Ok(n) if n > 2 => Ok(StatsAddr::Fd(n)),
-                    _ => Err(format!(
-                        "'{spec}': expects an inherited file descriptor number above 2"
-                    )),
-                };
-            }
+            "fd" => return proxy::inherited_fd(rest).map(StatsAddr::Fd),
             "ipv4" | "ipv6" | "tcp" | "tcp4" | "tcp6" => {}
             _ => {
                 return Err(format!(

@@ -269,6 +269,9 @@ pub struct Timeouts {
 pub struct Frontend {
     pub name: String,
     pub loc: Loc,
+    /// HAProxy's proxy id (`iid` in `show stat`): 1, 2, ... in declaration
+    /// order of the proxies; a listen's frontend and backend share it.
+    pub iid: u32,
     pub mode: Mode,
     pub binds: Vec<Bind>,
     /// `maxconn N` in the frontend (or inherited from defaults).
@@ -382,6 +385,19 @@ pub enum Balance {
     },
 }
 
+impl Balance {
+    /// HAProxy's dynamic algorithms (`BE_LB_PROP_DYN`): weights can change
+    /// at run time and servers can be added. Not the map-based hashes
+    /// (`source`, `uri`, `hdr`), whose table is built once (a change would
+    /// remap most clients).
+    pub fn is_dynamic(&self) -> bool {
+        matches!(
+            self,
+            Balance::RoundRobin | Balance::LeastConn | Balance::Random { .. }
+        )
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProxyVersion {
     V1,
@@ -392,6 +408,8 @@ pub enum ProxyVersion {
 pub struct Backend {
     pub name: String,
     pub loc: Loc,
+    /// HAProxy's proxy id (see `Frontend::iid`).
+    pub iid: u32,
     pub mode: Mode,
     pub balance: Balance,
     pub servers: Vec<Server>,

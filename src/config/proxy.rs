@@ -181,7 +181,7 @@ fn bind(ctx: &mut Ctx<'_>, w: &[String]) -> Result<(), String> {
 
 /// The N of `fd@N`: a file descriptor number the process inherited (0, 1
 /// and 2 are stdin, stdout and stderr, never listeners).
-fn inherited_fd(n: &str) -> Result<i32, String> {
+pub(super) fn inherited_fd(n: &str) -> Result<i32, String> {
     match n.parse::<i32>() {
         Ok(fd) if fd > 2 => Ok(fd),
         _ => Err(format!(
@@ -475,8 +475,8 @@ fn balance_hdr(algo: &str, w: &[String]) -> Result<Balance, String> {
     })
 }
 
-/// HTTP token characters (RFC 9110 `tchar`).
-fn is_token(b: u8) -> bool {
+/// HTTP token characters (RFC 9110 `tchar`): header names, methods.
+pub(super) fn is_token(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 

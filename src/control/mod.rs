@@ -65,7 +65,7 @@ impl Control {
         mesh: Arc<Mesh>,
         shards: Vec<JoinHandle<()>>,
     ) -> std::io::Result<Control> {
-        let checker = Checker::spawn(&rt).map_err(|e| {
+        let checker = Checker::spawn(&rt, mesh.clone()).map_err(|e| {
             std::io::Error::new(e.kind(), format!("cannot start the health checker: {e}"))
         })?;
         Ok(Control {

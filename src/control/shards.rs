@@ -3,9 +3,10 @@
 //! the health checker.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::api::{NotRemovable, ServerId, SessionRow, Shards, store_maxconn, store_weight};
+use crate::api::{NotRemovable, ServerId, SessionRow, Shards};
 use crate::backend::{Admin, ServerShared};
 use crate::check::CheckerLink;
 use crate::config;
@@ -32,7 +33,7 @@ impl ShardOps {
             .ok_or_else(|| CoordError::NoBackend.to_string())?
             .registry();
         reg.slots
-            .get(id.slot)
+            .get(id.server.id.slot as usize)
             .and_then(|s| s.srv.as_ref())
             .filter(|s| Arc::ptr_eq(s, &id.server))
             .cloned()
@@ -69,14 +70,14 @@ impl Shards for ShardOps {
 
     fn set_weight(&mut self, id: &ServerId, weight: u32) -> Result<(), String> {
         let srv = self.live(id)?;
-        store_weight(&srv, weight);
+        srv.weight.store(weight, Ordering::Relaxed);
         self.coord.capacity_changed(id.backend);
         Ok(())
     }
 
     fn set_maxconn(&mut self, id: &ServerId, maxconn: u32) -> Result<(), String> {
         let srv = self.live(id)?;
-        store_maxconn(&srv, maxconn);
+        srv.maxconn.store(maxconn, Ordering::Relaxed);
         self.coord.capacity_changed(id.backend);
         Ok(())
     }

@@ -44,6 +44,7 @@ backend be
         frontends: vec![Frontend {
             name: "fe".into(),
             loc: loc(11),
+            iid: 1,
             mode: Mode::Tcp,
             binds: vec![Bind {
                 on: ListenOn::Addr(sa("0.0.0.0:80")),
@@ -72,6 +73,7 @@ backend be
         backends: vec![Backend {
             name: "be".into(),
             loc: loc(15),
+            iid: 2,
             mode: Mode::Tcp,
             balance: Balance::RoundRobin,
             servers: vec![Server {
@@ -504,6 +506,30 @@ backend e
 }
 
 #[test]
+fn dynamic_algorithms_are_haproxys() {
+    let dynamic = [
+        Balance::RoundRobin,
+        Balance::LeastConn,
+        Balance::Random { draws: 2 },
+    ];
+    assert!(dynamic.iter().all(Balance::is_dynamic));
+    let map_based = [
+        Balance::Source,
+        Balance::Uri {
+            whole: false,
+            path_only: false,
+            len: None,
+            depth: None,
+        },
+        Balance::Hdr {
+            name: "host".into(),
+            use_domain_only: false,
+        },
+    ];
+    assert!(!map_based.iter().any(Balance::is_dynamic));
+}
+
+#[test]
 fn ignored_options_and_log_lines() {
     let text = format!(
         "\
@@ -690,4 +716,30 @@ fn bind_on_an_inherited_fd() {
             "expects an inherited file descriptor number above 2",
         );
     }
+}
+
+#[test]
+fn proxy_ids_follow_declaration_order_across_files() {
+    let a = "defaults\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\nfrontend f1\n    bind :80\n    default_backend b2\nbackend b1\n    server s 10.0.0.1:80\n";
+    let b =
+        "listen l\n    bind :81\n    server s 10.0.0.2:80\nbackend b2\n    server s 10.0.0.3:80\n";
+    let cfg = super::parse_files(&[("a.cfg", a), ("b.cfg", b)])
+        .unwrap_or_else(|e| panic!("{}", super::show(&e)))
+        .config;
+    let fe: Vec<(&str, u32)> = cfg
+        .frontends
+        .iter()
+        .map(|f| (f.name.as_str(), f.iid))
+        .collect();
+    let be: Vec<(&str, u32)> = cfg
+        .backends
+        .iter()
+        .map(|b| (b.name.as_str(), b.iid))
+        .collect();
+    assert_eq!(fe, [("f1", 1), ("l", 3)]);
+    assert_eq!(
+        be,
+        [("b1", 2), ("l", 3), ("b2", 4)],
+        "a listen is one proxy"
+    );
 }

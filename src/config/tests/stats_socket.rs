@@ -169,3 +169,34 @@ fn inherited_fd() {
     let l = ok("global\n    stats socket fd@4 level admin\n");
     assert_eq!(l.config.global.stats_sockets[0].addr, StatsAddr::Fd(4));
 }
+
+#[test]
+fn an_inherited_fd_serves_one_listener_only() {
+    let be = "backend b\n    server s 127.0.0.1:1\n";
+    let e = errors(&format!(
+        "global\n    stats socket fd@4\nfrontend f\n    bind fd@4\n    default_backend b\n{be}"
+    ));
+    assert_has(
+        &e,
+        "t.cfg:4",
+        "frontend 'f': 'bind' : fd@4 is already used by the 'stats socket' at t.cfg:2",
+    );
+    let e = errors("global\n    stats socket fd@5\n    stats socket fd@5 level admin\n");
+    assert_has(
+        &e,
+        "t.cfg:3",
+        "'stats socket' : fd@5 is already used by the 'stats socket' at t.cfg:2",
+    );
+    let e = errors(&format!(
+        "frontend f\n    bind fd@6\n    default_backend b\nlisten l\n    bind fd@6\n    server s 127.0.0.1:2\n{be}"
+    ));
+    assert_has(
+        &e,
+        "t.cfg:5",
+        "listen 'l': 'bind' : fd@6 is already used by the bind of frontend 'f' at t.cfg:2",
+    );
+    // Different numbers are different sockets.
+    ok(&format!(
+        "global\n    stats socket fd@4\nfrontend f\n    bind fd@5\n    default_backend b\n{be}"
+    ));
+}
