@@ -45,21 +45,8 @@ impl ShardListener {
 /// names the bind.
 pub fn open_all(config: &Config, shards: usize) -> Result<Vec<Vec<ShardListener>>, String> {
     let mut out: Vec<Vec<ShardListener>> = (0..shards).map(|_| Vec::new()).collect();
-    let mut inherited = Vec::new();
     for (fi, fe) in config.frontends.iter().enumerate() {
         for b in &fe.binds {
-            if let ListenOn::Fd(fd) = b.on {
-                if inherited.contains(&fd) {
-                    for l in out.iter().flatten() {
-                        sys::close(l.fd);
-                    }
-                    return Err(format!(
-                        "{}: frontend '{}': fd@{fd} is already used by another bind",
-                        b.loc, fe.name
-                    ));
-                }
-                inherited.push(fd);
-            }
             for (shard, per_shard) in out.iter_mut().enumerate() {
                 let opened = match b.on {
                     ListenOn::Addr(addr) => sys::reuseport_listener(addr, b.v6only, BACKLOG),

@@ -102,8 +102,26 @@ fn show_info_over_socat_unix_and_tcp() {
         "    stats socket {} mode 600 level admin\n    stats socket ipv4@127.0.0.1:{port}\n",
         sock.display()
     );
-    let (p, _) = tcp_proxy(&global, "roundrobin", &[&b]);
+    let (p, addr) = tcp_proxy(&global, "roundrobin", &[&b]);
+    let mut got = String::new();
+    TcpStream::connect(addr)
+        .and_then(|mut c| {
+            c.shutdown(std::net::Shutdown::Write)?;
+            c.read_to_string(&mut got)
+        })
+        .expect("one session through the proxy");
+    assert_eq!(got, "s1\n");
+    // The session's bytes are counted when its stream ends, just after the
+    // client saw the server's close.
+    assert!(
+        wait_for(Duration::from_secs(5), || {
+            field(&api(&sock, "show info\n"), "TotalBytesOut") == Some("3")
+        }),
+        "the 3 bytes sent to the client: {}",
+        api(&sock, "show info\n")
+    );
     let info = api(&sock, "show info\n");
+    assert_eq!(field(&info, "CumConns"), Some("1"));
     assert!(
         info.ends_with("\n\n"),
         "output then an empty line: {info:?}"

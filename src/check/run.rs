@@ -31,7 +31,7 @@ use super::state::{CheckResult, CheckStatus, Health, Transition, first_check_del
 use super::{Cmd, usable_counts};
 use crate::backend::{Admin, BackendShared, ServerShared};
 use crate::config::{CheckSettings, HttpCheck};
-use crate::mesh::{Mesh, Msg};
+use crate::mesh::Mesh;
 use crate::runtime::Runtime;
 use crate::shard::ring::WakeRing;
 
@@ -493,21 +493,9 @@ impl Loop {
                     "{}",
                     report::up_message(&be.name, name, backup, &result, after)
                 );
-                wake_queued(&self.mesh, &mut self.waker, &be.shared, e.backend);
+                self.mesh
+                    .wake_queued(&mut self.waker, &be.shared, e.backend);
             }
-        }
-    }
-}
-
-/// A server of backend `b` came back up: the streams queued in the backend
-/// (which only a freed slot would otherwise wake) may go to it. Tells the
-/// shards that have some, as `Mesh::wake_queued` does (the owner's: the
-/// body becomes `mesh.wake_queued(waker, backend, b)` once it is merged).
-fn wake_queued(mesh: &Mesh, waker: &mut WakeRing, backend: &BackendShared, b: usize) {
-    let queued = backend.queued_shards.load(Ordering::Acquire);
-    for i in 0..mesh.shards() {
-        if queued.checked_shr(i as u32).is_some_and(|q| q & 1 == 1) {
-            mesh.post_from_control(waker, i, Msg::SlotFree { backend: b });
         }
     }
 }

@@ -186,7 +186,7 @@ impl Coordinator {
     ) -> Result<Arc<ServerShared>, CoordError> {
         let rt = self.rt.clone();
         let backend: &BackendShared = &rt.backends[b];
-        if !is_dynamic(&backend.cfg.balance) {
+        if !backend.cfg.balance.is_dynamic() {
             return Err(CoordError::NotDynamic);
         }
         let srv = {
@@ -243,13 +243,4 @@ impl Coordinator {
         rx.recv_timeout(REPLY_WAIT)
             .map_err(|_| CoordError::ShardsSilent)
     }
-}
-
-/// HAProxy's "dynamic" algorithms, the only ones that accept servers at run
-/// time (map-based hashing would remap most clients).
-pub fn is_dynamic(balance: &config::Balance) -> bool {
-    matches!(
-        balance,
-        config::Balance::RoundRobin | config::Balance::LeastConn | config::Balance::Random { .. }
-    )
 }

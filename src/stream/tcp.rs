@@ -782,6 +782,8 @@ impl Shard {
         let mut st = self.streams.remove(sk).expect("checked above");
         let fe = &self.rt.frontends[st.frontend].counters;
         fe.bytes(st.c2s.bytes, st.s2c.bytes);
+        // The process's own total: frontends may come and go with reloads.
+        self.rt.counters.bytes(st.c2s.bytes, st.s2c.bytes);
         if let Some(b) = st.backend.filter(|_| st.be_counted) {
             let be = &self.rt.backends[b].counters;
             be.leave();

@@ -151,16 +151,6 @@ impl Lb {
             Lb::Random(s) => s.pick(servers, ctx),
         }
     }
-
-    /// Whether the algorithm may add servers at run time (HAProxy "dynamic"
-    /// algorithms: roundrobin, leastconn, random; not source with its
-    /// map-based hash, where a new server would remap most clients).
-    pub fn is_dynamic(&self) -> bool {
-        match self {
-            Lb::RoundRobin(_) | Lb::LeastConn(_) | Lb::Random(_) => true,
-            Lb::Source(_) => false,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -292,14 +282,6 @@ pub(crate) mod tests {
                 assert!(seen[1..].iter().all(|&c| c > 0), "{b:?} {seen:?}");
             }
         }
-    }
-
-    #[test]
-    fn dynamic_algorithms() {
-        assert!(Lb::new(&Balance::RoundRobin, 1, 0).is_dynamic());
-        assert!(Lb::new(&Balance::LeastConn, 1, 0).is_dynamic());
-        assert!(Lb::new(&Balance::Random { draws: 2 }, 1, 0).is_dynamic());
-        assert!(!Lb::new(&Balance::Source, 1, 0).is_dynamic());
     }
 
     #[test]
