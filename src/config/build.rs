@@ -131,6 +131,7 @@ fn backend(d: &Draft, iid: u32) -> Backend {
         http_request: rules(d, &d.http_request),
         http_response: rules(d, &d.http_response),
         http_check: d.s.http_check.build(),
+        retired: false,
     }
 }
 
@@ -293,6 +294,7 @@ impl Targets<'_> {
             errorfiles: d.s.errorfiles.clone(),
             http_request: rules(d, &d.http_request),
             http_response: rules(d, &d.http_response),
+            retired: false,
         }
     }
 

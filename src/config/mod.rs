@@ -10,6 +10,7 @@
 //! whole configuration. Every error is collected, none stops parsing.
 
 pub mod model;
+pub mod reload;
 
 mod addr;
 mod args;

@@ -297,6 +297,9 @@ pub struct Frontend {
     pub errorfiles: Vec<ErrorFile>,
     pub http_request: Vec<HttpRule>,
     pub http_response: Vec<HttpRule>,
+    /// Removed by a reload: kept at its slot (see `config::reload`) for the
+    /// sessions that started before, with no bind; never listed.
+    pub retired: bool,
 }
 
 impl Frontend {
@@ -437,6 +440,9 @@ pub struct Backend {
     /// health checks of this backend's servers are HTTP checks. `None`:
     /// TCP connect checks (HAProxy's default layer 4 check).
     pub http_check: Option<HttpCheck>,
+    /// Removed by a reload: kept at its slot (see `config::reload`) for the
+    /// streams that started before; nothing routes to it; never listed.
+    pub retired: bool,
 }
 
 /// The request and the expectations of an HTTP health check.

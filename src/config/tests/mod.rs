@@ -8,6 +8,7 @@ mod garbage;
 mod http;
 mod load;
 mod model;
+mod reload;
 mod sections;
 mod stats_socket;
 

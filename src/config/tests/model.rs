@@ -69,6 +69,7 @@ backend be
             errorfiles: vec![],
             http_request: vec![],
             http_response: vec![],
+            retired: false,
         }],
         backends: vec![Backend {
             name: "be".into(),
@@ -105,6 +106,7 @@ backend be
             http_request: vec![],
             http_response: vec![],
             http_check: None,
+            retired: false,
         }],
     };
     assert_eq!(loaded.config, want);
