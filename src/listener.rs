@@ -9,7 +9,7 @@
 
 use std::os::fd::RawFd;
 
-use crate::config::{Config, ListenOn};
+use crate::config::{Bind, Config, Frontend, ListenOn};
 use crate::mesh::Msg;
 use crate::shard::ring::Completion;
 use crate::shard::token::{Key, Op, Token};
@@ -44,38 +44,52 @@ impl ShardListener {
 /// Opens every bind once per shard. On error, closes what was opened and
 /// names the bind.
 pub fn open_all(config: &Config, shards: usize) -> Result<Vec<Vec<ShardListener>>, String> {
+    let binds: Vec<(usize, &Frontend, &Bind)> = config
+        .frontends
+        .iter()
+        .enumerate()
+        .flat_map(|(fi, fe)| fe.binds.iter().map(move |b| (fi, fe, b)))
+        .collect();
+    open_binds(&binds, shards)
+}
+
+/// Opens each of `binds` (frontend slot, frontend, bind) once per shard, in
+/// order (so a listener has the same index on every shard). On error,
+/// closes what was opened and names the bind.
+pub fn open_binds(
+    binds: &[(usize, &Frontend, &Bind)],
+    shards: usize,
+) -> Result<Vec<Vec<ShardListener>>, String> {
     let mut out: Vec<Vec<ShardListener>> = (0..shards).map(|_| Vec::new()).collect();
-    for (fi, fe) in config.frontends.iter().enumerate() {
-        for b in &fe.binds {
-            for (shard, per_shard) in out.iter_mut().enumerate() {
-                let opened = match b.on {
-                    ListenOn::Addr(addr) => sys::reuseport_listener(addr, b.v6only, BACKLOG),
-                    // One inherited socket, shared by every shard (each
-                    // arms its own multishot accept on its own duplicate).
-                    ListenOn::Fd(fd) if shard == 0 => sys::inherited_listener(fd),
-                    ListenOn::Fd(fd) => sys::dup_cloexec(fd),
-                };
-                match opened {
-                    Ok(fd) => per_shard.push(ShardListener {
-                        fd,
-                        frontend: fi,
-                        accept_proxy: b.accept_proxy,
-                        name: b.name.clone(),
-                        armed: false,
-                        cancelling: false,
-                        want: false,
-                        closing: false,
-                        closed: false,
-                    }),
-                    Err(e) => {
-                        for l in out.iter().flatten() {
-                            sys::close(l.fd);
-                        }
-                        return Err(format!(
-                            "{}: frontend '{}': cannot bind socket ({e}) [{}]",
-                            b.loc, fe.name, b.on
-                        ));
+    for &(fi, fe, b) in binds {
+        for (shard, per_shard) in out.iter_mut().enumerate() {
+            let opened = match b.on {
+                ListenOn::Addr(addr) => sys::reuseport_listener(addr, b.v6only, BACKLOG),
+                // One inherited socket, shared by every shard (each arms
+                // its own multishot accept on its own duplicate).
+                ListenOn::Fd(fd) if shard == 0 => sys::inherited_listener(fd),
+                ListenOn::Fd(fd) => sys::dup_cloexec(fd),
+            };
+            match opened {
+                Ok(fd) => per_shard.push(ShardListener {
+                    fd,
+                    frontend: fi,
+                    accept_proxy: b.accept_proxy,
+                    name: b.name.clone(),
+                    armed: false,
+                    cancelling: false,
+                    want: false,
+                    closing: false,
+                    closed: false,
+                }),
+                Err(e) => {
+                    for l in out.iter().flatten() {
+                        sys::close(l.fd);
                     }
+                    return Err(format!(
+                        "{}: frontend '{}': cannot bind socket ({e}) [{}]",
+                        b.loc, fe.name, b.on
+                    ));
                 }
             }
         }

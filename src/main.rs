@@ -14,10 +14,11 @@ use std::sync::Arc;
 use argh::FromArgs;
 
 use ringproxy::config;
+use ringproxy::control::reload::Reloader;
 use ringproxy::control::{self, Control};
 use ringproxy::listener;
 use ringproxy::mesh::Mesh;
-use ringproxy::runtime::Runtime;
+use ringproxy::runtime::{Current, Runtime};
 use ringproxy::shard::{Shard, ShardStart, sys};
 
 /// ringproxy: a TCP and HTTP/1.1 load balancer on io_uring shards, with
@@ -186,6 +187,7 @@ fn run(args: Args) -> i32 {
     // Reads the time zone once, before any shard formats a log date.
     ringproxy::accesslog::clock::init();
     let rt = Arc::new(Runtime::new(cfg, nshards, maxconn));
+    let current = Arc::new(Current::new(rt.clone()));
     let (mesh, inboxes) = Mesh::new(nshards);
     let mesh = Arc::new(mesh);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -212,7 +214,7 @@ fn run(args: Args) -> i32 {
         }
     }
     drop(ready_tx);
-    let control = match Control::new(rt.clone(), mesh.clone(), handles) {
+    let mut control = match Control::new(current.clone(), mesh.clone(), handles) {
         Ok(c) => c,
         Err(e) => {
             log::error!("cannot create the control ring: {e}");
@@ -236,18 +238,24 @@ fn run(args: Args) -> i32 {
         );
         return control.abort();
     }
-    let coord = match ringproxy::mesh::coord::Coordinator::new(rt.clone(), mesh.clone()) {
-        Ok(c) => c,
+    let coord = match ringproxy::mesh::coord::Coordinator::new(current.clone(), mesh.clone()) {
+        Ok(c) => Arc::new(std::sync::Mutex::new(c)),
         Err(e) => {
             log::error!("cannot create the coordinator's ring: {e}");
             return control.abort();
         }
     };
     let shards_api = Box::new(ringproxy::control::shards::ShardOps::new(
+        coord.clone(),
+        control.checker.link(),
+    ));
+    control.set_reloader(Reloader::new(
+        args.file.clone(),
+        current.clone(),
         coord,
         control.checker.link(),
     ));
-    let api = match ringproxy::api::start(api_sockets, rt.clone(), shards_api) {
+    let api = match ringproxy::api::start(api_sockets, current.clone(), shards_api) {
         Ok(a) => a,
         Err(e) => {
             log::error!("cannot start the runtime API thread: {e}");

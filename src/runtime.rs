@@ -1,7 +1,10 @@
-//! Process-wide state built once from the configuration and shared by every
-//! shard through an `Arc`: the configuration itself, backends and servers
-//! (their shared halves), and the connection limits HAProxy also keeps as
-//! process-wide counters (`maxconn` in global and per frontend).
+//! A `Runtime` is one *snapshot*: a configuration and the shared state it
+//! is read with (backends and servers' shared halves, the connection limits
+//! HAProxy keeps process-wide: `maxconn` in global and per frontend).
+//! Shards, sessions and streams hold the snapshot they started with; a
+//! reload builds the next one with `Runtime::reloaded`, which keeps every
+//! counter, limit and backend of the slots that already existed (see
+//! `config::reload`), so a proxy's state outlives the snapshots.
 //!
 //! Only atomics here, touched once per connection (never per chunk); what
 //! changes per request lives in the shards.
@@ -15,8 +18,8 @@ use crate::config::Config;
 /// A connection limit with its pause bookkeeping: which shards stopped
 /// accepting because of it and must be told when a slot frees.
 pub struct Limit {
-    /// 0: unlimited.
-    pub max: u32,
+    /// 0: unlimited (a reload may change a frontend's).
+    max: AtomicU32,
     pub cur: AtomicU32,
     pub paused_shards: AtomicU64,
 }
@@ -24,20 +27,29 @@ pub struct Limit {
 impl Limit {
     pub fn new(max: u32) -> Limit {
         Limit {
-            max,
+            max: AtomicU32::new(max),
             cur: AtomicU32::new(0),
             paused_shards: AtomicU64::new(0),
         }
     }
 
+    pub fn max(&self) -> u32 {
+        self.max.load(Ordering::Relaxed)
+    }
+
+    pub fn set_max(&self, max: u32) {
+        self.max.store(max, Ordering::Relaxed);
+    }
+
     pub fn try_acquire(&self) -> bool {
-        if self.max == 0 {
+        let max = self.max();
+        if max == 0 {
             self.cur.fetch_add(1, Ordering::Relaxed);
             return true;
         }
         self.cur
             .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |c| {
-                (c < self.max).then_some(c + 1)
+                (c < max).then_some(c + 1)
             })
             .is_ok()
     }
@@ -57,13 +69,15 @@ impl Limit {
     }
 }
 
+/// A frontend as a snapshot sees it; its limit and counters are shared by
+/// every snapshot (the frontend's slot keeps them across reloads).
 pub struct FrontendShared {
-    pub limit: Limit,
+    pub limit: Arc<Limit>,
     /// Something configured for this frontend can read the client's
     /// addresses in HTTP mode (rules, conditional switching, forwardfor,
     /// logging): only then are they looked up (two syscalls a session).
     pub needs_addrs: bool,
-    pub counters: crate::stats::Counters,
+    pub counters: Arc<crate::stats::Counters>,
 }
 
 fn needs_addrs(config: &Config, fe: &crate::config::Frontend) -> bool {
@@ -84,16 +98,34 @@ fn needs_addrs(config: &Config, fe: &crate::config::Frontend) -> bool {
         || (fe.log_format.is_some() && !fe.logs.is_empty())
 }
 
+/// Reloads so far (`show info`: Reloads, FailedReloads).
+#[derive(Default)]
+pub struct Reloads {
+    pub applied: AtomicU64,
+    pub failed: AtomicU64,
+}
+
 pub struct Runtime {
     pub config: Config,
     pub shards: usize,
-    pub global: Limit,
+    /// 0 for the startup configuration, then one more per applied reload.
+    pub generation: u64,
+    pub global: Arc<Limit>,
     pub frontends: Vec<FrontendShared>,
     pub backends: Vec<Arc<BackendShared>>,
     /// Process-wide counters (`show info`: CumConns, CumReq, ...).
-    pub counters: crate::stats::Counters,
+    pub counters: Arc<crate::stats::Counters>,
+    pub reloads: Arc<Reloads>,
     /// When the process started (`show info`: Uptime).
     pub started: std::time::SystemTime,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Runtime {
@@ -102,9 +134,9 @@ impl Runtime {
             .frontends
             .iter()
             .map(|f| FrontendShared {
-                limit: Limit::new(f.maxconn.unwrap_or(0)),
+                limit: Arc::new(Limit::new(f.maxconn.unwrap_or(0))),
                 needs_addrs: needs_addrs(&config, f),
-                counters: crate::stats::Counters::default(),
+                counters: Arc::default(),
             })
             .collect();
         let backends = config
@@ -115,11 +147,79 @@ impl Runtime {
         Runtime {
             config,
             shards,
-            global: Limit::new(global_maxconn),
+            generation: 0,
+            global: Arc::new(Limit::new(global_maxconn)),
             frontends,
             backends,
-            counters: crate::stats::Counters::default(),
+            counters: Arc::default(),
+            reloads: Arc::default(),
             started: std::time::SystemTime::now(),
         }
+    }
+
+    /// The next snapshot, for `config` renumbered onto this one's slots
+    /// (`config::reload::renumber`): the frontends and backends of existing
+    /// slots keep their limits, counters, servers and queues (a frontend's
+    /// new `maxconn` applies to its limit); new slots start afresh. Server
+    /// changes inside kept backends are the control plane's to make.
+    pub fn reloaded(&self, config: Config) -> Runtime {
+        let frontends = config
+            .frontends
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let (limit, counters) = match self.frontends.get(i) {
+                    Some(old) => {
+                        old.limit.set_max(f.maxconn.unwrap_or(0));
+                        (old.limit.clone(), old.counters.clone())
+                    }
+                    None => (Arc::new(Limit::new(f.maxconn.unwrap_or(0))), Arc::default()),
+                };
+                FrontendShared {
+                    limit,
+                    needs_addrs: needs_addrs(&config, f),
+                    counters,
+                }
+            })
+            .collect();
+        let backends = config
+            .backends
+            .iter()
+            .enumerate()
+            .map(|(i, b)| match self.backends.get(i) {
+                Some(old) => old.clone(),
+                None => Arc::new(BackendShared::new(b)),
+            })
+            .collect();
+        Runtime {
+            config,
+            shards: self.shards,
+            generation: self.generation + 1,
+            global: self.global.clone(),
+            frontends,
+            backends,
+            counters: self.counters.clone(),
+            reloads: self.reloads.clone(),
+            started: self.started,
+        }
+    }
+}
+
+/// The snapshot the control plane works with (runtime API, coordinator,
+/// checker): the latest applied. Locked per command, never on the data
+/// path.
+pub struct Current(std::sync::Mutex<Arc<Runtime>>);
+
+impl Current {
+    pub fn new(rt: Arc<Runtime>) -> Current {
+        Current(std::sync::Mutex::new(rt))
+    }
+
+    pub fn get(&self) -> Arc<Runtime> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn set(&self, rt: Arc<Runtime>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = rt;
     }
 }

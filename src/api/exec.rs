@@ -14,7 +14,7 @@ use super::ops::{NotRemovable, ServerId, SessionRow, Shards};
 use super::view::{self, Missing, Proxy};
 use crate::backend::Admin;
 use crate::config;
-use crate::runtime::Runtime;
+use crate::runtime::{Current, Runtime};
 
 /// HAProxy's refusal below a command's level.
 pub const PERMISSION_DENIED: &str = "Permission denied\n";
@@ -103,6 +103,9 @@ pub enum Outcome {
 pub struct Exec {
     pub rt: Arc<Runtime>,
     pub proxies: Vec<Proxy>,
+    /// Where a reload publishes its snapshot: each command line runs on
+    /// the latest (None: the one given, for tests).
+    current: Option<Arc<Current>>,
 }
 
 fn text(s: impl Into<String>) -> Outcome {
@@ -219,11 +222,35 @@ pub fn parse_added_server(
 impl Exec {
     pub fn new(rt: Arc<Runtime>) -> Exec {
         let proxies = view::proxies(&rt.config);
-        Exec { rt, proxies }
+        Exec {
+            rt,
+            proxies,
+            current: None,
+        }
+    }
+
+    /// An executor that follows the snapshots reloads publish.
+    pub fn following(current: Arc<Current>) -> Exec {
+        let mut exec = Exec::new(current.get());
+        exec.current = Some(current);
+        exec
+    }
+
+    /// Takes the latest snapshot if a reload published one.
+    fn refresh(&mut self) {
+        let Some(cur) = &self.current else {
+            return;
+        };
+        let rt = cur.get();
+        if rt.generation != self.rt.generation {
+            self.proxies = view::proxies(&rt.config);
+            self.rt = rt;
+        }
     }
 
     /// Runs one command line for a client.
     pub fn run_line(&mut self, line: &[u8], conv: &mut Conversation) -> Outcome {
+        self.refresh();
         let words = command::words(line);
         match command::parse(&words) {
             Parsed::Unknown(w) => text(command::usage(&w)),
@@ -338,7 +365,7 @@ impl Exec {
 
     fn set_weight(&self, id: ServerId, w: &str) -> Outcome {
         let iweight = id.server.initial_weight;
-        let dynamic = self.rt.backends[id.backend].cfg.balance.is_dynamic();
+        let dynamic = self.rt.config.backends[id.backend].balance.is_dynamic();
         match parse_weight(w, iweight, dynamic) {
             Ok(w) => Outcome::Job(Job::SetWeight(id, w)),
             Err(msg) => text(msg),
@@ -349,11 +376,11 @@ impl Exec {
         let Some(b) = view::find_backend(&self.rt, backend) else {
             return text("No such backend.");
         };
-        let be = &self.rt.backends[b];
-        if !be.cfg.balance.is_dynamic() {
+        let be = &self.rt.config.backends[b];
+        if !be.balance.is_dynamic() {
             return text("Backend must use a dynamic load balancing to support dynamic servers.");
         }
-        let http = be.cfg.mode == config::Mode::Http;
+        let http = be.mode == config::Mode::Http;
         // A name already taken is refused by `Shards::add_server`, under
         // the lock that makes the check and the insertion one step.
         match parse_added_server(server, args, http) {

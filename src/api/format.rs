@@ -563,6 +563,9 @@ pub struct Info {
     pub node: String,
     pub listeners: usize,
     pub total_bytes_out: u64,
+    /// Reloads applied and refused (ringproxy's own lines).
+    pub reloads: u64,
+    pub failed_reloads: u64,
 }
 
 /// `show info` in HAProxy 2.6's field order, measured fields only.
@@ -575,7 +578,7 @@ pub fn info(i: &Info) -> String {
         (up % 3600) / 60,
         up % 60
     );
-    let lines: [(&str, String); 39] = [
+    let lines: [(&str, String); 41] = [
         ("Name", "ringproxy".into()),
         ("Version", i.version.into()),
         ("Nbthread", i.nbthread.to_string()),
@@ -615,6 +618,10 @@ pub fn info(i: &Info) -> String {
         ("Memmax_bytes", "0".into()),
         ("Start_time_sec", i.start_time_sec.to_string()),
         ("Tainted", "0".into()),
+        // Not HAProxy's (its master process counts reloads): ours, after
+        // every line HAProxy prints.
+        ("Reloads", i.reloads.to_string()),
+        ("FailedReloads", i.failed_reloads.to_string()),
     ];
     let mut s = String::new();
     for (k, v) in lines {

@@ -28,7 +28,7 @@ use super::conv::{Conversation, Next, TOO_LONG};
 use super::exec::{self, Exec, Job, JobResult, Outcome, WaitStep, Waiting};
 use super::listen::{Bound, Listener};
 use super::ops::Shards;
-use crate::runtime::Runtime;
+use crate::runtime::Current;
 
 /// The running API; `stop` ends it and removes its socket files.
 pub struct ApiHandle {
@@ -58,9 +58,10 @@ impl ApiHandle {
 /// socket, nothing starts.
 pub fn start(
     bound: Vec<Bound>,
-    rt: Arc<Runtime>,
+    current: Arc<Current>,
     shards: Box<dyn Shards>,
 ) -> io::Result<ApiHandle> {
+    let rt = current.get();
     let stop = Arc::new(AtomicBool::new(false));
     if bound.is_empty() {
         return Ok(ApiHandle {
@@ -90,7 +91,7 @@ pub fn start(
         .name("api".into())
         .spawn(move || {
             let mut api = Api {
-                exec: Exec::new(rt.clone()),
+                exec: Exec::following(current),
                 timeout: rt.config.global.stats_timeout,
                 maxconn: rt.config.global.stats_maxconn as usize,
                 max_line: rt.config.global.bufsize,

@@ -631,13 +631,15 @@ fn info_and_times() {
         node: "lb1".into(),
         listeners: 2,
         total_bytes_out: 5,
+        reloads: 3,
+        failed_reloads: 1,
     };
     let text = format::info(&i);
     assert!(text.starts_with("Name: ringproxy\nVersion: 0.1.0\nNbthread: 2\nNbproc: 1\nProcess_num: 1\nPid: 77\nUptime: 1d 1h01m01s\nUptime_sec: 90061\n"));
     assert!(
         text.contains("\nMaxconn: 500\nHard_maxconn: 500\nCurrConns: 3\nCumConns: 9\nCumReq: 8\n")
     );
-    assert!(text.ends_with("Start_time_sec: 1000\nTainted: 0\n"));
+    assert!(text.ends_with("Start_time_sec: 1000\nTainted: 0\nReloads: 3\nFailedReloads: 1\n"));
     assert_eq!(format::human_time(Duration::ZERO), "0s");
     assert_eq!(format::human_time(Duration::from_secs(59)), "59s");
     assert_eq!(format::human_time(Duration::from_secs(3723)), "1h2m");

@@ -10,9 +10,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::format::{BeStat, FeStat, Info, SrvState, SvStat};
 use super::ops::ServerId;
-use crate::backend::{Admin, BackendShared, ServerShared};
+use crate::backend::{Admin, ServerShared};
 use crate::check::{self, CheckSnapshot};
-use crate::config::{Balance, Config, Mode};
+use crate::config::{self, Balance, Config, Mode};
 use crate::runtime::Runtime;
 
 /// A proxy as HAProxy numbers it: a `listen` is one proxy with both sides.
@@ -26,9 +26,10 @@ pub struct Proxy {
 }
 
 /// Every proxy in declaration order (HAProxy's `iid`, from the
-/// configuration).
+/// configuration); not the ones a reload retired.
 pub fn proxies(cfg: &Config) -> Vec<Proxy> {
-    let frontends = cfg.frontends.iter().enumerate().map(|(i, f)| Proxy {
+    let frontends = cfg.frontends.iter().enumerate();
+    let frontends = frontends.filter(|(_, f)| !f.retired).map(|(i, f)| Proxy {
         name: f.name.clone(),
         iid: f.iid,
         fe: Some(i),
@@ -38,6 +39,7 @@ pub fn proxies(cfg: &Config) -> Vec<Proxy> {
         .backends
         .iter()
         .enumerate()
+        .filter(|(_, b)| !b.retired)
         .filter(|(i, _)| !cfg.frontends.iter().any(|f| f.own_backend == Some(*i)))
         .map(|(i, b)| Proxy {
             name: b.name.clone(),
@@ -59,7 +61,10 @@ pub enum Missing {
 
 /// Finds a backend by name.
 pub fn find_backend(rt: &Runtime, name: &str) -> Option<usize> {
-    rt.config.backends.iter().position(|b| b.name == name)
+    rt.config
+        .backends
+        .iter()
+        .position(|b| b.name == name && !b.retired)
 }
 
 /// Finds a server by backend and server names (through the servers list
@@ -106,8 +111,8 @@ pub fn algo(b: &Balance) -> &'static str {
 
 /// A frontend's effective `maxconn`: its own, else the process's.
 fn fe_maxconn(rt: &Runtime, fe: usize) -> u64 {
-    let own = rt.frontends[fe].limit.max;
-    u64::from(if own > 0 { own } else { rt.global.max })
+    let own = rt.frontends[fe].limit.max();
+    u64::from(if own > 0 { own } else { rt.global.max() })
 }
 
 pub fn fe_stat(rt: &Runtime, p: &Proxy, fe: usize) -> FeStat {
@@ -132,7 +137,7 @@ fn eweight(s: &ServerShared) -> u32 {
 }
 
 pub fn sv_stat(rt: &Runtime, p: &Proxy, id: &ServerId) -> SvStat {
-    let be = &rt.backends[id.backend];
+    let cfg = &rt.config.backends[id.backend];
     let s = &id.server;
     let check = check::snapshot_of(s);
     let (rise, fall) = rise_fall(s);
@@ -141,7 +146,7 @@ pub fn sv_stat(rt: &Runtime, p: &Proxy, id: &ServerId) -> SvStat {
         name: s.name.clone(),
         iid: p.iid,
         sid: s.puid,
-        http: be.cfg.mode == Mode::Http,
+        http: cfg.mode == Mode::Http,
         c: s.counters.snapshot(),
         scur: u64::from(s.cur_conns.load(Ordering::Relaxed)),
         maxconn: s.maxconn.load(Ordering::Relaxed),
@@ -178,7 +183,10 @@ fn fullconn(rt: &Runtime, b: usize) -> u64 {
 
 /// The usable servers load balancing draws from now (HAProxy's rule: the
 /// active ones, else the first backup or all backups with `allbackups`).
-fn lb_tier(be: &BackendShared, servers: &[(usize, Arc<ServerShared>)]) -> Vec<Arc<ServerShared>> {
+fn lb_tier(
+    cfg: &config::Backend,
+    servers: &[(usize, Arc<ServerShared>)],
+) -> Vec<Arc<ServerShared>> {
     let act: Vec<_> = servers
         .iter()
         .filter(|(_, s)| !s.backup && s.usable())
@@ -188,7 +196,7 @@ fn lb_tier(be: &BackendShared, servers: &[(usize, Arc<ServerShared>)]) -> Vec<Ar
         return act;
     }
     let mut bck = servers.iter().filter(|(_, s)| s.backup && s.usable());
-    if be.cfg.allbackups {
+    if cfg.allbackups {
         bck.map(|(_, s)| s.clone()).collect()
     } else {
         bck.next().map(|(_, s)| s.clone()).into_iter().collect()
@@ -197,8 +205,9 @@ fn lb_tier(be: &BackendShared, servers: &[(usize, Arc<ServerShared>)]) -> Vec<Ar
 
 pub fn be_stat(rt: &Runtime, p: &Proxy, b: usize, counts: bool) -> BeStat {
     let be = &rt.backends[b];
+    let cfg = &rt.config.backends[b];
     let servers = be.servers_snapshot();
-    let tier = lb_tier(be, &servers);
+    let tier = lb_tier(cfg, &servers);
     let weight: u32 = tier.iter().map(|s| eweight(s)).sum();
     let usable = check::usable_counts(be);
     let nbup = servers
@@ -208,7 +217,7 @@ pub fn be_stat(rt: &Runtime, p: &Proxy, b: usize, counts: bool) -> BeStat {
     BeStat {
         name: p.name.clone(),
         iid: p.iid,
-        http: be.cfg.mode == Mode::Http,
+        http: cfg.mode == Mode::Http,
         c: be.counters.snapshot(),
         qcur: u64::from(be.queued.load(Ordering::Relaxed)),
         slim: fullconn(rt, b),
@@ -218,17 +227,16 @@ pub fn be_stat(rt: &Runtime, p: &Proxy, b: usize, counts: bool) -> BeStat {
         uweight: tier.iter().map(|s| s.weight.load(Ordering::Relaxed)).sum(),
         act: usable.active,
         bck: usable.backup,
-        algo: algo(&be.cfg.balance),
+        algo: algo(&cfg.balance),
     }
 }
 
 /// HAProxy's CMAINT: the server's line in the configuration says
 /// `disabled`. A server from `add server` has no such line: its maintenance
 /// is forced (HAProxy's FMAINT), whatever its own settings say.
-fn disabled_by_config(be: &BackendShared, s: &ServerShared) -> bool {
+fn disabled_by_config(cfg: &config::Backend, s: &ServerShared) -> bool {
     s.cfg.disabled
-        && be
-            .cfg
+        && cfg
             .servers
             .iter()
             .any(|c| c.name == s.name && c.loc == s.cfg.loc)
@@ -244,7 +252,7 @@ pub fn srv_state(rt: &Runtime, p: &Proxy, id: &ServerId) -> SrvState {
         srv_name: s.name.clone(),
         addr: s.addr,
         admin: s.admin(),
-        cfg_disabled: disabled_by_config(&rt.backends[id.backend], s),
+        cfg_disabled: disabled_by_config(&rt.config.backends[id.backend], s),
         uweight: s.weight.load(Ordering::Relaxed),
         iweight: s.initial_weight,
         since_change: since_change(s, &check),
@@ -284,7 +292,7 @@ pub fn info(rt: &Runtime) -> Info {
             .unwrap_or_default(),
         start_time_sec: start,
         ulimit_n: nofile(),
-        maxconn: u64::from(rt.global.max),
+        maxconn: u64::from(rt.global.max()),
         curr_conns: u64::from(rt.global.cur.load(Ordering::Relaxed)),
         cum_conns: c.conn_tot,
         cum_req: c.req_tot,
@@ -297,5 +305,7 @@ pub fn info(rt: &Runtime) -> Info {
             .sum::<usize>()
             + rt.config.global.stats_sockets.len(),
         total_bytes_out: c.bytes_out,
+        reloads: rt.reloads.applied.load(Ordering::Relaxed),
+        failed_reloads: rt.reloads.failed.load(Ordering::Relaxed),
     }
 }

@@ -172,6 +172,10 @@ pub struct Registry {
 pub struct RegSlot {
     pub generation: u32,
     pub srv: Option<Arc<ServerShared>>,
+    /// Removed by a reload, in maintenance until no shard refers to it:
+    /// the slot stays taken but the server is no longer listed nor found
+    /// by name (a server of the same name may already replace it).
+    pub draining: bool,
 }
 
 impl Registry {
@@ -199,7 +203,20 @@ impl Registry {
         self.slots[i] = RegSlot {
             generation: srv.id.generation,
             srv: Some(srv),
+            draining: false,
         };
+    }
+
+    /// Makes a server from `cfg` in the next free slot, with the next
+    /// `puid`. Shards learn of it by message (`ServerAdd`, or a reload's
+    /// commit).
+    pub fn add(&mut self, cfg: &config::Server) -> Arc<ServerShared> {
+        let id = self.next_id();
+        let puid = self.next_puid;
+        self.next_puid += 1;
+        let srv = Arc::new(ServerShared::new(cfg, id, puid));
+        self.insert(srv.clone());
+        srv
     }
 
     /// Frees the slot of `id` if it still holds that server.
@@ -211,16 +228,28 @@ impl Registry {
         slot.srv.take()
     }
 
+    /// Marks the server of `id` as draining (see `RegSlot::draining`).
+    pub fn set_draining(&mut self, id: ServerId) {
+        if let Some(slot) = self.slots.get_mut(id.slot as usize)
+            && slot.generation == id.generation
+        {
+            slot.draining = true;
+        }
+    }
+
     pub fn find(&self, name: &str) -> Option<&Arc<ServerShared>> {
         self.slots
             .iter()
+            .filter(|s| !s.draining)
             .filter_map(|s| s.srv.as_ref())
             .find(|s| s.name == name)
     }
 }
 
+/// The state of a backend that outlives configuration snapshots (its
+/// configuration is each snapshot's `config.backends[slot]`).
 pub struct BackendShared {
-    pub cfg: config::Backend,
+    pub name: String,
     /// Servers as the control plane sees them (locked by the control
     /// plane only, never on the data path).
     pub registry: std::sync::Mutex<Registry>,
@@ -244,7 +273,7 @@ impl BackendShared {
         }
         reg.next_puid = cfg.servers.len() as u32 + 1;
         BackendShared {
-            cfg: cfg.clone(),
+            name: cfg.name.clone(),
             registry: std::sync::Mutex::new(reg),
             queued: AtomicU32::new(0),
             queued_shards: AtomicU64::new(0),
@@ -264,6 +293,7 @@ impl BackendShared {
             .slots
             .iter()
             .enumerate()
+            .filter(|(_, s)| !s.draining)
             .filter_map(|(i, s)| s.srv.clone().map(|s| (i, s)))
             .collect()
     }
@@ -376,6 +406,10 @@ impl LocalServer {
 /// One backend on one shard.
 pub struct LocalBackend {
     lb: Lb,
+    /// The algorithm `lb` runs (a reload may change it).
+    balance: config::Balance,
+    /// `option allbackups`.
+    allbackups: bool,
     pub servers: Vec<LocalServer>,
     /// Streams waiting for a server slot, oldest first.
     pub queue: VecDeque<Key>,
@@ -386,7 +420,7 @@ pub struct LocalBackend {
 }
 
 impl LocalBackend {
-    pub fn new(shared: &BackendShared, seed: u64) -> LocalBackend {
+    pub fn new(shared: &BackendShared, cfg: &config::Backend, seed: u64) -> LocalBackend {
         let reg = shared.registry();
         let servers: Vec<LocalServer> = reg
             .slots
@@ -398,12 +432,24 @@ impl LocalBackend {
             .collect();
         let n = servers.len();
         LocalBackend {
-            lb: Lb::new(&shared.cfg.balance, n, seed),
+            lb: Lb::new(&cfg.balance, n, seed),
+            balance: cfg.balance.clone(),
+            allbackups: cfg.allbackups,
             servers,
             queue: VecDeque::new(),
             server_waiting: 0,
             scratch: Vec::with_capacity(n),
         }
+    }
+
+    /// Applies a reloaded configuration of this backend: a new algorithm
+    /// starts afresh over the same server slots.
+    pub fn reconfigure(&mut self, cfg: &config::Backend, seed: u64) {
+        if cfg.balance != self.balance {
+            self.lb = Lb::new(&cfg.balance, self.servers.len(), seed);
+            self.balance = cfg.balance.clone();
+        }
+        self.allbackups = cfg.allbackups;
     }
 
     /// The server in slot `i`, if any.
@@ -453,13 +499,7 @@ impl LocalBackend {
     /// none is usable, among backups (the first usable one, or all of them
     /// with `option allbackups`). A chosen server's slot is taken before
     /// returning. `avoid` is a server to skip if another one is eligible.
-    pub fn pick(
-        &mut self,
-        shared: &BackendShared,
-        src: Option<IpAddr>,
-        avoid: Option<usize>,
-        key: Option<u32>,
-    ) -> Pick {
+    pub fn pick(&mut self, src: Option<IpAddr>, avoid: Option<usize>, key: Option<u32>) -> Pick {
         let any_active = self
             .servers
             .iter()
@@ -479,7 +519,7 @@ impl LocalBackend {
             };
             let tier = if any_active {
                 !s.backup
-            } else if s.backup && s.usable() && (shared.cfg.allbackups || !first_backup_taken) {
+            } else if s.backup && s.usable() && (self.allbackups || !first_backup_taken) {
                 first_backup_taken = true;
                 true
             } else {
@@ -533,15 +573,28 @@ impl ServerTable {
         self.backends.get_mut(b)?.slot_mut(id)
     }
 
-    pub fn new(shared: &[Arc<BackendShared>], shard: usize) -> ServerTable {
-        ServerTable {
-            backends: shared
-                .iter()
-                // The shard index as seed: shard 0 starts round robin at the
-                // first server (as HAProxy does), other shards start further
-                // along, so shards do not all hit the same server first.
-                .map(|b| LocalBackend::new(b, shard as u64))
-                .collect(),
+    pub fn new(rt: &crate::runtime::Runtime, shard: usize) -> ServerTable {
+        let mut t = ServerTable {
+            backends: Vec::with_capacity(rt.backends.len()),
+        };
+        t.reload(rt, shard);
+        t
+    }
+
+    /// Follows snapshot `rt`: backends of existing slots take their new
+    /// configuration (keeping servers, connections and queues), new slots
+    /// get a backend built from the registry. The shard index is the
+    /// algorithms' seed: shard 0 starts round robin at the first server (as
+    /// HAProxy does), other shards further along, so that shards do not all
+    /// hit the same server first.
+    pub fn reload(&mut self, rt: &crate::runtime::Runtime, shard: usize) {
+        for (b, cfg) in rt.config.backends.iter().enumerate() {
+            match self.backends.get_mut(b) {
+                Some(lb) => lb.reconfigure(cfg, shard as u64),
+                None => self
+                    .backends
+                    .push(LocalBackend::new(&rt.backends[b], cfg, shard as u64)),
+            }
         }
     }
 }

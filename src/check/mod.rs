@@ -270,6 +270,8 @@ enum Cmd {
         enabled: bool,
     },
     Remove(Arc<ServerShared>),
+    /// A reload applied snapshot `rt`: backends' check settings follow it.
+    Reload(Arc<crate::runtime::Runtime>),
     SetEnabled(Arc<ServerShared>, bool),
     Stop,
 }
@@ -357,6 +359,12 @@ impl CheckerLink {
     /// A deleted server: never checked again.
     pub fn remove(&self, server: &Arc<ServerShared>) {
         self.send(Cmd::Remove(server.clone()));
+    }
+
+    /// A reload applied snapshot `rt`: new backends can be checked, and
+    /// each backend's HTTP check and timeouts are its new ones.
+    pub fn reload(&self, rt: Arc<crate::runtime::Runtime>) {
+        self.send(Cmd::Reload(rt));
     }
 
     /// `enable health` / `disable health`. Disabling stops the checks and

@@ -54,6 +54,29 @@ struct BackendCtx {
     shared: Arc<BackendShared>,
 }
 
+/// What checks need of each backend of snapshot `rt`, by slot.
+fn backend_ctxs(rt: &Runtime) -> Vec<BackendCtx> {
+    rt.backends
+        .iter()
+        .zip(&rt.config.backends)
+        .map(|(b, cfg)| {
+            let http = cfg.http_check.clone().map(Arc::new);
+            BackendCtx {
+                name: cfg.name.clone(),
+                request: http
+                    .as_deref()
+                    .map(build_request)
+                    .unwrap_or_default()
+                    .into(),
+                http,
+                connect_timeout: cfg.timeouts.connect,
+                check_timeout: cfg.timeouts.check,
+                shared: b.clone(),
+            }
+        })
+        .collect()
+}
+
 /// One checked server.
 struct Entry {
     server: Arc<ServerShared>,
@@ -122,25 +145,7 @@ impl Loop {
         wake: Arc<EventFd>,
     ) -> Loop {
         let now = Instant::now();
-        let backends = rt
-            .backends
-            .iter()
-            .map(|b| {
-                let http = b.cfg.http_check.clone().map(Arc::new);
-                BackendCtx {
-                    name: b.cfg.name.clone(),
-                    request: http
-                        .as_deref()
-                        .map(build_request)
-                        .unwrap_or_default()
-                        .into(),
-                    http,
-                    connect_timeout: b.cfg.timeouts.connect,
-                    check_timeout: b.cfg.timeouts.check,
-                    shared: b.clone(),
-                }
-            })
-            .collect();
+        let backends = backend_ctxs(rt);
         let mut lp = Loop {
             backends,
             entries: Vec::new(),
@@ -242,6 +247,9 @@ impl Loop {
                     }
                 }
                 Cmd::Remove(server) => self.remove(&server),
+                // Slots keep their index across reloads: existing entries
+                // still name the right backend.
+                Cmd::Reload(rt) => self.backends = backend_ctxs(&rt),
                 Cmd::SetEnabled(server, enabled) => {
                     if let Some(e) = self
                         .entries

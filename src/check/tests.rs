@@ -463,20 +463,24 @@ fn snapshot_of_an_unchecked_server() {
     assert_eq!(c.snapshot(Admin::Drain).status, "DRAIN");
 }
 
-fn backend(text: &str) -> BackendShared {
-    let cfg = config::parse(&[("t.cfg", text)], &|_| None, &|_, _| Err("no".into()))
+fn backend_cfg(text: &str) -> config::Backend {
+    let mut cfg = config::parse(&[("t.cfg", text)], &|_| None, &|_, _| Err("no".into()))
         .unwrap_or_else(|e| panic!("{e:?}"))
         .config;
-    BackendShared::new(&cfg.backends[0])
+    cfg.backends.remove(0)
+}
+
+fn backend(text: &str) -> BackendShared {
+    BackendShared::new(&backend_cfg(text))
 }
 
 fn srv(shared: &BackendShared, i: usize) -> Arc<ServerShared> {
     shared.servers_snapshot()[i].1.clone()
 }
 
-fn picks(local: &mut LocalBackend, shared: &BackendShared, n: usize) -> Vec<String> {
+fn picks(local: &mut LocalBackend, n: usize) -> Vec<String> {
     (0..n)
-        .map(|_| match local.pick(shared, None, None, None) {
+        .map(|_| match local.pick(None, None, None) {
             Pick::Server(i) => {
                 let s = local.server(i).expect("picked").clone();
                 s.release();
@@ -489,30 +493,27 @@ fn picks(local: &mut LocalBackend, shared: &BackendShared, n: usize) -> Vec<Stri
 
 #[test]
 fn pick_follows_check_state_and_backups_take_over() {
-    let shared = backend(
+    let cfg = backend_cfg(
         "backend be\n    server a1 10.0.0.1:80 check\n    server a2 10.0.0.2:80 check\n    \
          server b1 10.0.0.3:80 check backup\n    server b2 10.0.0.4:80 check backup\n",
     );
-    let mut local = LocalBackend::new(&shared, 0);
-    assert_eq!(picks(&mut local, &shared, 4), ["a1", "a2", "a1", "a2"]);
+    let shared = BackendShared::new(&cfg);
+    let mut local = LocalBackend::new(&shared, &cfg, 0);
+    assert_eq!(picks(&mut local, 4), ["a1", "a2", "a1", "a2"]);
     srv(&shared, 0).check.set_up(false);
-    assert_eq!(picks(&mut local, &shared, 2), ["a2", "a2"]);
+    assert_eq!(picks(&mut local, 2), ["a2", "a2"]);
     srv(&shared, 1).check.set_up(false);
     assert_eq!(
-        picks(&mut local, &shared, 2),
+        picks(&mut local, 2),
         ["b1", "b1"],
         "no active server up: the first usable backup"
     );
     srv(&shared, 2).check.set_up(false);
-    assert_eq!(picks(&mut local, &shared, 1), ["b2"]);
+    assert_eq!(picks(&mut local, 1), ["b2"]);
     srv(&shared, 3).check.set_up(false);
-    assert_eq!(picks(&mut local, &shared, 1), ["NoServer"]);
+    assert_eq!(picks(&mut local, 1), ["NoServer"]);
     srv(&shared, 1).check.set_up(true);
-    assert_eq!(
-        picks(&mut local, &shared, 2),
-        ["a2", "a2"],
-        "an active one is back"
-    );
+    assert_eq!(picks(&mut local, 2), ["a2", "a2"], "an active one is back");
 }
 
 #[test]

@@ -1,11 +1,12 @@
 //! The control thread: what the main thread becomes once the shards run.
 //!
-//! It owns everything that concerns all shards and is not on the data path:
-//! signals now; the runtime API socket, health checks, reloads and the
-//! cross-shard coordination protocols (server deletion) in later versions,
-//! each as a source polled by `Control::run`. It talks to shards only
+//! It owns what concerns all shards and is not on the data path: signals,
+//! reloads (`reload`) and the draining of the servers they remove, the
+//! health checker, and the stops. The runtime API runs on its own thread
+//! (`shards` is its way to the coordinator). It talks to shards only
 //! through `mesh` messages.
 
+pub mod reload;
 pub mod shards;
 
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use nix::sys::signal::{SigSet, Signal};
 
 use crate::check::Checker;
 use crate::mesh::{Mesh, Msg};
-use crate::runtime::Runtime;
+use crate::runtime::Current;
 use crate::shard::ring::WakeRing;
 
 /// Signals the control thread handles; blocked in every thread (shards
@@ -47,13 +48,14 @@ pub fn block_signals() -> nix::Result<()> {
 }
 
 pub struct Control {
-    pub rt: Arc<Runtime>,
+    pub current: Arc<Current>,
     pub mesh: Arc<Mesh>,
     pub shards: Vec<JoinHandle<()>>,
     /// The health checker (the runtime API drives it: add/del server,
     /// enable/disable health).
     pub checker: Checker,
     waker: WakeRing,
+    reloader: Option<reload::Reloader>,
 }
 
 /// How long a fast stop waits for the shards to close everything.
@@ -61,27 +63,36 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 
 impl Control {
     pub fn new(
-        rt: Arc<Runtime>,
+        current: Arc<Current>,
         mesh: Arc<Mesh>,
         shards: Vec<JoinHandle<()>>,
     ) -> std::io::Result<Control> {
-        let checker = Checker::spawn(&rt, mesh.clone()).map_err(|e| {
+        let checker = Checker::spawn(&current.get(), mesh.clone()).map_err(|e| {
             std::io::Error::new(e.kind(), format!("cannot start the health checker: {e}"))
         })?;
         Ok(Control {
-            rt,
+            current,
             mesh,
             shards,
             checker,
             waker: WakeRing::new()?,
+            reloader: None,
         })
+    }
+
+    /// Reloads become possible (once the coordinator exists).
+    pub fn set_reloader(&mut self, r: reload::Reloader) {
+        self.reloader = Some(r);
     }
 
     /// Runs until the process must exit; returns its exit code.
     pub fn run(mut self) -> i32 {
         let set = control_signals();
         loop {
-            let sig = sigtimedwait(&set, Duration::from_millis(500));
+            // Servers a reload removed are deleted soon after they drain.
+            let draining = self.reloader.as_ref().is_some_and(|r| r.draining() > 0);
+            let wait = Duration::from_millis(if draining { 100 } else { 500 });
+            let sig = sigtimedwait(&set, wait);
             match sig {
                 Some(libc::SIGINT) | Some(libc::SIGTERM) => {
                     log::info!(
@@ -95,12 +106,14 @@ impl Control {
                     return self.stop_all(0);
                 }
                 Some(libc::SIGUSR1) => return self.soft_stop(&set),
-                Some(libc::SIGHUP) | Some(libc::SIGUSR2) => {
-                    log::warn!(
-                        "reload signal received: configuration reload is not implemented yet; keeping the running configuration"
-                    );
-                }
+                Some(libc::SIGHUP) | Some(libc::SIGUSR2) => match self.reloader.as_mut() {
+                    Some(r) => r.reload(),
+                    None => log::warn!("reload signal received before startup completed: ignored"),
+                },
                 _ => {}
+            }
+            if let Some(r) = self.reloader.as_mut() {
+                r.drain();
             }
             if let Some(i) = self.shards.iter().position(|h| h.is_finished()) {
                 log::error!("shard {i} stopped unexpectedly; stopping the process");
@@ -115,13 +128,11 @@ impl Control {
     /// shard is done, or after `hard-stop-after` (what remains is closed),
     /// or at once on SIGTERM/SIGINT.
     fn soft_stop(&mut self, set: &SigSet) -> i32 {
-        let hard = self.rt.config.global.hard_stop_after;
+        let rt = self.current.get();
+        let hard = rt.config.global.hard_stop_after;
         log::warn!(
             "SIGUSR1 received: stopping gracefully ({} connections in progress{})",
-            self.rt
-                .global
-                .cur
-                .load(std::sync::atomic::Ordering::Relaxed),
+            rt.global.cur.load(std::sync::atomic::Ordering::Relaxed),
             hard.map_or(String::new(), |d| format!(", hard-stop-after {d:?}"))
         );
         for i in 0..self.mesh.shards() {

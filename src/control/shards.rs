@@ -2,8 +2,8 @@
 //! coordinator (mesh messages to the shards, the deletion protocol) and
 //! the health checker.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::api::{NotRemovable, ServerId, SessionRow, Shards};
@@ -13,21 +13,26 @@ use crate::config;
 use crate::mesh::coord::{CoordError, Coordinator};
 
 pub struct ShardOps {
-    coord: Coordinator,
+    /// Shared with the control thread's reloads, which it serialises with
+    /// the API's commands.
+    coord: Arc<Mutex<Coordinator>>,
     checker: CheckerLink,
 }
 
 impl ShardOps {
-    pub fn new(coord: Coordinator, checker: CheckerLink) -> ShardOps {
+    pub fn new(coord: Arc<Mutex<Coordinator>>, checker: CheckerLink) -> ShardOps {
         ShardOps { coord, checker }
+    }
+
+    fn coord(&self) -> MutexGuard<'_, Coordinator> {
+        self.coord.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The server `id` names if its slot still holds it (a slot freed by
     /// `del server` may hold a newer server by now).
     fn live(&self, id: &ServerId) -> Result<Arc<ServerShared>, String> {
-        let reg = self
-            .coord
-            .rt
+        let rt = self.coord().rt();
+        let reg = rt
             .backends
             .get(id.backend)
             .ok_or_else(|| CoordError::NoBackend.to_string())?
@@ -44,7 +49,7 @@ impl ShardOps {
 impl Shards for ShardOps {
     fn add_server(&mut self, backend: usize, server: config::Server) -> Result<(), String> {
         let srv = self
-            .coord
+            .coord()
             .add_server(backend, server)
             .map_err(|e| e.to_string())?;
         // HAProxy creates a dynamic server's checks disabled: `enable
@@ -55,7 +60,7 @@ impl Shards for ShardOps {
 
     fn del_server(&mut self, id: &ServerId) -> Result<(), String> {
         let srv = self.live(id)?;
-        self.coord
+        self.coord()
             .del_server(id.backend, &srv)
             .map_err(|e| e.to_string())?;
         self.checker.remove(&srv);
@@ -64,21 +69,21 @@ impl Shards for ShardOps {
 
     fn set_admin(&mut self, id: &ServerId, admin: Admin) -> Result<(), String> {
         let srv = self.live(id)?;
-        self.coord.set_admin(id.backend, &srv, admin);
+        self.coord().set_admin(id.backend, &srv, admin);
         Ok(())
     }
 
     fn set_weight(&mut self, id: &ServerId, weight: u32) -> Result<(), String> {
         let srv = self.live(id)?;
         srv.weight.store(weight, Ordering::Relaxed);
-        self.coord.capacity_changed(id.backend);
+        self.coord().capacity_changed(id.backend);
         Ok(())
     }
 
     fn set_maxconn(&mut self, id: &ServerId, maxconn: u32) -> Result<(), String> {
         let srv = self.live(id)?;
         srv.maxconn.store(maxconn, Ordering::Relaxed);
-        self.coord.capacity_changed(id.backend);
+        self.coord().capacity_changed(id.backend);
         Ok(())
     }
 
@@ -89,7 +94,7 @@ impl Shards for ShardOps {
     }
 
     fn sessions(&mut self) -> Result<Vec<SessionRow>, String> {
-        let streams = self.coord.streams().map_err(|e| e.to_string())?;
+        let streams = self.coord().streams().map_err(|e| e.to_string())?;
         Ok(streams
             .into_iter()
             .map(|s| SessionRow {
@@ -107,18 +112,18 @@ impl Shards for ShardOps {
     }
 
     fn shutdown_session(&mut self, id: u64) -> Result<bool, String> {
-        self.coord.shutdown_stream(id).map_err(|e| e.to_string())
+        self.coord().shutdown_stream(id).map_err(|e| e.to_string())
     }
 
     fn shutdown_server_sessions(&mut self, id: &ServerId) -> Result<(), String> {
         let srv = self.live(id)?;
-        self.coord.shutdown_server_sessions(id.backend, &srv);
+        self.coord().shutdown_server_sessions(id.backend, &srv);
         Ok(())
     }
 
     fn removable(&mut self, id: &ServerId) -> Result<(), NotRemovable> {
         let srv = self.live(id).map_err(NotRemovable::Never)?;
-        match self.coord.removable(id.backend, &srv) {
+        match self.coord().removable(id.backend, &srv) {
             Ok(()) => Ok(()),
             // Waiting can change both: the operator (or a reload) may put
             // it in maintenance, and what refers to it ends.

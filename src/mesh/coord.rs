@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use super::{Mesh, Msg, StreamInfo, parse_stream_id};
 use crate::backend::{Admin, BackendShared, ServerId, ServerRefs, ServerShared};
 use crate::config;
-use crate::runtime::Runtime;
+use crate::runtime::{Current, Runtime};
 use crate::shard::ring::WakeRing;
 
 /// How long to wait for every shard's answer. Shards answer between two
@@ -66,18 +66,33 @@ impl std::fmt::Display for CoordError {
 }
 
 pub struct Coordinator {
-    pub rt: Arc<Runtime>,
+    current: Arc<Current>,
     mesh: Arc<Mesh>,
     waker: WakeRing,
 }
 
 impl Coordinator {
-    pub fn new(rt: Arc<Runtime>, mesh: Arc<Mesh>) -> std::io::Result<Coordinator> {
+    pub fn new(current: Arc<Current>, mesh: Arc<Mesh>) -> std::io::Result<Coordinator> {
         Ok(Coordinator {
-            rt,
+            current,
             mesh,
             waker: WakeRing::new()?,
         })
+    }
+
+    /// The latest applied snapshot (its backend slots are every slot ever
+    /// given, see `config::reload`).
+    pub fn rt(&self) -> Arc<Runtime> {
+        self.current.get()
+    }
+
+    pub fn mesh(&self) -> &Arc<Mesh> {
+        &self.mesh
+    }
+
+    /// Posts `msg` to shard `to`; false when the shard has exited.
+    pub fn post(&mut self, to: usize, msg: Msg) -> bool {
+        self.mesh.post_from_control(&mut self.waker, to, msg)
     }
 
     fn broadcast(&mut self, msg: impl Fn() -> Msg) {
@@ -104,14 +119,17 @@ impl Coordinator {
     /// A server's capacity grew (back in service, weight from 0, higher
     /// maxconn): the shards with streams queued for the backend try again.
     pub fn capacity_changed(&mut self, b: usize) {
-        self.mesh
-            .wake_queued(&mut self.waker, &self.rt.backends[b], b);
+        let rt = self.rt();
+        self.mesh.wake_queued(&mut self.waker, &rt.backends[b], b);
     }
 
     /// Posts to every shard a message carrying a reply channel, and gathers
     /// the replies of the shards it reached (one that has exited after a
     /// stop answers nothing and is not waited for).
-    fn gather<T>(&mut self, msg: impl Fn(mpsc::Sender<T>) -> Msg) -> Result<Vec<T>, CoordError> {
+    pub fn gather<T>(
+        &mut self,
+        msg: impl Fn(mpsc::Sender<T>) -> Msg,
+    ) -> Result<Vec<T>, CoordError> {
         let (tx, rx) = mpsc::channel();
         let mut reached = 0;
         for i in 0..self.mesh.shards() {
@@ -168,12 +186,9 @@ impl Coordinator {
         self.removable(b, srv)?;
         let id = srv.id;
         self.broadcast(|| Msg::ServerDel { backend: b, id });
-        self.rt.backends[b].registry().remove(id);
-        log::info!(
-            "Server {}/{} deleted.",
-            self.rt.backends[b].cfg.name,
-            srv.name
-        );
+        let rt = self.rt();
+        rt.backends[b].registry().remove(id);
+        log::info!("Server {}/{} deleted.", rt.backends[b].name, srv.name);
         Ok(())
     }
 
@@ -184,9 +199,9 @@ impl Coordinator {
         b: usize,
         cfg: config::Server,
     ) -> Result<Arc<ServerShared>, CoordError> {
-        let rt = self.rt.clone();
+        let rt = self.rt();
         let backend: &BackendShared = &rt.backends[b];
-        if !backend.cfg.balance.is_dynamic() {
+        if !rt.config.backends[b].balance.is_dynamic() {
             return Err(CoordError::NotDynamic);
         }
         let srv = {
@@ -194,13 +209,9 @@ impl Coordinator {
             if reg.find(&cfg.name).is_some() {
                 return Err(CoordError::NameTaken);
             }
-            let id = reg.next_id();
-            let puid = reg.next_puid;
-            reg.next_puid += 1;
-            let srv = Arc::new(ServerShared::new(&cfg, id, puid));
+            let srv = reg.add(&cfg);
             // HAProxy creates dynamic servers in (forced) maintenance.
             srv.set_admin(Admin::Maint);
-            reg.insert(srv.clone());
             srv
         };
         let s = srv.clone();
@@ -208,7 +219,7 @@ impl Coordinator {
             backend: b,
             srv: s.clone(),
         });
-        log::info!("New server {}/{} registered.", backend.cfg.name, srv.name);
+        log::info!("New server {}/{} registered.", backend.name, srv.name);
         Ok(srv)
     }
 

@@ -14,6 +14,8 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
 use crate::backend::{BackendShared, ServerId, ServerRefs, ServerShared};
+use crate::listener::ShardListener;
+use crate::runtime::Runtime;
 
 use crate::shard::ring::WakeRing;
 use crate::shard::token::{Key, Op, Token};
@@ -59,6 +61,39 @@ pub enum Msg {
     /// `shutdown session ID`: ends the stream if it lives here; answers
     /// whether it did.
     ShutdownStream { key: Key, reply: mpsc::Sender<bool> },
+    /// Reload, stage 1 (see `shard::reload`): keep snapshot `rt` and the
+    /// listeners of the binds it adds (already open), switch to nothing
+    /// yet; answer whether the shard can commit.
+    ReloadPrepare {
+        rt: Arc<Runtime>,
+        listeners: Vec<ShardListener>,
+        reply: mpsc::Sender<Result<(), String>>,
+    },
+    /// Reload, stage 2: every shard prepared; switch.
+    ReloadCommit(Box<ReloadCommit>),
+    /// A shard could not prepare: drop what was prepared.
+    ReloadAbort,
+}
+
+/// What a reload's commit changes on a shard besides the snapshot.
+#[derive(Debug)]
+pub struct ReloadCommit {
+    /// Servers the reload added: (backend slot, server).
+    pub adds: Vec<(usize, Arc<ServerShared>)>,
+    /// Listeners (indices, the same on every shard) of kept binds, with
+    /// their new settings.
+    pub keep: Vec<ListenerUpdate>,
+    /// Listeners of the binds the reload removed: they stop accepting;
+    /// their sessions go on.
+    pub close: Vec<usize>,
+    pub reply: mpsc::Sender<()>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListenerUpdate {
+    pub index: usize,
+    pub accept_proxy: bool,
+    pub name: String,
 }
 
 /// What `show sess` shows of one stream.

@@ -51,7 +51,7 @@ impl Shard {
         };
         s.state = SessionState::Lingering;
         let cli = s.cli;
-        let t = &self.rt.config.frontends[s.frontend].timeouts;
+        let t = &s.rt.config.frontends[s.frontend].timeouts;
         let wait = t
             .client_fin
             .or(t.client)
@@ -70,7 +70,7 @@ impl Shard {
 
     fn idle_deadline(&self, sk: Key) -> Option<u64> {
         let s: &Session = self.sessions.get(sk)?;
-        let t = &self.rt.config.frontends[s.frontend].timeouts;
+        let t = &s.rt.config.frontends[s.frontend].timeouts;
         let wait = if s.requests == 0 {
             t.http_request.or(t.client)
         } else {

@@ -62,6 +62,10 @@ pub struct PrivConn {
 pub struct Session {
     pub listener: usize,
     pub frontend: usize,
+    /// The snapshot of its current (or last) stream: the one it was
+    /// accepted under, then the latest at each new HTTP request (see
+    /// `Shard::stream_snapshot`).
+    pub rt: crate::shard::Snap,
     /// The client connection (L4).
     pub cli: Key,
     pub addrs: SessionAddrs,
@@ -108,6 +112,7 @@ impl Shard {
         let sk = self.sessions.insert(Session {
             listener: li,
             frontend: fe,
+            rt: self.rt.clone(),
             cli: Key::new(0, 0),
             addrs: SessionAddrs::default(),
             state: SessionState::Embryonic { partial: None },
@@ -320,8 +325,7 @@ impl Shard {
         };
         s.deadline.at_ms = u64::MAX;
         s.state = SessionState::Full { stream: None };
-        let fe = s.frontend;
-        if self.rt.frontends[fe].needs_addrs {
+        if s.rt.frontends[s.frontend].needs_addrs {
             // Looked up once, now, while the client is surely there (a log
             // line written after it left still has its address); nothing
             // to do when a PROXY header gave them.
@@ -331,7 +335,7 @@ impl Shard {
             .sessions
             .get_mut(sk)
             .expect("a lookup keeps the session");
-        if self.rt.config.frontends[s.frontend].mode == crate::config::Mode::Http {
+        if s.rt.config.frontends[s.frontend].mode == crate::config::Mode::Http {
             // HTTP: a stream is created per request, when one arrives.
             self.session_http_wait(sk, first);
             return;

@@ -10,6 +10,7 @@
 //! batch (sockets are created and closed, read and written, through it).
 
 mod admin;
+mod reload;
 pub mod ring;
 pub mod sys;
 pub mod timer;
@@ -107,6 +108,11 @@ impl VecPool {
 }
 
 /// Everything a shard thread needs to start.
+/// A configuration snapshot as one shard holds it: counted without atomics
+/// (the shard's sessions and streams clone it, one per session and one per
+/// stream), the `Arc` inside shared with the other shards.
+pub type Snap = std::rc::Rc<Arc<Runtime>>;
+
 pub struct ShardStart {
     pub id: usize,
     pub cpu: Option<usize>,
@@ -140,7 +146,12 @@ pub struct Shard {
     pub edits: crate::http::HeaderEdits,
     /// Free HTTP transaction boxes, reused request after request.
     pub txns: Vec<Box<crate::stream::http::HttpTxn>>,
-    pub rt: Arc<Runtime>,
+    /// The latest snapshot: new sessions and streams take it. Every slot
+    /// of every older snapshot exists in it (see `config::reload`), so its
+    /// shared state (limits, counters, backends) serves them all.
+    pub rt: Snap,
+    /// A reload prepared and not yet committed (see `shard::reload`).
+    prepared: Option<reload::Prepared>,
     pub mesh: Arc<Mesh>,
     inbox: Receiver<Msg>,
     pub stopping: bool,
@@ -191,7 +202,7 @@ impl Shard {
         let initial = (g.ring_buffers as u16).min(INITIAL_BUFFERS);
         let bufs = BufRing::new(&ring, 0, g.ring_buffers as u16, initial, g.bufsize)?;
         start.mesh.set_ring_fd(start.id, ring.fd());
-        let table = ServerTable::new(&start.rt.backends, start.id);
+        let table = ServerTable::new(&start.rt, start.id);
         let mut shard = Shard {
             id: start.id,
             io: Io {
@@ -213,7 +224,8 @@ impl Shard {
             logs: crate::stream::log::ShardLogs::new(&start.rt.config, start.id),
             edits: crate::http::HeaderEdits::default(),
             txns: Vec::new(),
-            rt: start.rt,
+            rt: std::rc::Rc::new(start.rt),
+            prepared: None,
             mesh: start.mesh,
             inbox: start.inbox,
             stopping: false,
@@ -527,6 +539,13 @@ impl Shard {
             Msg::ServerShutdown { backend, id } => self.admin_server_shutdown(backend, id),
             Msg::ShowSess { reply } => self.admin_show_sess(reply),
             Msg::ShutdownStream { key, reply } => self.admin_shutdown_stream(key, reply),
+            Msg::ReloadPrepare {
+                rt,
+                listeners,
+                reply,
+            } => self.reload_prepare(rt, listeners, reply),
+            Msg::ReloadCommit(commit) => self.reload_commit(*commit),
+            Msg::ReloadAbort => self.reload_abort(),
         }
     }
 

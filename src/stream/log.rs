@@ -26,47 +26,63 @@ pub struct ShardLogs {
     line: Vec<u8>,
 }
 
+/// Opens the log targets of frontend `fe` for one shard. A target that
+/// cannot be opened is reported and left out; logging never stops the
+/// proxy.
+fn sender(fe: &crate::config::Frontend, shard: usize) -> Option<LogSender> {
+    if fe.log_format.is_none() || fe.logs.is_empty() {
+        return None;
+    }
+    let targets: Vec<_> = fe
+        .logs
+        .iter()
+        .filter_map(|spec| {
+            let words: Vec<&str> = spec.words.iter().map(String::as_str).collect();
+            match accesslog::parse_log_target(&words) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    log::warn!("{}: log target ignored: {e}", spec.loc);
+                    None
+                }
+            }
+        })
+        .collect();
+    match LogSender::new(&targets, "ringproxy", std::process::id()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            log::warn!(
+                "shard {shard}: frontend '{}': cannot open its log targets: {e}",
+                fe.name
+            );
+            None
+        }
+    }
+}
+
 impl ShardLogs {
     /// Opens this shard's log sockets. A target that cannot be opened is
     /// reported and left out; logging never stops the proxy.
     pub fn new(cfg: &Config, shard: usize) -> ShardLogs {
-        let pid = std::process::id();
-        let senders = cfg
-            .frontends
-            .iter()
-            .map(|fe| {
-                if fe.log_format.is_none() || fe.logs.is_empty() {
-                    return None;
-                }
-                let targets: Vec<_> = fe
-                    .logs
-                    .iter()
-                    .filter_map(|spec| {
-                        let words: Vec<&str> = spec.words.iter().map(String::as_str).collect();
-                        match accesslog::parse_log_target(&words) {
-                            Ok(t) => Some(t),
-                            Err(e) => {
-                                log::warn!("{}: log target ignored: {e}", spec.loc);
-                                None
-                            }
-                        }
-                    })
-                    .collect();
-                match LogSender::new(&targets, "ringproxy", pid) {
-                    Ok(s) => Some(s),
-                    Err(e) => {
-                        log::warn!(
-                            "shard {shard}: frontend '{}': cannot open its log targets: {e}",
-                            fe.name
-                        );
-                        None
-                    }
-                }
-            })
-            .collect();
         ShardLogs {
-            senders,
+            senders: cfg.frontends.iter().map(|fe| sender(fe, shard)).collect(),
             line: Vec::with_capacity(1024),
+        }
+    }
+
+    /// Follows a reload from `old` to `new` (slot by slot): a frontend whose
+    /// log settings did not change keeps its sender (and what it still has
+    /// to send); the others get new ones.
+    pub fn reload(&mut self, old: &Config, new: &Config, shard: usize) {
+        for (i, fe) in new.frontends.iter().enumerate() {
+            let same = old
+                .frontends
+                .get(i)
+                .is_some_and(|o| o.logs == fe.logs && o.log_format == fe.log_format);
+            if i >= self.senders.len() {
+                self.senders.push(sender(fe, shard));
+            } else if !same {
+                self.senders[i] = sender(fe, shard);
+            }
         }
     }
 
@@ -99,7 +115,7 @@ impl Shard {
         let Some(st) = self.streams.get(sk) else {
             return;
         };
-        let fe_cfg = &self.rt.config.frontends[st.frontend];
+        let fe_cfg = &st.rt.config.frontends[st.frontend];
         let http = fe_cfg.log_format != Some(LogStyle::Tcp) && st.http.is_some();
         let nothing = st.c2s.bytes == 0 && st.http.as_ref().is_none_or(|t| t.meta.is_none());
         if fe_cfg.dontlognull && nothing {
@@ -109,7 +125,7 @@ impl Shard {
             return;
         };
         let now = self.now;
-        let rt = &self.rt;
+        let rt = &st.rt;
         let be_name = st.backend.map_or(fe_cfg.name.as_str(), |b| {
             rt.config.backends[b].name.as_str()
         });

@@ -114,6 +114,9 @@ pub enum StreamState {
 #[derive(Debug)]
 pub struct Stream {
     pub session: Key,
+    /// The configuration snapshot the stream runs on from start to end,
+    /// whatever reloads happen meanwhile.
+    pub rt: crate::shard::Snap,
     pub frontend: usize,
     pub backend: Option<usize>,
     pub cli: Option<Key>,

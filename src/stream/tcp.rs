@@ -11,25 +11,41 @@ use crate::config::ProxyVersion;
 use crate::connection::{Connection, Owner, ServerRef, Side};
 use crate::mesh::Msg;
 use crate::proto::proxy;
+use crate::runtime::Runtime;
 use crate::shard::ring::Completion;
 use crate::shard::timer::{Deadline, TimerEntry, TimerOwner};
 use crate::shard::token::{Key, Op, Token};
-use crate::shard::{Shard, sys};
+use crate::shard::{Shard, Snap, sys};
 
 fn ms(d: Option<std::time::Duration>) -> Option<u64> {
     d.map(|d| d.as_millis() as u64)
 }
 
 impl Shard {
+    /// The snapshot a new stream of `session` runs on: the latest, unless
+    /// a reload removed the session's frontend or changed its mode; then
+    /// the session's own, for a last stream (`Shard::frontend_gone`).
+    fn stream_snapshot(&mut self, session: Key) -> Snap {
+        let s = self
+            .sessions
+            .get_mut(session)
+            .expect("caller holds a live session");
+        if !std::rc::Rc::ptr_eq(&s.rt, &self.rt) && !frontend_gone(&self.rt, &s.rt, s.frontend) {
+            s.rt = self.rt.clone();
+        }
+        s.rt.clone()
+    }
+
     /// Creates the stream of a session that just became full.
     pub fn stream_new(&mut self, session: Key, first: Option<Chunk>) -> Key {
+        let rt = self.stream_snapshot(session);
         let s = self
             .sessions
             .get(session)
             .expect("caller holds a live session");
         let fe = s.frontend;
         let cli = s.cli;
-        let fe_cfg = &self.rt.config.frontends[fe];
+        let fe_cfg = &rt.config.frontends[fe];
         let backend = if fe_cfg.mode == crate::config::Mode::Tcp
             && fe_cfg.use_backends.iter().any(|u| u.cond.is_some())
         {
@@ -40,15 +56,15 @@ impl Shard {
             let a = self.session_known_addrs(session);
             let view = crate::http::RequestView::l4(a.src, a.dst);
             self.edits.clear();
-            let fe_cfg = &self.rt.config.frontends[fe];
             crate::http::select_backend(fe_cfg, &view, &self.edits)
         } else {
             fe_cfg.target_backend()
         };
-        let retries = backend.map_or(0, |b| self.rt.config.backends[b].retries);
+        let retries = backend.map_or(0, |b| rt.config.backends[b].retries);
         self.counters.streams += 1;
         self.streams.insert(Stream {
             session,
+            rt,
             frontend: fe,
             backend,
             cli: Some(cli),
@@ -96,7 +112,7 @@ impl Shard {
         };
         let src = self.session_addrs_src_if_needed(sk, b);
         let key = self.streams.get(sk).and_then(|st| st.lb_key);
-        match self.table.backends[b].pick(&self.rt.backends[b], src, avoid, key) {
+        match self.table.backends[b].pick(src, avoid, key) {
             Pick::Server(i) => {
                 self.stream_bind_server(sk, b, i, true);
                 self.stream_connect(sk);
@@ -121,10 +137,11 @@ impl Shard {
     /// `balance source` needs the client address; nothing else does before
     /// connecting, so the lookup is skipped otherwise.
     fn session_addrs_src_if_needed(&mut self, sk: Key, b: usize) -> Option<std::net::IpAddr> {
-        if self.rt.config.backends[b].balance != crate::config::Balance::Source {
+        let st = self.streams.get(sk)?;
+        if st.rt.config.backends[b].balance != crate::config::Balance::Source {
             return None;
         }
-        let session = self.streams.get(sk)?.session;
+        let session = st.session;
         self.session_addrs(session).src.map(|a| a.ip())
     }
 
@@ -144,7 +161,10 @@ impl Shard {
     /// Queues the stream under `timeout queue` (else `timeout connect`):
     /// in server `server`'s queue, or the backend's when None.
     fn stream_enqueue_in(&mut self, sk: Key, b: usize, server: Option<usize>) {
-        let t = &self.rt.config.backends[b].timeouts;
+        let Some(st) = self.streams.get(sk) else {
+            return;
+        };
+        let t = &st.rt.config.backends[b].timeouts;
         let until = ms(t.queue.or(t.connect)).map_or(u64::MAX, |d| self.now + d);
         let lb = &mut self.table.backends[b];
         let shared = &self.rt.backends[b];
@@ -271,7 +291,7 @@ impl Shard {
         while let Some(&sk) = self.table.backends[b].queue.front() {
             let src = self.session_addrs_src_if_needed(sk, b);
             let key = self.streams.get(sk).and_then(|st| st.lb_key);
-            match self.table.backends[b].pick(&self.rt.backends[b], src, None, key) {
+            match self.table.backends[b].pick(src, None, key) {
                 Pick::Queue => break,
                 Pick::Server(i) => {
                     self.stream_dequeue(sk, b);
@@ -381,9 +401,9 @@ impl Shard {
         });
         let ck = self.conns.insert(conn);
         self.table.backends[b].servers[si].conn_used();
-        let until =
-            ms(self.rt.config.backends[b].timeouts.connect).map_or(u64::MAX, |d| self.now + d);
         let st = self.streams.get_mut(sk).expect("checked above");
+        let until =
+            ms(st.rt.config.backends[b].timeouts.connect).map_or(u64::MAX, |d| self.now + d);
         st.srv = Some(ck);
         st.live_conns += 1;
         if st.times.connect_start == 0 {
@@ -414,7 +434,8 @@ impl Shard {
         let st = self.streams.get_mut(sk).expect("checked above");
         st.failures += 1;
         let b = st.backend.expect("connecting streams have a backend");
-        let cfg = &self.rt.config.backends[b];
+        let rt = st.rt.clone();
+        let cfg = &rt.config.backends[b];
         if let Some(e) = err {
             log::debug!(
                 "shard {}: connect to {} failed: {}",
@@ -595,7 +616,7 @@ impl Shard {
             | StreamState::Connecting { until } => until,
             StreamState::Closing => u64::MAX,
             StreamState::Answering => {
-                let fe = &self.rt.config.frontends[st.frontend].timeouts;
+                let fe = &st.rt.config.frontends[st.frontend].timeouts;
                 ms(fe.client).map_or(u64::MAX, |t| st.cli_last + t)
             }
             StreamState::Established => {
@@ -613,8 +634,8 @@ impl Shard {
     /// server's FIN, `server-fin` after the client's (HAProxy applies them to
     /// the connection waiting in FIN_WAIT).
     fn side_deadlines(&self, st: &Stream) -> (u64, u64) {
-        let fe = &self.rt.config.frontends[st.frontend].timeouts;
-        let be = st.backend.map(|b| &self.rt.config.backends[b].timeouts);
+        let fe = &st.rt.config.frontends[st.frontend].timeouts;
+        let be = st.backend.map(|b| &st.rt.config.backends[b].timeouts);
         // An HTTP transaction is not a tunnel; after a 101 or CONNECT the
         // stream drops its transaction and `timeout tunnel` applies.
         let tunnel = be.and_then(|t| ms(t.tunnel)).filter(|_| st.http.is_none());
@@ -817,4 +838,19 @@ pub(super) fn touch(st: &mut Stream, side: Side, now: u64) {
         Side::Front => st.cli_last = now,
         Side::Back => st.srv_last = now,
     }
+}
+
+/// Whether frontend `fe` of a stream on snapshot `own` is gone from the
+/// latest snapshot
+/// (removed, or its mode changed): its session ends after the stream's
+/// answer, which says so (`Connection: close`).
+pub(crate) fn stream_frontend_gone(latest: &Snap, own: &Snap, fe: usize) -> bool {
+    !std::rc::Rc::ptr_eq(own, latest) && frontend_gone(latest, own, fe)
+}
+
+/// `fe` of snapshot `old` has no successor in `latest`: removed, or its
+/// mode changed (a session cannot change mode).
+fn frontend_gone(latest: &Runtime, old: &Runtime, fe: usize) -> bool {
+    let now = &latest.config.frontends[fe];
+    now.retired || now.mode != old.config.frontends[fe].mode
 }

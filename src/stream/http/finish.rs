@@ -7,6 +7,7 @@ use crate::connection::{Owner, ServerRef, Side};
 use crate::session::PrivConn;
 use crate::shard::Shard;
 use crate::shard::token::Key;
+use crate::stream::tcp::stream_frontend_gone;
 use crate::stream::{Cause, Chunk, Dir, Phase, StreamState, Termination};
 
 impl Shard {
@@ -185,7 +186,8 @@ impl Shard {
         let cli_keep = txn.cli_keepalive
             && !txn.req_cut
             && (!st.cli_fin || pending.is_some())
-            && !self.soft_stopping;
+            && !self.soft_stopping
+            && !stream_frontend_gone(&self.rt, &st.rt, st.frontend);
         log::debug!(
             "shard {}: http txn done: status {} ({} ms){}",
             self.id,

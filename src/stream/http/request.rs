@@ -59,7 +59,8 @@ impl Shard {
         if let Some(conn) = self.conns.get_mut(cli) {
             conn.owner = Owner::Stream(sk, Side::Front);
         }
-        let fe = &self.rt.config.frontends[self.streams.get(sk).expect("new").frontend];
+        let st = self.streams.get(sk).expect("new");
+        let fe = &st.rt.config.frontends[st.frontend];
         let wait = fe.timeouts.http_request.or(fe.timeouts.client);
         let until = wait.map_or(u64::MAX, |d| now + d.as_millis() as u64);
         let st = self.streams.get_mut(sk).expect("new");
@@ -152,6 +153,7 @@ impl Shard {
         let st = self.streams.get_mut(sk).expect("caller checked");
         let session = st.session;
         let fe = st.frontend;
+        let rt = st.rt.clone();
         let mut acc = st.http.as_mut().expect("http").acc.take();
         let addrs = self.session_known_addrs(session);
         let limit = self.rt.config.global.bufsize;
@@ -178,7 +180,7 @@ impl Shard {
                     });
                     let mut out = self.io.vecs.take();
                     let outcome =
-                        head::request_outcome(&self.rt, fe, &h, &addrs, &mut out, &mut self.edits);
+                        head::request_outcome(&rt, fe, &h, &addrs, &mut out, &mut self.edits);
                     // Unless the outcome took it (a head to forward, an
                     // answer's bytes), the vector goes back to the pool.
                     if out.capacity() > 0 {
@@ -311,7 +313,7 @@ impl Shard {
                 st.backend = Some(backend);
                 crate::stats::Counters::inc(&self.rt.backends[backend].counters.req_tot);
                 st.lb_key = lb_key;
-                st.retries_left = self.rt.config.backends[backend].retries;
+                st.retries_left = st.rt.config.backends[backend].retries;
                 let txn = st.http.as_mut().expect("http");
                 txn.times.req_head = now;
                 txn.meta = Some(meta.req);

@@ -8,6 +8,7 @@ use crate::proto::http1::{
 };
 use crate::shard::Shard;
 use crate::shard::token::Key;
+use crate::stream::tcp::stream_frontend_gone;
 use crate::stream::{Cause, Chunk, Dir, Phase, Termination};
 
 enum HeadStep {
@@ -99,6 +100,10 @@ impl Shard {
         };
         let srv_close = txn.srv_close;
         let (fe, be, session) = (st.frontend, st.backend, st.session);
+        let rt = st.rt.clone();
+        // A graceful stop, or a reload that removed the frontend: this
+        // answer is the session's last.
+        let last = self.soft_stopping || stream_frontend_gone(&self.rt, &st.rt, st.frontend);
         let mut acc = txn.acc.take();
         let addrs = self.session_known_addrs(session);
         let limit = self.rt.config.global.bufsize;
@@ -117,12 +122,12 @@ impl Shard {
                 Ok(Parsed::Complete(h)) => {
                     let out = self.io.vecs.take();
                     let o = head::response_outcome(
-                        &self.rt,
+                        &rt,
                         fe,
                         be,
                         &meta,
                         srv_close,
-                        self.soft_stopping,
+                        last,
                         &addrs,
                         &h,
                         out,
@@ -319,12 +324,14 @@ impl Shard {
         close: bool,
         term: Termination,
     ) {
-        // A graceful stop closes after every answer, and says so.
-        let close = close || self.soft_stopping;
         let now = self.now;
         let Some(st) = self.streams.get_mut(sk) else {
             return;
         };
+        // A graceful stop closes after every answer, and says so; so does
+        // a reload that removed the session's frontend.
+        let close =
+            close || self.soft_stopping || stream_frontend_gone(&self.rt, &st.rt, st.frontend);
         let srv = st.srv.take();
         let was_queued = st.in_queue;
         let b = st.backend;
@@ -343,8 +350,8 @@ impl Shard {
         }
         // An `errorfile` for this status replaces the built-in page.
         let bytes = bytes.or_else(|| {
-            let fe = &self.rt.config.frontends[st.frontend];
-            let be = b.map(|b| &self.rt.config.backends[b]);
+            let fe = &st.rt.config.frontends[st.frontend];
+            let be = b.map(|b| &st.rt.config.backends[b]);
             crate::http::error_page(fe, be, status).map(|e| {
                 let mut v = self.io.vecs.take();
                 v.extend_from_slice(e.head());
