@@ -132,6 +132,15 @@ impl Shard {
     }
 
     /// Stops accepting for good; the fd is closed once no accept is armed.
+    /// Stops listener `i` for good at once (a bind a reload removed: no
+    /// other process shares it), then closes it.
+    pub fn retire_listener(&mut self, i: usize) {
+        if !self.listeners[i].closed {
+            sys::shutdown_listener(self.listeners[i].fd);
+        }
+        self.close_listener(i);
+    }
+
     pub fn close_listener(&mut self, i: usize) {
         if self.listeners[i].closed {
             return;
@@ -160,7 +169,7 @@ impl Shard {
         }
         if c.result >= 0 {
             self.on_new_fd(i, c.result);
-        } else if c.result != -libc::ECANCELED {
+        } else if c.result != -libc::ECANCELED && !self.listeners[i].closing {
             let err = std::io::Error::from_raw_os_error(-c.result);
             log::warn!(
                 "shard {}: accept on '{}' failed: {err}",

@@ -90,7 +90,7 @@ impl Shard {
         }
         for i in close {
             if i < self.listeners.len() {
-                self.close_listener(i);
+                self.retire_listener(i);
             }
         }
         let first = self.listeners.len();

@@ -229,6 +229,15 @@ pub fn dup_cloexec(fd: RawFd) -> io::Result<RawFd> {
 }
 
 /// Closes an fd outside the ring (startup/teardown paths only).
+/// Stops a listening socket at once: from now on a SYN is refused, and an
+/// accept in progress on it completes with an error. (Closing alone waits
+/// until io_uring lets go of its accept.) Every fd of the socket is
+/// affected, duplicates and other processes' included.
+pub fn shutdown_listener(fd: RawFd) {
+    // SAFETY: plain syscall on an fd the caller owns.
+    unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+}
+
 pub fn close(fd: RawFd) {
     // SAFETY: the caller owns fd and never uses it again.
     unsafe { libc::close(fd) };
