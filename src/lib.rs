@@ -30,3 +30,4 @@ pub mod session;
 pub mod shard;
 pub mod stats;
 pub mod stream;
+pub mod xfer;

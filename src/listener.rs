@@ -7,13 +7,15 @@
 //! arming accepts until a slot frees; the shard that frees it wakes the
 //! paused ones through the mesh. Nothing is refused.
 
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
 
 use crate::config::{Bind, Config, Frontend, ListenOn};
 use crate::mesh::Msg;
 use crate::shard::ring::Completion;
 use crate::shard::token::{Key, Op, Token};
 use crate::shard::{Shard, sys};
+use crate::xfer::Received;
+use std::net::SocketAddr;
 
 /// Backlog of each listening socket (the kernel caps it at somaxconn).
 const BACKLOG: i32 = 4096;
@@ -43,14 +45,20 @@ impl ShardListener {
 
 /// Opens every bind once per shard. On error, closes what was opened and
 /// names the bind.
-pub fn open_all(config: &Config, shards: usize) -> Result<Vec<Vec<ShardListener>>, String> {
+/// `received`: sockets handed over by the previous process (`-x`); a bind
+/// takes those on its address, one per shard, before opening new ones.
+pub fn open_all(
+    config: &Config,
+    shards: usize,
+    received: &mut Vec<Received>,
+) -> Result<Vec<Vec<ShardListener>>, String> {
     let binds: Vec<(usize, &Frontend, &Bind)> = config
         .frontends
         .iter()
         .enumerate()
         .flat_map(|(fi, fe)| fe.binds.iter().map(move |b| (fi, fe, b)))
         .collect();
-    open_binds(&binds, shards)
+    open_binds(&binds, shards, received)
 }
 
 /// Opens each of `binds` (frontend slot, frontend, bind) once per shard, in
@@ -59,12 +67,16 @@ pub fn open_all(config: &Config, shards: usize) -> Result<Vec<Vec<ShardListener>
 pub fn open_binds(
     binds: &[(usize, &Frontend, &Bind)],
     shards: usize,
+    received: &mut Vec<Received>,
 ) -> Result<Vec<Vec<ShardListener>>, String> {
     let mut out: Vec<Vec<ShardListener>> = (0..shards).map(|_| Vec::new()).collect();
     for &(fi, fe, b) in binds {
         for (shard, per_shard) in out.iter_mut().enumerate() {
             let opened = match b.on {
-                ListenOn::Addr(addr) => sys::reuseport_listener(addr, b.v6only, BACKLOG),
+                ListenOn::Addr(addr) => match take_received(received, addr, b.v6only) {
+                    Some(fd) => Ok(fd),
+                    None => sys::reuseport_listener(addr, b.v6only, BACKLOG),
+                },
                 // One inherited socket, shared by every shard (each arms
                 // its own multishot accept on its own duplicate).
                 ListenOn::Fd(fd) if shard == 0 => sys::inherited_listener(fd),
@@ -95,6 +107,55 @@ pub fn open_binds(
         }
     }
     Ok(out)
+}
+
+/// A socket the previous process listened on `addr` with, if one is left.
+fn take_received(received: &mut Vec<Received>, addr: SocketAddr, v6only: bool) -> Option<RawFd> {
+    let i = received
+        .iter()
+        .position(|r| r.addr == addr && (!addr.is_ipv6() || r.v6only == v6only))?;
+    Some(received.swap_remove(i).fd.into_raw_fd())
+}
+
+/// Duplicates of the listening sockets, by bind (the index every shard
+/// gives its listener), that `_getsocks` hands to a successor
+/// (`expose-fd listeners`). Owned here so they stay valid whatever the
+/// shards do; emptied before a graceful stop, so that nothing keeps a
+/// socket listening once the shards close theirs.
+#[derive(Default)]
+pub struct Exported(std::sync::Mutex<Vec<(usize, OwnedFd)>>);
+
+impl Exported {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(usize, OwnedFd)>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds the sockets of bind `index` (one per shard).
+    pub fn add(&self, index: usize, per_shard: impl Iterator<Item = RawFd>) {
+        let mut v = self.lock();
+        for fd in per_shard {
+            match sys::dup_owned(fd) {
+                Ok(d) => v.push((index, d)),
+                Err(e) => log::warn!("cannot keep listener {index} for _getsocks: {e}"),
+            }
+        }
+    }
+
+    /// Forgets the sockets of bind `index` (a reload removed it).
+    pub fn remove(&self, index: usize) {
+        self.lock().retain(|(i, _)| *i != index);
+    }
+
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    /// Runs `f` on the raw fds, which stay open meanwhile.
+    pub fn with<T>(&self, f: impl FnOnce(&[RawFd]) -> T) -> T {
+        let v = self.lock();
+        let fds: Vec<RawFd> = v.iter().map(|(_, fd)| fd.as_raw_fd()).collect();
+        f(&fds)
+    }
 }
 
 /// Which limit refused a new connection.
@@ -198,7 +259,10 @@ impl Shard {
 
     fn on_new_fd(&mut self, li: usize, fd: RawFd) {
         self.counters.accepted += 1;
-        if self.stopping || self.listeners[li].closing {
+        // A connection accepted while its listener closes (a graceful stop,
+        // a reload removing the bind) is served like any other: its client
+        // already completed its handshake. Only a fast stop drops it.
+        if self.stopping {
             sys::close(fd);
             return;
         }

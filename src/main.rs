@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use argh::FromArgs;
+use nix::sys::signal::Signal;
 
 use ringproxy::config;
 use ringproxy::control::reload::Reloader;
@@ -50,14 +51,46 @@ struct Args {
     /// print the version with build details and exit
     #[argh(switch)]
     build_info: bool,
+    /// take the listening sockets of the process whose runtime API (with
+    /// `expose-fd listeners`) is at this UNIX socket (binary upgrade)
+    #[argh(option, short = 'x')]
+    xfer: Option<PathBuf>,
+    /// once ready, stop these processes gracefully (SIGUSR1); HAProxy's
+    /// `-sf PID...`
+    #[argh(option)]
+    sf: Vec<i32>,
+    /// once ready, stop these processes at once (SIGTERM); HAProxy's
+    /// `-st PID...`
+    #[argh(option)]
+    st: Vec<i32>,
+}
+
+/// HAProxy's spellings argh cannot parse: `-vv`, and `-sf`/`-st` followed
+/// by any number of pids.
+fn haproxy_argv(args: impl Iterator<Item = String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut pids_for: Option<&'static str> = None;
+    for a in args {
+        if let Some(flag) = pids_for {
+            if a.parse::<i32>().is_ok() {
+                out.push(flag.to_string());
+                out.push(a);
+                continue;
+            }
+            pids_for = None;
+        }
+        match a.as_str() {
+            "-vv" => out.push("--build-info".into()),
+            "-sf" => pids_for = Some("--sf"),
+            "-st" => pids_for = Some("--st"),
+            _ => out.push(a),
+        }
+    }
+    out
 }
 
 fn main() -> ExitCode {
-    // HAProxy spells the build-details flag "-vv"; argh only knows
-    // single-letter short flags, so translate it.
-    let argv: Vec<String> = std::env::args()
-        .map(|a| if a == "-vv" { "--build-info".into() } else { a })
-        .collect();
+    let argv = haproxy_argv(std::env::args());
     let strs: Vec<&str> = argv.iter().map(String::as_str).collect();
     let args = match Args::from_args(&[strs[0]], &strs[1..]) {
         Ok(a) => a,
@@ -145,16 +178,48 @@ fn run(args: Args) -> i32 {
         .maxconn
         .unwrap_or_else(|| (nofile.saturating_sub(64) / 2).clamp(1, u32::MAX as u64) as u32);
 
-    let mut listeners = match listener::open_all(&cfg, nshards) {
+    // Binary upgrade: the old process's sockets first, so that no SYN
+    // finds a socket nobody accepts on. Without them (no -x, or it
+    // failed), new SO_REUSEPORT sockets join the old ones.
+    let mut received = match &args.xfer {
+        None => Vec::new(),
+        Some(path) => match ringproxy::xfer::get_sockets(path) {
+            Ok(v) => {
+                log::info!(
+                    "{} listening sockets received from {}",
+                    v.len(),
+                    path.display()
+                );
+                v
+            }
+            Err(e) => {
+                log::warn!(
+                    "cannot get the listening sockets from {}: {e}; binding new ones",
+                    path.display()
+                );
+                Vec::new()
+            }
+        },
+    };
+    let mut listeners = match listener::open_all(&cfg, nshards, &mut received) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("{e}");
             return 1;
         }
     };
+    // What no bind of ours took is closed (the old process still has it).
+    drop(received);
+    let exported = Arc::new(listener::Exported::default());
+    let nbinds = listeners.first().map_or(0, Vec::len);
+    for k in 0..nbinds {
+        exported.add(k, listeners.iter().map(|per_shard| per_shard[k].fd));
+    }
     // Runtime API sockets: bound now so that a bind error stops startup with
     // the line's file:line; served by the API thread started below.
-    let api_sockets = match ringproxy::api::bind_all(&cfg.global) {
+    // A process taking over may replace the old one's live API socket.
+    let upgrading = args.xfer.is_some() || !args.sf.is_empty() || !args.st.is_empty();
+    let api_sockets = match ringproxy::api::bind_all(&cfg.global, upgrading) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");
@@ -254,8 +319,9 @@ fn run(args: Args) -> i32 {
         current.clone(),
         coord,
         control.checker.link(),
+        exported.clone(),
     ));
-    let api = match ringproxy::api::start(api_sockets, current.clone(), shards_api) {
+    let api = match ringproxy::api::start(api_sockets, current.clone(), shards_api, exported) {
         Ok(a) => a,
         Err(e) => {
             log::error!("cannot start the runtime API thread: {e}");
@@ -267,6 +333,14 @@ fn run(args: Args) -> i32 {
         rt.config.frontends.len(),
         rt.config.backends.len()
     );
+    for (pids, sig) in [(&args.sf, Signal::SIGUSR1), (&args.st, Signal::SIGTERM)] {
+        for &pid in pids {
+            match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig) {
+                Ok(()) => log::info!("sent {sig} to the old process {pid}"),
+                Err(e) => log::warn!("cannot signal the old process {pid}: {e}"),
+            }
+        }
+    }
     let code = control.run();
     api.stop();
     if let Some(p) = &pidfile {

@@ -125,6 +125,9 @@ pub enum Command {
     Help(Vec<String>),
     Prompt(PromptMode),
     Quit,
+    /// `_getsocks`: hand the listening sockets over (`xfer`), on a UNIX
+    /// socket with `expose-fd listeners`.
+    GetSocks,
     ShowInfo,
     ShowStat(StatQuery),
     ShowServersState(Option<String>),
@@ -269,6 +272,7 @@ pub fn parse(w: &[String]) -> Parsed {
             known(User, Ok(Command::Prompt(mode)))
         }
         ["quit", ..] => known(User, Ok(Command::Quit)),
+        ["_getsocks", ..] => known(Admin, Ok(Command::GetSocks)),
         ["show", "info", ..] => known(User, show_format(&v[2..]).map(|()| Command::ShowInfo)),
         ["show", "stat", ..] => known(User, show_stat(&v[2..]).map(Command::ShowStat)),
         ["show", "servers", "state", ..] => known(

@@ -33,6 +33,8 @@ pub const TOO_LONG: &str = "The command line is too big for the buffer size. Ple
 pub struct Conversation {
     inbuf: Vec<u8>,
     pub level: Level,
+    /// The socket has `expose-fd listeners` (`_getsocks` is allowed).
+    pub expose_fd: bool,
     pub interactive: bool,
     pub prompt: bool,
     read_closed: bool,
@@ -45,6 +47,7 @@ impl Conversation {
         Conversation {
             inbuf: Vec::new(),
             level,
+            expose_fd: false,
             interactive: false,
             prompt: false,
             read_closed: false,

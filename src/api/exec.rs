@@ -97,6 +97,8 @@ pub enum Outcome {
     Wait(Waiting),
     /// Close without printing anything.
     Quit,
+    /// Send the listening sockets on the client's socket, then close it.
+    GetSocks,
 }
 
 /// The API's state for running commands.
@@ -283,6 +285,9 @@ impl Exec {
                 text("")
             }
             Command::Quit => Outcome::Quit,
+            // HAProxy's answer without `expose-fd listeners`.
+            Command::GetSocks if !conv.expose_fd => text("Permission denied\n"),
+            Command::GetSocks => Outcome::GetSocks,
             Command::ShowInfo => text(format::info(&view::info(&self.rt))),
             Command::ShowStat(q) => self.show_stat(&q),
             Command::ShowServersState(be) => self.servers_state(be.as_deref()),

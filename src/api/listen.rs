@@ -38,6 +38,8 @@ impl Listener {
 pub struct Bound {
     pub listener: Listener,
     pub level: ApiLevel,
+    /// `expose-fd listeners`.
+    pub expose_fd: bool,
     /// The address as written (`unix@/run/rp.sock`, `ipv4@127.0.0.1:9999`).
     pub name: String,
     /// The socket file and its identity (device, inode), to remove it at
@@ -63,20 +65,22 @@ impl Drop for Bound {
 /// Binds every `stats socket` of the configuration. The error names the
 /// line (`file:line: ...`) like the configuration's own errors; sockets
 /// already bound are closed (and their files removed: `Drop`) on error.
-pub fn bind_all(g: &Global) -> Result<Vec<Bound>, String> {
+/// `replace_live`: a socket file another process still listens on is
+/// replaced (a binary upgrade takes over from that process), not refused.
+pub fn bind_all(g: &Global, replace_live: bool) -> Result<Vec<Bound>, String> {
     let mut out: Vec<Bound> = Vec::new();
     for s in &g.stats_sockets {
-        let b = bind_one(s)
+        let b = bind_one(s, replace_live)
             .map_err(|e| format!("{}: cannot bind 'stats socket' {}: {e}", s.loc, s.addr))?;
         out.push(b);
     }
     Ok(out)
 }
 
-fn bind_one(s: &StatsSocket) -> Result<Bound, String> {
+fn bind_one(s: &StatsSocket, replace_live: bool) -> Result<Bound, String> {
     let (listener, file) = match &s.addr {
         StatsAddr::Unix(path) => {
-            let (l, id) = bind_unix(Path::new(path), s)?;
+            let (l, id) = bind_unix(Path::new(path), s, replace_live)?;
             (Listener::Unix(l), Some(id))
         }
         StatsAddr::Abstract(name) => (Listener::Unix(bind_abstract(name)?), None),
@@ -94,6 +98,7 @@ fn bind_one(s: &StatsSocket) -> Result<Bound, String> {
     Ok(Bound {
         listener,
         level: s.level,
+        expose_fd: s.expose_fd_listeners,
         name: s.addr.to_string(),
         file,
     })
@@ -148,11 +153,14 @@ fn gid_of(spec: &IdSpec) -> Result<u32, String> {
 
 /// Refuses to replace a live socket or a file that is not a socket; removes
 /// a stale socket.
-fn clear_stale(path: &Path) -> Result<(), String> {
+fn clear_stale(path: &Path, replace_live: bool) -> Result<(), String> {
     match fs::symlink_metadata(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e.to_string()),
         Ok(m) if !m.file_type().is_socket() => Err("the path exists and is not a socket".into()),
+        // Renamed over below: the old process keeps its socket, clients
+        // reach the new one.
+        Ok(_) if replace_live => Ok(()),
         Ok(_) => match UnixStream::connect(path) {
             Ok(_) => Err("another process is listening on it".into()),
             Err(_) => match fs::remove_file(path) {
@@ -165,8 +173,12 @@ fn clear_stale(path: &Path) -> Result<(), String> {
     }
 }
 
-fn bind_unix(path: &Path, s: &StatsSocket) -> Result<(UnixListener, (PathBuf, u64, u64)), String> {
-    clear_stale(path)?;
+fn bind_unix(
+    path: &Path,
+    s: &StatsSocket,
+    replace_live: bool,
+) -> Result<(UnixListener, (PathBuf, u64, u64)), String> {
+    clear_stale(path, replace_live)?;
     let uid = s.owner.as_ref().map(uid_of).transpose()?;
     let gid = s.group.as_ref().map(gid_of).transpose()?;
     let mut tmp = path.as_os_str().to_owned();

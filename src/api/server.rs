@@ -28,7 +28,9 @@ use super::conv::{Conversation, Next, TOO_LONG};
 use super::exec::{self, Exec, Job, JobResult, Outcome, WaitStep, Waiting};
 use super::listen::{Bound, Listener};
 use super::ops::Shards;
+use crate::listener::Exported;
 use crate::runtime::Current;
+use crate::xfer;
 
 /// The running API; `stop` ends it and removes its socket files.
 pub struct ApiHandle {
@@ -60,6 +62,7 @@ pub fn start(
     bound: Vec<Bound>,
     current: Arc<Current>,
     shards: Box<dyn Shards>,
+    exported: Arc<Exported>,
 ) -> io::Result<ApiHandle> {
     let rt = current.get();
     let stop = Arc::new(AtomicBool::new(false));
@@ -101,6 +104,7 @@ pub fn start(
                 job_tx,
                 res_rx,
                 wake_rx,
+                exported,
             };
             api.run(&flag);
         })?;
@@ -248,6 +252,25 @@ struct Api {
     job_tx: Sender<(u64, Job)>,
     res_rx: Receiver<(u64, Job, JobResult)>,
     wake_rx: UnixStream,
+    exported: Arc<Exported>,
+}
+
+impl Api {
+    /// `_getsocks`: the listening sockets go to the client (a new process
+    /// taking over, `-x`). Blocks this thread for the exchange (bounded by
+    /// `xfer`'s timeouts): it happens once per upgrade.
+    fn get_socks(&self, c: &Client) {
+        let Stream::Unix(s) = &c.stream else {
+            return;
+        };
+        let sent = self
+            .exported
+            .with(|fds| xfer::send_sockets(s, fds).map(|()| fds.len()));
+        match sent {
+            Ok(n) => log::info!("runtime API: {n} listening sockets handed over (_getsocks)"),
+            Err(e) => log::warn!("runtime API: _getsocks failed: {e}"),
+        }
+    }
 }
 
 /// `poll(2)`: the events of each descriptor, in order (none on EINTR).
@@ -376,7 +399,11 @@ impl Api {
                 token,
                 Client {
                     stream,
-                    conv: Conversation::new(b.level, self.max_line),
+                    conv: {
+                        let mut conv = Conversation::new(b.level, self.max_line);
+                        conv.expose_fd = b.expose_fd;
+                        conv
+                    },
                     out: Vec::new(),
                     sent: 0,
                     closing: false,
@@ -440,6 +467,10 @@ impl Api {
                 Next::Line(line) => match self.exec.run_line(&line, &mut c.conv) {
                     Outcome::Text(t) => c.reply(&t),
                     Outcome::Quit => c.dead = true,
+                    Outcome::GetSocks => {
+                        self.get_socks(&c);
+                        c.dead = true;
+                    }
                     Outcome::Job(job) => {
                         c.busy = Some(Busy::Job);
                         if self.job_tx.send((token, job)).is_err() {

@@ -864,6 +864,7 @@ fn run(e: &mut Exec, fake: &mut Fake, conv: &mut Conversation, line: &str) -> St
     match e.run_line(line.as_bytes(), conv) {
         Outcome::Text(t) => t,
         Outcome::Quit => "<quit>".into(),
+        Outcome::GetSocks => "<getsocks>".into(),
         Outcome::Job(job) => {
             let res = exec::perform(fake, &job);
             e.finish(&job, res)
@@ -922,6 +923,26 @@ fn levels_are_enforced_before_arguments() {
         "Permission denied\n"
     );
     assert!(f.calls.is_empty());
+}
+
+#[test]
+fn getsocks_needs_admin_and_expose_fd() {
+    let mut e = exec_for(CFG);
+    let mut f = Fake::default();
+    let mut plain = Conversation::new(Level::Admin, 1024);
+    assert_eq!(
+        run(&mut e, &mut f, &mut plain, "_getsocks"),
+        "Permission denied\n"
+    );
+    let mut operator = Conversation::new(Level::Operator, 1024);
+    operator.expose_fd = true;
+    assert_eq!(
+        run(&mut e, &mut f, &mut operator, "_getsocks"),
+        "Permission denied\n"
+    );
+    let mut admin = Conversation::new(Level::Admin, 1024);
+    admin.expose_fd = true;
+    assert_eq!(run(&mut e, &mut f, &mut admin, "_getsocks"), "<getsocks>");
 }
 
 #[test]
@@ -1183,13 +1204,20 @@ fn socket_files_go_with_their_sockets() {
         .config
         .global
     };
-    let bound = super::bind_all(&global(&[&first])).expect("bound");
+    let bound = super::bind_all(&global(&[&first]), false).expect("bound");
     assert!(first.exists());
+    // A live socket is refused, unless a new process takes over (binary
+    // upgrade): then the old process's exit leaves the new file alone.
+    let err = super::bind_all(&global(&[&first]), false).expect_err("live");
+    assert!(err.contains("another process is listening on it"), "{err}");
+    let next = super::bind_all(&global(&[&first]), true).expect("replaced");
     drop(bound);
+    assert!(first.exists(), "the new process's socket stays");
+    drop(next);
     assert!(!first.exists(), "removed with its socket");
     // A failed startup leaves nothing behind either.
     let missing = dir.join("no-such-dir").join("b.sock");
-    assert!(super::bind_all(&global(&[&first, &missing])).is_err());
+    assert!(super::bind_all(&global(&[&first, &missing]), false).is_err());
     assert!(!first.exists(), "removed when a later socket fails");
     let _ = std::fs::remove_dir(&dir);
 }

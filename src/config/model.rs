@@ -162,8 +162,8 @@ pub struct StatsSocket {
     pub owner: Option<IdSpec>,
     /// `group`/`gid`: group of the socket file (UNIX only).
     pub group: Option<IdSpec>,
-    /// `expose-fd listeners`: accepted for compatibility; ringproxy never
-    /// passes its listening sockets to another process.
+    /// `expose-fd listeners`: `_getsocks` on this socket hands the
+    /// listening sockets to a new process (`-x`, see `xfer`).
     pub expose_fd_listeners: bool,
     pub loc: Loc,
 }

@@ -128,6 +128,9 @@ impl Control {
     /// shard is done, or after `hard-stop-after` (what remains is closed),
     /// or at once on SIGTERM/SIGINT.
     fn soft_stop(&mut self, set: &SigSet) -> i32 {
+        if let Some(r) = &self.reloader {
+            r.stop_exporting();
+        }
         let rt = self.current.get();
         let hard = rt.config.global.hard_stop_after;
         log::warn!(
@@ -163,6 +166,9 @@ impl Control {
     }
 
     fn stop_all(&mut self, code: i32) -> i32 {
+        if let Some(r) = &self.reloader {
+            r.stop_exporting();
+        }
         for i in 0..self.mesh.shards() {
             self.mesh.post_from_control(&mut self.waker, i, Msg::Stop);
         }

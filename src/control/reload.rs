@@ -29,7 +29,7 @@ use crate::config::reload::{
     ProxyChanges, Slots, proxy_changes, renumber, restart_only, same_bind,
 };
 use crate::config::{self, Bind, Config, Frontend};
-use crate::listener;
+use crate::listener::{self, Exported};
 use crate::mesh::coord::{CoordError, Coordinator};
 use crate::mesh::{ListenerUpdate, Msg, ReloadCommit};
 use crate::runtime::{Current, Runtime};
@@ -58,6 +58,8 @@ pub struct Reloader {
     /// Every listener index ever given, in order.
     binds: Vec<OpenBind>,
     draining: Vec<Draining>,
+    /// The sockets `_getsocks` hands over, by bind index.
+    exported: Arc<Exported>,
 }
 
 /// What the servers of one reload change.
@@ -90,6 +92,7 @@ impl Reloader {
         current: Arc<Current>,
         coord: Arc<Mutex<Coordinator>>,
         checker: CheckerLink,
+        exported: Arc<Exported>,
     ) -> Reloader {
         let rt = current.get();
         let binds = rt
@@ -113,7 +116,14 @@ impl Reloader {
             checker,
             binds,
             draining: Vec::new(),
+            exported,
         }
+    }
+
+    /// A graceful stop: the sockets kept for `_getsocks` are let go, so
+    /// that the listeners close for real when the shards close theirs.
+    pub fn stop_exporting(&self) {
+        self.exported.clear();
     }
 
     /// Servers still draining after a reload.
@@ -186,7 +196,12 @@ impl Reloader {
         let close: Vec<usize> = (0..self.binds.len())
             .filter(|&i| self.binds[i].open && !matched[i])
             .collect();
-        let mut opened = listener::open_binds(&to_open, cur.shards)?;
+        let mut opened = listener::open_binds(&to_open, cur.shards, &mut Vec::new())?;
+        // Per new bind, its fd on each shard (for `_getsocks`), read before
+        // the listeners go to the shards.
+        let exported_fds: Vec<Vec<std::os::fd::RawFd>> = (0..to_open.len())
+            .map(|k| opened.iter().map(|per_shard| per_shard[k].fd).collect())
+            .collect();
         let new_binds: Vec<OpenBind> = to_open
             .iter()
             .map(|&(fi, _, b)| OpenBind {
@@ -274,8 +289,13 @@ impl Reloader {
         self.draining.extend(removed);
         for &i in &close {
             self.binds[i].open = false;
+            self.exported.remove(i);
         }
-        self.binds.extend(new_binds);
+        for (k, b) in new_binds.into_iter().enumerate() {
+            let index = self.binds.len();
+            self.exported.add(index, exported_fds[k].iter().copied());
+            self.binds.push(b);
+        }
         self.slots = slots;
         rt.reloads.applied.store(n, Ordering::Relaxed);
         log::info!("reload {n} applied: {}", describe(&proxies, &servers));

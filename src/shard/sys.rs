@@ -219,6 +219,13 @@ pub fn take_inherited_listener(fd: RawFd) -> io::Result<libc::sa_family_t> {
 }
 
 /// A close-on-exec duplicate of `fd`.
+/// A close-on-exec duplicate of `fd`, owned.
+pub fn dup_owned(fd: RawFd) -> io::Result<std::os::fd::OwnedFd> {
+    let d = dup_cloexec(fd)?;
+    // SAFETY: dup just made this fd; nothing else owns it.
+    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(d) })
+}
+
 pub fn dup_cloexec(fd: RawFd) -> io::Result<RawFd> {
     // SAFETY: plain fcntl; the new fd is ours.
     let d = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
@@ -228,7 +235,6 @@ pub fn dup_cloexec(fd: RawFd) -> io::Result<RawFd> {
     Ok(d)
 }
 
-/// Closes an fd outside the ring (startup/teardown paths only).
 /// Stops a listening socket at once: from now on a SYN is refused, and an
 /// accept in progress on it completes with an error. (Closing alone waits
 /// until io_uring lets go of its accept.) Every fd of the socket is
@@ -238,6 +244,7 @@ pub fn shutdown_listener(fd: RawFd) {
     unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
 }
 
+/// Closes an fd outside the ring (startup/teardown paths only).
 pub fn close(fd: RawFd) {
     // SAFETY: the caller owns fd and never uses it again.
     unsafe { libc::close(fd) };
