@@ -171,36 +171,20 @@ pub fn proxy_changes(prev: &Config, next: &Config) -> ProxyChanges {
 /// The global settings a reload cannot change (they size the shards or
 /// were applied once at startup), named as in the configuration.
 pub fn restart_only(prev: &Global, next: &Global) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    if prev.nbthread != next.nbthread {
-        out.push("nbthread");
-    }
-    if prev.maxconn != next.maxconn {
-        out.push("maxconn");
-    }
-    if prev.bufsize != next.bufsize {
-        out.push("tune.bufsize");
-    }
-    if prev.ring_buffers != next.ring_buffers {
-        out.push("tune.ring.buffers");
-    }
-    if prev.ring_entries != next.ring_entries {
-        out.push("tune.ring.entries");
-    }
-    if prev.stats_sockets != next.stats_sockets {
-        out.push("stats socket");
-    }
-    if prev.stats_timeout != next.stats_timeout {
-        out.push("stats timeout");
-    }
-    if prev.stats_maxconn != next.stats_maxconn {
-        out.push("stats maxconn");
-    }
-    if prev.daemon != next.daemon {
-        out.push("daemon");
-    }
-    if prev.pidfile != next.pidfile {
-        out.push("pidfile");
-    }
-    out
+    let (p, n) = (prev, next);
+    [
+        ("nbthread", p.nbthread != n.nbthread),
+        ("maxconn", p.maxconn != n.maxconn),
+        ("tune.bufsize", p.bufsize != n.bufsize),
+        ("tune.ring.buffers", p.ring_buffers != n.ring_buffers),
+        ("tune.ring.entries", p.ring_entries != n.ring_entries),
+        ("stats socket", p.stats_sockets != n.stats_sockets),
+        ("stats timeout", p.stats_timeout != n.stats_timeout),
+        ("stats maxconn", p.stats_maxconn != n.stats_maxconn),
+        ("daemon", p.daemon != n.daemon),
+        ("pidfile", p.pidfile != n.pidfile),
+    ]
+    .into_iter()
+    .filter_map(|(name, changed)| changed.then_some(name))
+    .collect()
 }
