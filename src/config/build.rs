@@ -289,6 +289,7 @@ impl Targets<'_> {
                 other => *other,
             }),
             dontlognull: d.s.dontlognull,
+            idle_close_on_response: d.s.idle_close_on_response,
             conn_mode: d.s.conn_mode,
             forwardfor: d.s.forwardfor.clone().filter(|_| d.s.mode == Mode::Http),
             errorfiles: d.s.errorfiles.clone(),

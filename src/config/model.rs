@@ -291,6 +291,12 @@ pub struct Frontend {
     pub log_format: Option<LogStyle>,
     /// `option dontlognull`.
     pub dontlognull: bool,
+    /// `option idle-close-on-response` (HAProxy 2.6): a graceful stop
+    /// does not close idle keep-alive connections at once; each is closed
+    /// after answering its next request (`Connection: close`), so that no
+    /// request crossing the close is lost. They still end with
+    /// `timeout http-keep-alive` or `hard-stop-after`.
+    pub idle_close_on_response: bool,
     pub conn_mode: HttpConnMode,
     pub forwardfor: Option<ForwardFor>,
     /// `errorfile` lines, inherited ones first; the last for a code wins.

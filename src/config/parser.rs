@@ -79,6 +79,7 @@ pub(super) struct Settings {
     /// fallback warning).
     pub log_style: Option<(LogStyle, Loc)>,
     pub dontlognull: bool,
+    pub idle_close_on_response: bool,
     pub logs: Vec<LogTargetSpec>,
     pub conn_mode: HttpConnMode,
     pub http_reuse: HttpReuse,
@@ -102,6 +103,7 @@ impl Default for Settings {
             default_server: ServerOpts::default(),
             log_style: None,
             dontlognull: false,
+            idle_close_on_response: false,
             logs: Vec::new(),
             conn_mode: HttpConnMode::KeepAlive,
             http_reuse: HttpReuse::Safe,

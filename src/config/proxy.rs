@@ -588,6 +588,11 @@ fn set_option(ctx: &mut Ctx<'_>, rest: &[String], negated: bool) -> Result<(), S
             no_extra(rest, 1, &kw)?;
             ctx.draft.s.dontlognull = !negated;
         }
+        "idle-close-on-response" => {
+            allowed(ctx, &kw, DEF | FE | LI)?;
+            no_extra(rest, 1, &kw)?;
+            ctx.draft.s.idle_close_on_response = !negated;
+        }
         "http-keep-alive" | "http-server-close" | "httpclose" => {
             no_extra(rest, 1, &kw)?;
             let mode = match name {

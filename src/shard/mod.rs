@@ -594,12 +594,19 @@ impl Shard {
         while let Some((_, fd)) = self.pending_accepts.pop_front() {
             sys::close(fd);
         }
+        // Idle: between two requests. A session that has not sent its first
+        // request yet is not idle (its client just connected, its request
+        // may be on the way): it is answered, with `Connection: close`.
+        // Neither are those of frontends with `option
+        // idle-close-on-response`.
         let idle: Vec<Key> = self
             .sessions
             .keys()
             .filter(|&k| {
                 self.sessions.get(k).is_some_and(|s| {
                     matches!(s.state, crate::session::SessionState::Full { stream: None })
+                        && s.requests > 0
+                        && !s.rt.config.frontends[s.frontend].idle_close_on_response
                 })
             })
             .collect();

@@ -1099,3 +1099,26 @@ backend e
         ),
     ]);
 }
+
+#[test]
+fn idle_close_on_response_is_a_frontend_option() {
+    let cfg = ok("\
+defaults
+    mode http
+    option idle-close-on-response
+frontend fe
+    bind :80
+    default_backend be
+frontend other
+    bind :81
+    no option idle-close-on-response
+    default_backend be
+backend be
+    server s1 10.0.0.1:80
+")
+    .config;
+    assert!(cfg.frontends[0].idle_close_on_response, "from defaults");
+    assert!(!cfg.frontends[1].idle_close_on_response, "`no option`");
+    let e = errors("backend be\n    option idle-close-on-response\n    server s1 10.0.0.1:80\n");
+    assert!(!e.is_empty(), "not a backend option");
+}

@@ -64,6 +64,7 @@ backend be
             logs: vec![],
             log_format: None,
             dontlognull: false,
+            idle_close_on_response: false,
             conn_mode: HttpConnMode::KeepAlive,
             forwardfor: None,
             errorfiles: vec![],
