@@ -19,6 +19,7 @@
 //! Reloads are serialised with the runtime API's commands by the
 //! coordinator's lock.
 
+use std::os::fd::RawFd;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -60,6 +61,60 @@ pub struct Reloader {
     draining: Vec<Draining>,
     /// The sockets `_getsocks` hands over, by bind index.
     exported: Arc<Exported>,
+}
+
+/// What a reload does to the listeners.
+struct BindPlan<'a> {
+    /// Kept binds (their listener index) with their new settings.
+    keep: Vec<ListenerUpdate>,
+    /// Indices of the listeners of removed binds.
+    close: Vec<usize>,
+    /// Binds to open: (frontend slot, frontend, bind).
+    to_open: Vec<(usize, &'a Frontend, &'a Bind)>,
+}
+
+/// Stage 1: every shard keeps snapshot `rt` and its new listeners
+/// (`opened[shard]`), or, if one cannot (or has exited), every shard drops
+/// what it prepared.
+fn prepare(
+    coord: &mut Coordinator,
+    rt: &Arc<Runtime>,
+    opened: &mut [Vec<listener::ShardListener>],
+    shards: usize,
+) -> Result<(), String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut reached = 0;
+    for (i, ls) in opened.iter_mut().enumerate() {
+        let msg = Msg::ReloadPrepare {
+            rt: rt.clone(),
+            listeners: std::mem::take(ls),
+            reply: tx.clone(),
+        };
+        if coord.post(i, msg) {
+            reached += 1;
+        }
+    }
+    drop(tx);
+    let mut why = (reached < shards).then(|| "a shard has exited".to_string());
+    for _ in 0..reached {
+        match rx.recv_timeout(std::time::Duration::from_secs(2)) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => why = Some(e),
+            Err(_) => {
+                why = Some(CoordError::ShardsSilent.to_string());
+                break;
+            }
+        }
+    }
+    match why {
+        None => Ok(()),
+        Some(why) => {
+            for i in 0..shards {
+                coord.post(i, Msg::ReloadAbort);
+            }
+            Err(why)
+        }
+    }
 }
 
 /// What the servers of one reload change.
@@ -131,6 +186,41 @@ impl Reloader {
         self.draining.len()
     }
 
+    /// Kept binds keep their listener index (the same on every shard);
+    /// added ones are opened before anything changes (where a bind can
+    /// fail); removed ones close at the commit.
+    fn plan_binds<'a>(&self, new: &'a Config) -> BindPlan<'a> {
+        let mut keep = Vec::new();
+        let mut matched = vec![false; self.binds.len()];
+        let mut to_open = Vec::new();
+        for (fi, fe) in new.frontends.iter().enumerate() {
+            for b in &fe.binds {
+                let found = self.binds.iter().enumerate().position(|(i, o)| {
+                    o.open && !matched[i] && o.frontend == fi && same_bind(&o.bind, b)
+                });
+                match found {
+                    Some(i) => {
+                        matched[i] = true;
+                        keep.push(ListenerUpdate {
+                            index: i,
+                            accept_proxy: b.accept_proxy,
+                            name: b.name.clone(),
+                        });
+                    }
+                    None => to_open.push((fi, fe, b)),
+                }
+            }
+        }
+        let close = (0..self.binds.len())
+            .filter(|&i| self.binds[i].open && !matched[i])
+            .collect();
+        BindPlan {
+            keep,
+            close,
+            to_open,
+        }
+    }
+
     /// Re-reads the files and applies them, or logs why not.
     pub fn reload(&mut self) {
         let cur = self.current.get();
@@ -170,39 +260,15 @@ impl Reloader {
         let new = renumber(new, &cur.config, &mut slots);
         let proxies = proxy_changes(&cur.config, &new);
 
-        // Listeners: kept binds keep their index; added ones are opened
-        // now (where a bind can fail); removed ones close at the commit.
-        let mut keep = Vec::new();
-        let mut matched = vec![false; self.binds.len()];
-        let mut to_open: Vec<(usize, &Frontend, &Bind)> = Vec::new();
-        for (fi, fe) in new.frontends.iter().enumerate() {
-            for b in &fe.binds {
-                let found = self.binds.iter().enumerate().position(|(i, o)| {
-                    o.open && !matched[i] && o.frontend == fi && same_bind(&o.bind, b)
-                });
-                match found {
-                    Some(i) => {
-                        matched[i] = true;
-                        keep.push(ListenerUpdate {
-                            index: i,
-                            accept_proxy: b.accept_proxy,
-                            name: b.name.clone(),
-                        });
-                    }
-                    None => to_open.push((fi, fe, b)),
-                }
-            }
-        }
-        let close: Vec<usize> = (0..self.binds.len())
-            .filter(|&i| self.binds[i].open && !matched[i])
-            .collect();
-        let mut opened = listener::open_binds(&to_open, cur.shards, &mut Vec::new())?;
+        let plan = self.plan_binds(&new);
+        let mut opened = listener::open_binds(&plan.to_open, cur.shards, &mut Vec::new())?;
         // Per new bind, its fd on each shard (for `_getsocks`), read before
         // the listeners go to the shards.
-        let exported_fds: Vec<Vec<std::os::fd::RawFd>> = (0..to_open.len())
+        let exported_fds: Vec<Vec<RawFd>> = (0..plan.to_open.len())
             .map(|k| opened.iter().map(|per_shard| per_shard[k].fd).collect())
             .collect();
-        let new_binds: Vec<OpenBind> = to_open
+        let new_binds: Vec<OpenBind> = plan
+            .to_open
             .iter()
             .map(|&(fi, _, b)| OpenBind {
                 frontend: fi,
@@ -210,48 +276,11 @@ impl Reloader {
                 open: true,
             })
             .collect();
+        let BindPlan { keep, close, .. } = plan;
 
         let rt = Arc::new(cur.reloaded(new));
-        // Stage 1: every shard keeps the snapshot and its new listeners.
         let mut coord = self.coord.lock().unwrap_or_else(|p| p.into_inner());
-        let mut ok = true;
-        let mut why = String::new();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let mut reached = 0;
-        for (i, ls) in opened.iter_mut().enumerate() {
-            let msg = Msg::ReloadPrepare {
-                rt: rt.clone(),
-                listeners: std::mem::take(ls),
-                reply: tx.clone(),
-            };
-            if coord.post(i, msg) {
-                reached += 1;
-            }
-        }
-        drop(tx);
-        for _ in 0..reached {
-            match rx.recv_timeout(std::time::Duration::from_secs(2)) {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    ok = false;
-                    why = e;
-                }
-                Err(_) => {
-                    ok = false;
-                    why = CoordError::ShardsSilent.to_string();
-                    break;
-                }
-            }
-        }
-        if !ok || reached < cur.shards {
-            for i in 0..cur.shards {
-                coord.post(i, Msg::ReloadAbort);
-            }
-            if why.is_empty() {
-                why = "a shard has exited".to_string();
-            }
-            return Err(why);
-        }
+        prepare(&mut coord, &rt, &mut opened, cur.shards)?;
 
         // Stage 2: servers, then the commit.
         let mut servers = apply_servers(&mut coord, cur, &rt);
