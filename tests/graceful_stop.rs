@@ -127,3 +127,166 @@ fn sigterm_during_a_soft_stop_stops_at_once() {
         .expect("SIGTERM ends the graceful stop");
     assert!(status.success(), "{status}");
 }
+
+// ---------------------------------------------------------------------------
+// Long answers streamed while the process stops gracefully
+// ---------------------------------------------------------------------------
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread;
+
+/// Bytes of each streamed answer.
+const STREAM_LEN: usize = 256 * 1024;
+/// Size of each piece the server writes.
+const STREAM_PIECE: usize = 8 * 1024;
+/// Pieces written before the server waits for [`Streamer::release`].
+const STREAM_FIRST: usize = 4;
+
+/// An HTTP/1.1 keep-alive server answering `GET /stream/SEED[/chunked]`
+/// with `STREAM_LEN` bytes of `pattern(SEED, STREAM_LEN)` (Content-Length,
+/// or chunked with one chunk per piece), written slowly: the head and
+/// `STREAM_FIRST` pieces, then, once released, a piece every 35 ms (about a
+/// second for the rest).
+struct Streamer {
+    backend: Backend,
+    /// Answers whose first pieces are written.
+    started: Arc<AtomicUsize>,
+    go: Arc<AtomicBool>,
+}
+
+impl Streamer {
+    fn start(name: &str) -> Streamer {
+        let started = Arc::new(AtomicUsize::new(0));
+        let go = Arc::new(AtomicBool::new(false));
+        let (st, g) = (started.clone(), go.clone());
+        let backend = Backend::spawn(name, move |s, _| stream_serve(s, &st, &g));
+        Streamer {
+            backend,
+            started,
+            go,
+        }
+    }
+
+    fn release(&self) {
+        self.go.store(true, Ordering::SeqCst);
+    }
+}
+
+fn stream_serve(s: TcpStream, started: &AtomicUsize, go: &AtomicBool) {
+    let mut r = ByteReader::new(s);
+    loop {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let head = match r.read_head(64 * 1024, deadline) {
+            Ok(Some(h)) => h,
+            _ => return,
+        };
+        let p = parse_head(&head);
+        let path = p.start[1].clone();
+        let Some(rest) = path.strip_prefix("/stream/") else {
+            let _ =
+                r.s.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+            continue;
+        };
+        let (seed, chunked) = match rest.strip_suffix("/chunked") {
+            Some(seed) => (seed, true),
+            None => (rest, false),
+        };
+        let body = pattern(seed.parse().unwrap_or(0), STREAM_LEN);
+        let head = if chunked {
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_string()
+        } else {
+            format!("HTTP/1.1 200 OK\r\nContent-Length: {STREAM_LEN}\r\n\r\n")
+        };
+        if r.s.write_all(head.as_bytes()).is_err() {
+            return;
+        }
+        for (i, piece) in body.chunks(STREAM_PIECE).enumerate() {
+            if i == STREAM_FIRST {
+                started.fetch_add(1, Ordering::SeqCst);
+                wait_for(Duration::from_secs(10), || go.load(Ordering::SeqCst));
+            }
+            if i > STREAM_FIRST {
+                thread::sleep(Duration::from_millis(35));
+            }
+            let mut out = Vec::with_capacity(piece.len() + 16);
+            if chunked {
+                out.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+            }
+            out.extend_from_slice(piece);
+            if chunked {
+                out.extend_from_slice(b"\r\n");
+            }
+            if r.s.write_all(&out).is_err() {
+                return;
+            }
+        }
+        if chunked && r.s.write_all(b"0\r\n\r\n").is_err() {
+            return;
+        }
+    }
+}
+
+#[test]
+fn graceful_stop_completes_long_streamed_responses() {
+    const CLIENTS: u64 = 4;
+    let srv = Streamer::start("s1");
+    let (mut p, addr) = start_http_proxy(2, "", "", &[("s1", srv.backend.addr)]);
+    // Half the answers with Content-Length, half chunked; keep-alive
+    // requests, so that the close after the answer is the proxy's doing.
+    let clients: Vec<_> = (1..=CLIENTS)
+        .map(|seed| {
+            let path = if seed % 2 == 0 {
+                format!("/stream/{seed}/chunked")
+            } else {
+                format!("/stream/{seed}")
+            };
+            let mut c = HttpClient::connect(addr);
+            c.send(get_req(&path, ""));
+            thread::spawn(move || {
+                let r = c.read_final(false).map(|(_, r)| r);
+                let closed = r.as_ref().ok().map(|_| c.expect_closed(CLOSE_BOUND));
+                (seed, path, r, closed)
+            })
+        })
+        .collect();
+    assert!(
+        wait_for(IO_TIMEOUT, || srv.started.load(Ordering::SeqCst)
+            == CLIENTS as usize),
+        "{} answers started, {CLIENTS} expected",
+        srv.started.load(Ordering::SeqCst)
+    );
+    // Mid-stream: every answer has its head and first pieces sent.
+    p.signal(libc::SIGUSR1);
+    assert!(p.wait_log("SIGUSR1 received: stopping gracefully", IO_TIMEOUT));
+    assert!(wait_for(IO_TIMEOUT, || refused(addr)), "still accepting");
+    assert!(
+        p.try_wait().is_none(),
+        "exited with answers in progress:\n{}",
+        p.log()
+    );
+    srv.release();
+    for h in clients {
+        let (seed, path, r, closed) = h.join().expect("client thread");
+        let r = r.unwrap_or_else(|e| panic!("GET {path}: the answer did not complete: {e}"));
+        assert_eq!(r.status, 200, "GET {path}: {}", r.head_str());
+        assert_eq!(r.chunked, seed % 2 == 0, "GET {path}: {}", r.head_str());
+        assert_eq!(r.body.len(), STREAM_LEN, "GET {path}: body length");
+        assert_eq!(
+            fnv1a64(&r.body),
+            fnv1a64(&pattern(seed, STREAM_LEN)),
+            "GET {path}: body checksum"
+        );
+        let closed = closed.expect("closed");
+        assert!(
+            closed.data.is_empty(),
+            "GET {path}: {} bytes after the answer",
+            closed.data.len()
+        );
+    }
+    let status = p
+        .wait_exit(IO_TIMEOUT)
+        .expect("exits once every answer is complete");
+    assert!(status.success(), "{status}");
+    assert!(p.wait_log("graceful stop complete: every session ended", IO_TIMEOUT));
+}
