@@ -8,7 +8,10 @@
 //! What a client must never see: a refused connect, a reset, an EOF before
 //! its answer, a wrong answer. A keep-alive client of the old process gets
 //! `Connection: close` on an answer and then the close: that is the
-//! graceful stop, and it reconnects (to the new process).
+//! graceful stop, and it reconnects (to the new process). The
+//! configurations have `option idle-close-on-response`: without it a
+//! graceful stop closes idle keep-alive connections at once, and a request
+//! crossing that close is lost (HAProxy's default too).
 //!
 //! Every wait is bounded; nothing depends on how fast anything is: the
 //! tests wait for log lines, exits and client progress.
@@ -67,12 +70,17 @@ struct Rig {
 }
 
 impl Rig {
-    /// `sock_opts`: the options of the `stats socket` line.
+    /// `sock_opts`: the options of the `stats socket` line; `SHARDS`
+    /// shards; `option idle-close-on-response`.
     fn new(sock_opts: &str) -> Rig {
-        Rig::with_shards(sock_opts, SHARDS)
+        Rig::custom(sock_opts, SHARDS, true)
     }
 
-    fn with_shards(sock_opts: &str, shards: usize) -> Rig {
+    /// `idle_close_on_response`: `option idle-close-on-response` in
+    /// `defaults` (without it, a graceful stop closes idle keep-alive
+    /// connections at once, and a request crossing that close is lost, as
+    /// with HAProxy's default).
+    fn custom(sock_opts: &str, shards: usize, idle_close_on_response: bool) -> Rig {
         let sv = Servers {
             s1: HttpBackend::start("s1"),
             s2: HttpBackend::start("s2"),
@@ -82,9 +90,14 @@ impl Rig {
         let dir = TempDir::new();
         let sock = dir.path.join("api.sock");
         let (http, tcp) = (free_port(), free_port());
+        let option = if idle_close_on_response {
+            "    option idle-close-on-response\n"
+        } else {
+            ""
+        };
         let cfg = format!(
             "global\n    nbthread {shards}\n    stats socket {} {sock_opts}\n\n\
-             defaults\n    mode http\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n\n\
+             defaults\n    mode http\n{option}    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n\n\
              frontend fe\n    bind 127.0.0.1:{http}\n    default_backend web\n\n\
              backend web\n    balance roundrobin\n    server s1 {}\n    server s2 {}\n\n\
              frontend tcp_fe\n    mode tcp\n    bind 127.0.0.1:{tcp}\n    default_backend tcp_be\n\n\
@@ -1051,7 +1064,8 @@ fn st_stops_the_old_process_at_once() {
 /// has begun its graceful stop before the request is sent.
 #[test]
 fn connection_accepted_by_the_old_process_gets_its_answer() {
-    let rig = Rig::with_shards(EXPOSE, 1);
+    // Without idle-close-on-response: the idle connection closes at once.
+    let rig = Rig::custom(EXPOSE, 1, false);
     let mut old = rig.start();
     let mut idle = HttpClient::connect(rig.http_addr());
     assert_eq!(idle.get("/idle", "").status, 200);
