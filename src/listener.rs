@@ -181,6 +181,24 @@ impl Shard {
         self.push_op(|r| r.accept_multi(fd, tok));
     }
 
+    /// Cancels every armed accept and arms it again at once (the new one
+    /// first accepts what is queued). A process that took its listening
+    /// sockets from a predecessor does this while the predecessor stops:
+    /// io_uring waits for connections with EPOLLEXCLUSIVE, so a wake-up
+    /// given to the predecessor's accept just before it cancelled it is
+    /// lost, and a connection would wait in the queue for the next one.
+    pub fn kick_listeners(&mut self) {
+        for i in 0..self.listeners.len() {
+            let l = &mut self.listeners[i];
+            if l.armed && l.want && !l.closing && !l.cancelling {
+                l.cancelling = true;
+                let fd = l.fd;
+                let tok = Token::new(Op::AcceptCancel, Key::new(i, 0)).encode();
+                self.push_op(|r| r.cancel_fd(fd, tok));
+            }
+        }
+    }
+
     fn pause_listener(&mut self, i: usize) {
         let l = &mut self.listeners[i];
         l.want = false;

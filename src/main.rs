@@ -341,6 +341,7 @@ fn run(args: Args) -> i32 {
             }
         }
     }
+    control.set_predecessors(args.sf.iter().chain(&args.st).copied().collect());
     let code = control.run();
     api.stop();
     if let Some(p) = &pidfile {

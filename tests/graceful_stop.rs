@@ -290,3 +290,57 @@ fn graceful_stop_completes_long_streamed_responses() {
     assert!(status.success(), "{status}");
     assert!(p.wait_log("graceful stop complete: every session ended", IO_TIMEOUT));
 }
+
+/// `show info`'s `CurrConns` through the stats socket at `sock`.
+fn curr_conns(sock: &std::path::Path) -> Option<u64> {
+    api(sock, "show info\n")
+        .lines()
+        .find_map(|l| l.strip_prefix("CurrConns: "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[test]
+fn http_soft_stop_answers_a_connection_that_has_not_sent_its_request_yet() {
+    // Accepted just before the stop, its request still on the way: not an
+    // idle keep-alive connection, so it is answered (and closed after).
+    let dir = TempDir::new();
+    let sock = dir.path.join("api.sock");
+    let be = HttpBackend::start("s1");
+    let global = format!("    stats socket {} level admin\n", sock.display());
+    let (mut p, addr) = start_http_proxy(1, &global, "", &[("s1", be.addr)]);
+    let mut fresh = HttpClient::connect(addr);
+    assert!(
+        wait_for(IO_TIMEOUT, || curr_conns(&sock) == Some(1)),
+        "the proxy accepted the connection"
+    );
+    p.signal(libc::SIGUSR1);
+    assert!(wait_for(IO_TIMEOUT, || refused(addr)), "still accepting");
+    let r = fresh.get("/first", "");
+    assert_eq!(r.status, 200, "{}", r.head_str());
+    assert!(r.has_token("connection", "close"), "{}", r.head_str());
+    fresh.expect_closed(CLOSE_BOUND);
+    let status = p.wait_exit(IO_TIMEOUT).expect("exits once it is answered");
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn idle_close_on_response_answers_the_next_request_then_closes() {
+    let be = HttpBackend::start("s1");
+    let (mut p, addr) = start_http_proxy(
+        1,
+        "",
+        "    option idle-close-on-response\n",
+        &[("s1", be.addr)],
+    );
+    let mut idle = HttpClient::connect(addr);
+    assert_eq!(idle.get("/first", "").status, 200);
+    p.signal(libc::SIGUSR1);
+    assert!(wait_for(IO_TIMEOUT, || refused(addr)), "still accepting");
+    // Not closed by the stop: its next request is answered.
+    let r = idle.get("/second", "");
+    assert_eq!(r.status, 200, "{}", r.head_str());
+    assert!(r.has_token("connection", "close"), "{}", r.head_str());
+    idle.expect_closed(CLOSE_BOUND);
+    let status = p.wait_exit(IO_TIMEOUT).expect("exits after that answer");
+    assert!(status.success(), "{status}");
+}

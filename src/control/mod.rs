@@ -56,6 +56,11 @@ pub struct Control {
     pub checker: Checker,
     waker: WakeRing,
     reloader: Option<reload::Reloader>,
+    /// Processes we took the listening sockets of (`-sf`/`-st`), while they
+    /// stop: see `Shard::kick_listeners`.
+    predecessors: Vec<i32>,
+    /// When the predecessors were told to stop.
+    kick_since: Option<Instant>,
 }
 
 /// How long a fast stop waits for the shards to close everything.
@@ -77,7 +82,34 @@ impl Control {
             checker,
             waker: WakeRing::new()?,
             reloader: None,
+            predecessors: Vec::new(),
+            kick_since: None,
         })
+    }
+
+    /// The processes told to stop after we took their sockets (`-sf`,
+    /// `-st`), just signalled.
+    pub fn set_predecessors(&mut self, pids: Vec<i32>) {
+        self.kick_since = (!pids.is_empty()).then(Instant::now);
+        self.predecessors = pids;
+    }
+
+    /// While predecessors stop, the shards re-arm their accepts often (every
+    /// 50 ms for 5 s, then every 500 ms), and once more when the last one
+    /// has exited.
+    fn kick_accepts(&mut self) {
+        let Some(since) = self.kick_since else {
+            return;
+        };
+        self.predecessors
+            .retain(|&pid| nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok());
+        for i in 0..self.mesh.shards() {
+            self.mesh
+                .post_from_control(&mut self.waker, i, Msg::KickAccepts);
+        }
+        if self.predecessors.is_empty() && since.elapsed() > Duration::from_millis(200) {
+            self.kick_since = None;
+        }
     }
 
     /// Reloads become possible (once the coordinator exists).
@@ -91,7 +123,11 @@ impl Control {
         loop {
             // Servers a reload removed are deleted soon after they drain.
             let draining = self.reloader.as_ref().is_some_and(|r| r.draining() > 0);
-            let wait = Duration::from_millis(if draining { 100 } else { 500 });
+            let wait = match self.kick_since.map(|t| t.elapsed()) {
+                Some(e) if e < Duration::from_secs(5) => Duration::from_millis(50),
+                _ if draining => Duration::from_millis(100),
+                _ => Duration::from_millis(500),
+            };
             let sig = sigtimedwait(&set, wait);
             match sig {
                 Some(libc::SIGINT) | Some(libc::SIGTERM) => {
@@ -115,6 +151,7 @@ impl Control {
             if let Some(r) = self.reloader.as_mut() {
                 r.drain();
             }
+            self.kick_accepts();
             if let Some(i) = self.shards.iter().position(|h| h.is_finished()) {
                 log::error!("shard {i} stopped unexpectedly; stopping the process");
                 return self.stop_all(1);

@@ -32,6 +32,9 @@ pub enum Msg {
     /// A process-wide or frontend connection slot was freed elsewhere:
     /// accepting may resume.
     ResumeAccept,
+    /// Re-arm every accept (`Shard::kick_listeners`): a predecessor sharing
+    /// our listening sockets is stopping.
+    KickAccepts,
     /// A server of `backend` released a connection slot on another shard and
     /// this shard has streams queued for that backend.
     SlotFree { backend: usize },

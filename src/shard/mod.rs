@@ -259,7 +259,13 @@ impl Shard {
             }
             self.run_timers();
             self.feed_waiting_buffers();
-            if self.soft_stopping && !self.stopping && self.sessions.is_empty() {
+            // Not before every listener is closed: an accept still being
+            // cancelled may yet bring a connection, which is served.
+            if self.soft_stopping
+                && !self.stopping
+                && self.sessions.is_empty()
+                && self.listeners.iter().all(|l| l.is_closed())
+            {
                 // The last session ended: what is left (idle pooled server
                 // connections) closes as in a fast stop.
                 self.begin_stop();
@@ -531,6 +537,7 @@ impl Shard {
             Msg::Stop => self.begin_stop(),
             Msg::SoftStop => self.begin_soft_stop(),
             Msg::ResumeAccept => self.resume_accepting(),
+            Msg::KickAccepts => self.kick_listeners(),
             Msg::SlotFree { backend } => self.process_queue(backend),
             Msg::ServerAdd { backend, srv } => self.admin_server_add(backend, srv),
             Msg::ServerMaint { backend, id } => self.admin_server_maint(backend, id),

@@ -7,7 +7,6 @@ use crate::connection::{Owner, ServerRef, Side};
 use crate::session::PrivConn;
 use crate::shard::Shard;
 use crate::shard::token::Key;
-use crate::stream::tcp::stream_frontend_gone;
 use crate::stream::{Cause, Chunk, Dir, Phase, StreamState, Termination};
 
 impl Shard {
@@ -181,13 +180,16 @@ impl Shard {
         // After the client's FIN, requests it already sent (pipelined) are
         // still answered, as HAProxy does; the connection closes once they
         // are (the next receive sees the FIN again).
-        // A cut request leaves the rest of its body unread, and a graceful
-        // stop closes every connection after its answer.
-        let cli_keep = txn.cli_keepalive
-            && !txn.req_cut
-            && (!st.cli_fin || pending.is_some())
-            && !self.soft_stopping
-            && !stream_frontend_gone(&self.rt, &st.rt, st.frontend);
+        // A cut request leaves the rest of its body unread. An answer that
+        // said `Connection: close` (a graceful stop, a reload removing the
+        // frontend) closes. One that went out announcing keep-alive before
+        // the stop began is kept to its word only with `option
+        // idle-close-on-response` (its next request is then answered and
+        // closed); otherwise the stop closes it like any idle connection.
+        let keep_word =
+            !self.soft_stopping || st.rt.config.frontends[st.frontend].idle_close_on_response;
+        let cli_keep =
+            txn.cli_keepalive && !txn.req_cut && (!st.cli_fin || pending.is_some()) && keep_word;
         log::debug!(
             "shard {}: http txn done: status {} ({} ms){}",
             self.id,
