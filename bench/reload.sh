@@ -8,6 +8,8 @@
 # the script reloads it N times, alternating two configurations that differ
 # by one server (s1,s2 <-> s2,s3) and a timeout:
 #   ringproxy: SIGHUP (in-process reload)
+#   ringproxy-x: binary upgrade, a new process each time (-x SOCKET -sf
+#              OLDPID, expose-fd listeners)
 #   HAProxy:   master-worker (-W), SIGUSR2 to the master (new worker; the
 #              old one gets the listeners' sockets over expose-fd and stops
 #              gracefully)
@@ -160,12 +162,25 @@ reload_loop() {
             done
             t1=$(date +%s%N)
             echo $(((t1 - t0) / 1000)) >>"$OUT/rp-reload-us.txt"
+        elif [ "$name" = ringproxy-x ]; then
+            # Binary upgrade: a new process takes the sockets over and
+            # stops the running one (-sf); wait until it answers the API.
+            taskset -c 1 "$RP" -f "$live" -x "$OUT/rpx.sock" -sf "$pid" \
+                >>"$OUT/$name-upgrades.log" 2>&1 &
+            local new=$! got=""
+            PIDS+=("$new")
+            while [ "$got" != "$new" ]; do
+                got=$(echo "show info" | socat - "unix-connect:$OUT/rpx.sock" 2>/dev/null |
+                    awk -F': ' '$1=="Pid"{print $2}')
+            done
+            pid=$new
         else
             kill -"$sig" "$pid"
         fi
         sleep "$INTERVAL"
     done
     sleep 1
+    LAST_PID=$pid
 }
 
 num() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$1" "$2"; }
@@ -175,6 +190,14 @@ run_one() {
     local name=$1 mode=$2 json=$OUT/$1-$2.json
     local a=$OUT/$name-A.cfg b=$OUT/$name-B.cfg live=$OUT/$name-live.cfg pid sig
     case $name in
+    ringproxy-x)
+        hap_cfg A "$OUT/rpx.sock" "expose-fd listeners" >"$a"
+        hap_cfg B "$OUT/rpx.sock" "expose-fd listeners" >"$b"
+        cp "$a" "$live"
+        timeout -k 2 600 taskset -c 1 "$RP" -f "$live" >"$OUT/$name-$mode.log" 2>&1 &
+        pid=$!
+        sig=USR1
+        ;;
     ringproxy)
         hap_cfg A "$OUT/rp.sock" "" >"$a"
         hap_cfg B "$OUT/rp.sock" "" >"$b"
@@ -211,7 +234,7 @@ run_one() {
     reload_loop "$name" "$a" "$b" "$live" "$sig" "$pid"
     kill -INT "$LOAD" 2>/dev/null || true
     wait "$LOAD" 2>/dev/null || true
-    kill -TERM "$pid" 2>/dev/null || true
+    kill -TERM "$pid" "$LAST_PID" 2>/dev/null || true
     wait "$wrap" 2>/dev/null || true
     sleep 0.5
     local req rps conn rd st
@@ -225,7 +248,7 @@ run_one() {
 }
 
 for mode in keepalive close; do
-    for p in ringproxy haproxy nginx; do
+    for p in ringproxy ringproxy-x haproxy nginx; do
         run_one "$p" "$mode"
     done
 done
