@@ -111,8 +111,12 @@ pub fn get_sockets(path: &Path) -> std::io::Result<Vec<Received>> {
                 );
             }
         }
+        // The acknowledgement lets the sender go on with its next batch.
+        // A sender that does not wait for it (HAProxy sends everything,
+        // then closes) makes this write fail: as HAProxy's own receiver
+        // does, that is ignored.
         let ack = i32::try_from(fds.len()).unwrap_or(i32::MAX);
-        std::io::Write::write_all(&mut s, &ack.to_ne_bytes())?;
+        let _ = std::io::Write::write_all(&mut s, &ack.to_ne_bytes());
     }
     let mut out = Vec::with_capacity(fds.len());
     for fd in fds {
