@@ -114,6 +114,9 @@ From another terminal, try:
     echo "show stat" | socat stdio unix-connect:$API_SOCKET
         the runtime API (apt-get install socat): also "show servers state",
         "disable server demo_http/s1", "help"
+    kill -HUP <ringproxy's pid>
+        reload: edit examples/demo.cfg first (e.g. a server's weight);
+        "reload 1 applied: ..." here, and "Reloads: 1" in "show info"
     kill -USR1 <ringproxy's pid>
         graceful stop: requests in progress finish, then it exits
 
