@@ -1362,3 +1362,37 @@ fn sigusr2_reloads_like_sighup() {
     assert_changes(&rig.p.log(), 2, &["+server 'web/s1'", "-server 'web/s2'"]);
     rig.p.stop().assert_clean();
 }
+
+// ---------------------------------------------------------------------------
+// A kept server's weight changed by the file
+// ---------------------------------------------------------------------------
+
+#[test]
+fn reload_applies_a_kept_servers_new_weight_in_place() {
+    let s1 = HttpBackend::start("s1");
+    let s2 = HttpBackend::start("s2");
+    let port = free_port();
+    let config = |sock: &Path, w2: u32| {
+        head(sock, 1, "http", "10s", "10s")
+            + &format!(
+                "frontend fe\n    bind 127.0.0.1:{port}\n    default_backend web\n\n\
+                 backend web\n    server s1 {}\n    server s2 {} weight {w2}\n",
+                s1.addr, s2.addr
+            )
+    };
+    let mut rig = Rig::start(|sock| config(sock, 1));
+    rig.wait_info(0, 0);
+    assert_eq!(api(&rig.sock, "get weight web/s2\n"), "1 (initial 1)\n\n");
+    assert_eq!(served_by(local(port), "/before"), "s1");
+    let before = rig.stat_num("web", "s2", "stot");
+    rig.reload(&config(&rig.sock, 3), libc::SIGHUP);
+    rig.wait_info(1, 0);
+    // The same server (its counters go on), with the file's new weight,
+    // which is also its initial weight from now on.
+    assert_eq!(api(&rig.sock, "get weight web/s2\n"), "3 (initial 3)\n\n");
+    assert!(rig.stat_num("web", "s2", "stot") >= before);
+    assert_changes(&rig.p.log(), 1, &["~server 'web/s2' (weight 3)"]);
+    let log = rig.p.log();
+    assert!(!log.contains("-server 'web/s2'"), "{}", tail_of(&log));
+    rig.p.stop().assert_clean();
+}

@@ -5,6 +5,7 @@
 //! prompt's `\n` follows either way).
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::command::{self, Command, Parsed, SetServer, SrvRef, WaitCond, strtol};
@@ -337,7 +338,10 @@ impl Exec {
             Command::GetWeight(r) => match view::find_server(&self.rt, &r.backend, &r.server) {
                 Ok(id) => {
                     let uw = id.server.weight.load(std::sync::atomic::Ordering::Relaxed);
-                    text(format!("{uw} (initial {})\n", id.server.initial_weight))
+                    text(format!(
+                        "{uw} (initial {})\n",
+                        id.server.initial_weight.load(Ordering::Relaxed)
+                    ))
                 }
                 Err(Missing::Backend) => text("No such backend.\n"),
                 Err(Missing::Server) => text("No such server.\n"),
@@ -369,7 +373,7 @@ impl Exec {
     }
 
     fn set_weight(&self, id: ServerId, w: &str) -> Outcome {
-        let iweight = id.server.initial_weight;
+        let iweight = id.server.initial_weight.load(Ordering::Relaxed);
         let dynamic = self.rt.config.backends[id.backend].balance.is_dynamic();
         match parse_weight(w, iweight, dynamic) {
             Ok(w) => Outcome::Job(Job::SetWeight(id, w)),

@@ -254,7 +254,7 @@ pub fn srv_state(rt: &Runtime, p: &Proxy, id: &ServerId) -> SrvState {
         admin: s.admin(),
         cfg_disabled: disabled_by_config(&rt.config.backends[id.backend], s),
         uweight: s.weight.load(Ordering::Relaxed),
-        iweight: s.initial_weight,
+        iweight: s.initial_weight.load(Ordering::Relaxed),
         since_change: since_change(s, &check),
         rise: rise_fall(s).0,
         check_port: s.cfg.check.and_then(|c| c.port),

@@ -51,8 +51,9 @@ pub struct ServerShared {
     /// Where connect() reads the address from while the kernel connects.
     pub sockaddr: SockAddr,
     pub weight: AtomicU32,
-    /// The weight from the configuration (`get weight`: "initial").
-    pub initial_weight: u32,
+    /// The weight from the configuration (`get weight`: "initial"); a
+    /// reload that changes the server's line changes it.
+    pub initial_weight: AtomicU32,
     /// 0: unlimited.
     pub maxconn: AtomicU32,
     pub send_proxy: Option<ProxyVersion>,
@@ -93,7 +94,7 @@ impl ServerShared {
             puid,
             sockaddr: SockAddr::new(cfg.addr),
             weight: AtomicU32::new(cfg.weight),
-            initial_weight: cfg.weight,
+            initial_weight: AtomicU32::new(cfg.weight),
             maxconn: AtomicU32::new(cfg.maxconn.unwrap_or(0)),
             send_proxy: cfg.send_proxy,
             backup: cfg.backup,

@@ -123,6 +123,8 @@ struct ServerChanges {
     /// For the log line: `backend/server` names.
     added: Vec<String>,
     removed: Vec<String>,
+    /// Kept servers whose settings changed, with what changed.
+    changed: Vec<(String, String)>,
     /// Servers added to kept backends (shards learn of them at the commit).
     adds: Vec<(usize, Arc<ServerShared>)>,
     /// Servers removed, now draining.
@@ -377,7 +379,11 @@ fn apply_servers(coord: &mut Coordinator, cur: &Runtime, rt: &Runtime) -> Server
                     // What the configuration changed applies; what it did
                     // not change keeps its run-time value.
                     let before = prev.servers.iter().find(|s| s.name == srv.name);
-                    apply_settings(coord, b, &srv, before, line);
+                    let what = apply_settings(coord, b, &srv, before, line);
+                    if !what.is_empty() {
+                        let name = format!("{}/{}", cfg.name, srv.name);
+                        log.changed.push((name, what.join(", ")));
+                    }
                 }
                 _ => {
                     shared.registry().set_draining(srv.id);
@@ -401,36 +407,40 @@ fn apply_servers(coord: &mut Coordinator, cur: &Runtime, rt: &Runtime) -> Server
 
 /// Applies to a kept server the settings its configuration line changed
 /// since the running configuration (`before`: None for a server that came
-/// from `add server`, whose line is all new).
+/// from `add server`, whose line is all new); returns them, for the log
+/// (empty: nothing changed).
 fn apply_settings(
     coord: &mut Coordinator,
     b: usize,
     srv: &Arc<ServerShared>,
     before: Option<&config::Server>,
     line: &config::Server,
-) {
+) -> Vec<String> {
     let changed = |f: fn(&config::Server) -> Option<u32>| before.is_none_or(|o| f(o) != f(line));
-    let mut more_room = false;
+    let mut what = Vec::new();
     if changed(|s| Some(s.weight)) {
         srv.weight.store(line.weight, Ordering::Relaxed);
-        more_room = true;
+        srv.initial_weight.store(line.weight, Ordering::Relaxed);
+        what.push(format!("weight {}", line.weight));
     }
     if changed(|s| s.maxconn) {
-        srv.maxconn
-            .store(line.maxconn.unwrap_or(0), Ordering::Relaxed);
-        more_room = true;
+        let max = line.maxconn.unwrap_or(0);
+        srv.maxconn.store(max, Ordering::Relaxed);
+        what.push(format!("maxconn {max}"));
     }
-    if before.is_none_or(|o| o.disabled != line.disabled) {
-        let admin = if line.disabled {
-            Admin::Maint
-        } else {
-            Admin::Ready
-        };
-        coord.set_admin(b, srv, admin);
-    }
-    if more_room {
+    if !what.is_empty() {
         coord.capacity_changed(b);
     }
+    if before.is_none_or(|o| o.disabled != line.disabled) {
+        let (admin, word) = if line.disabled {
+            (Admin::Maint, "disabled")
+        } else {
+            (Admin::Ready, "enabled")
+        };
+        coord.set_admin(b, srv, admin);
+        what.push(word.to_string());
+    }
+    what
 }
 
 /// Settings only a restart changes keep their running values.
@@ -464,6 +474,11 @@ fn describe(p: &ProxyChanges, s: &ServerChanges) -> String {
         s.removed
             .iter()
             .map(|n| format!("-server '{n}' (draining)")),
+    );
+    parts.extend(
+        s.changed
+            .iter()
+            .map(|(n, w)| format!("~server '{n}' ({w})")),
     );
     parts.extend(
         p.binds_added
