@@ -293,10 +293,7 @@ fn graceful_stop_completes_long_streamed_responses() {
 
 /// `show info`'s `CurrConns` through the stats socket at `sock`.
 fn curr_conns(sock: &std::path::Path) -> Option<u64> {
-    api(sock, "show info\n")
-        .lines()
-        .find_map(|l| l.strip_prefix("CurrConns: "))
-        .and_then(|v| v.trim().parse().ok())
+    info_num(&api(sock, "show info\n"), "CurrConns")
 }
 
 #[test]

@@ -147,13 +147,6 @@ impl Rig {
     }
 }
 
-/// The number after `key: ` in a `show info` output.
-fn info_num(info: &str, key: &str) -> Option<u64> {
-    info.lines()
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix(": "))
-        .and_then(|v| v.trim().parse().ok())
-}
-
 /// `backend/server` of every server row (not FRONTEND, not BACKEND) of a
 /// `show stat` output.
 fn stat_servers(csv: &str) -> BTreeSet<String> {
@@ -219,10 +212,6 @@ fn set(names: &[&str]) -> BTreeSet<String> {
     names.iter().map(|s| s.to_string()).collect()
 }
 
-fn local(port: u16) -> SocketAddr {
-    SocketAddr::new(LOCALHOST, port)
-}
-
 // ---------------------------------------------------------------------------
 // Single requests and sessions (the test thread's own checks)
 // ---------------------------------------------------------------------------
@@ -265,17 +254,6 @@ fn hello_session(addr: SocketAddr) -> Result<(TcpStream, String), String> {
     s.set_nodelay(true).unwrap();
     let name = read_line(&mut s).map_err(|e| format!("greeting via {addr}: {e}"))?;
     Ok((s, name))
-}
-
-/// Writes `line` and a newline, expects them echoed.
-fn echo_line(s: &mut TcpStream, line: &str) -> Result<(), String> {
-    s.write_all(format!("{line}\n").as_bytes())
-        .map_err(|e| format!("write {line:?}: {e}"))?;
-    match read_line(s) {
-        Ok(got) if got == line => Ok(()),
-        Ok(got) => Err(format!("echo of {line:?}: got {got:?}")),
-        Err(e) => Err(format!("echo of {line:?}: {e}")),
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -547,17 +525,6 @@ fn check_answer(r: &HttpResponse, path: &str, servers: &[String]) -> Result<(), 
     Ok(())
 }
 
-fn connect_client(addr: SocketAddr) -> Result<HttpClient, String> {
-    let s = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
-        .map_err(|e| format!("connect to {addr}: {e}"))?;
-    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    s.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
-    s.set_nodelay(true).unwrap();
-    Ok(HttpClient {
-        r: ByteReader::new(s),
-    })
-}
-
 /// One request on `c`: its answer, checked.
 fn http_exchange(
     c: &mut HttpClient,
@@ -601,7 +568,7 @@ fn client_op(c: &Client, n: u64, conn: &mut ClientConn) -> Result<(), String> {
     match c.kind {
         Kind::HttpKeepAlive => {
             if conn.http.is_none() {
-                conn.http = Some(connect_client(c.addr)?);
+                conn.http = Some(HttpClient::try_connect(c.addr)?);
             }
             let cl = conn.http.as_mut().unwrap();
             let path = format!("/{}/{n}", c.name);
@@ -614,7 +581,7 @@ fn client_op(c: &Client, n: u64, conn: &mut ClientConn) -> Result<(), String> {
             Ok(())
         }
         Kind::HttpClose => {
-            let mut cl = connect_client(c.addr)?;
+            let mut cl = HttpClient::try_connect(c.addr)?;
             let path = format!("/{}/{n}", c.name);
             http_exchange(&mut cl, &path, "Connection: close\r\n", &c.servers)?;
             let mut rest = Vec::new();
@@ -635,12 +602,12 @@ fn client_op(c: &Client, n: u64, conn: &mut ClientConn) -> Result<(), String> {
                 check_session_server(c, &name)?;
                 conn.tcp = Some(s);
             }
-            echo_line(conn.tcp.as_mut().unwrap(), &format!("{} {n}", c.name))
+            try_echo_line(conn.tcp.as_mut().unwrap(), &format!("{} {n}", c.name))
         }
         Kind::TcpShort => {
             let (mut s, name) = hello_session(c.addr)?;
             check_session_server(c, &name)?;
-            echo_line(&mut s, &format!("{} {n}", c.name))
+            try_echo_line(&mut s, &format!("{} {n}", c.name))
         }
     }
 }
@@ -754,7 +721,7 @@ fn check_load_config(rig: &Rig, ports: &LoadPorts, b: bool, i: u64) -> Result<()
         vec!["x1".to_string()]
     };
     let get = |port: u16, path: &str, allowed: &[String]| -> Result<(), String> {
-        let mut c = connect_client(local(port))?;
+        let mut c = HttpClient::try_connect(local(port))?;
         http_exchange(&mut c, path, "Connection: close\r\n", allowed).map(|_| ())
     };
     get(ports.http, &format!("/main/{i}"), &web)?;
@@ -770,7 +737,7 @@ fn check_load_config(rig: &Rig, ports: &LoadPorts, b: bool, i: u64) -> Result<()
     if !tcp.contains(&name.as_str()) {
         return Err(format!("TCP session served by {name} (allowed: {tcp:?})"));
     }
-    echo_line(&mut s, "main")?;
+    try_echo_line(&mut s, "main")?;
     let want = set(servers);
     let got = rig.stat_servers();
     if got != want {
@@ -990,7 +957,7 @@ fn broken_reload_under_load_changes_nothing() {
     assert!(["e1", "e2"].contains(&name.as_str()), "{name}");
     // The refused configuration's 300ms timeouts are not in force.
     assert_open_and_silent(&mut idle, Duration::from_secs(1), "idle TCP session");
-    echo_line(&mut idle, "still here").unwrap();
+    try_echo_line(&mut idle, "still here").unwrap();
     assert_eq!(
         sv.s3.seen().len(),
         0,
@@ -1046,7 +1013,7 @@ fn reload_adds_and_removes_binds_backends_and_servers() {
     assert_refused(local(p_new), "new_fe before the reload");
     let (mut old, name) = hello_session(local(p_old)).expect("session on old_fe");
     assert_eq!(name, "o1");
-    echo_line(&mut old, "before").unwrap();
+    try_echo_line(&mut old, "before").unwrap();
     let got: BTreeSet<String> = (0..6)
         .map(|i| served_by(local(p_fe), &format!("/a/{i}")))
         .collect();
@@ -1063,7 +1030,7 @@ fn reload_adds_and_removes_binds_backends_and_servers() {
     assert_refused(local(p_old), "old_fe after the reload");
     // ... while the session it accepted before goes on.
     for i in 0..3 {
-        echo_line(&mut old, &format!("after {i}")).expect("old session keeps echoing");
+        try_echo_line(&mut old, &format!("after {i}")).expect("old session keeps echoing");
     }
     // The new server takes traffic, the removed one none.
     let got: Vec<String> = (0..20)
@@ -1319,16 +1286,16 @@ fn reload_changes_timeouts_for_new_sessions() {
     rig.wait_info(0, 0);
     let (mut old, name) = hello_session(local(port)).expect("session before the reload");
     assert_eq!(name, "e1");
-    echo_line(&mut old, "before").unwrap();
+    try_echo_line(&mut old, "before").unwrap();
 
     rig.reload(&config(&rig.sock, "300ms"), libc::SIGHUP);
     rig.wait_info(1, 0);
     let (mut new, _) = hello_session(local(port)).expect("session after the reload");
-    echo_line(&mut new, "new").unwrap();
+    try_echo_line(&mut new, "new").unwrap();
     // The new session idles out under the new timeouts...
     expect_closed(&mut new, CLOSE_BOUND);
     // ... while the one opened before, idle as long, keeps the old ones.
-    echo_line(&mut old, "still open").expect("the session opened before the reload");
+    try_echo_line(&mut old, "still open").expect("the session opened before the reload");
     rig.p.stop().assert_clean();
 }
 

@@ -164,17 +164,6 @@ impl Rig {
     }
 }
 
-fn local(port: u16) -> SocketAddr {
-    SocketAddr::new(LOCALHOST, port)
-}
-
-/// The number after `key: ` in a `show info` output.
-fn info_num(info: &str, key: &str) -> Option<u64> {
-    info.lines()
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix(": "))
-        .and_then(|v| v.trim().parse().ok())
-}
-
 /// Asserts that the runtime API socket is served by `p` (its `Pid`).
 #[track_caller]
 fn assert_api_is(rig: &Rig, p: &Proxy, who: &str) -> String {
@@ -304,17 +293,6 @@ fn hello_session(addr: SocketAddr) -> Result<(TcpStream, String), String> {
     Ok((s, name))
 }
 
-/// Writes `line` and a newline, expects them echoed.
-fn echo_line(s: &mut TcpStream, line: &str) -> Result<(), String> {
-    s.write_all(format!("{line}\n").as_bytes())
-        .map_err(|e| format!("write {line:?}: {e}"))?;
-    match read_line(s) {
-        Ok(got) if got == line => Ok(()),
-        Ok(got) => Err(format!("echo of {line:?}: got {got:?}")),
-        Err(e) => Err(format!("echo of {line:?}: {e}")),
-    }
-}
-
 /// Whether the peer closed `s` (EOF or reset), looking for 10 ms.
 fn closed_by_peer(s: &mut TcpStream) -> bool {
     s.set_read_timeout(Some(Duration::from_millis(10))).unwrap();
@@ -332,7 +310,7 @@ fn closed_by_peer(s: &mut TcpStream) -> bool {
 #[track_caller]
 fn fresh_echo(addr: SocketAddr, line: &str) {
     let (mut s, _) = hello_session(addr).unwrap_or_else(|e| panic!("{e}"));
-    echo_line(&mut s, line).unwrap_or_else(|e| panic!("{e}"));
+    try_echo_line(&mut s, line).unwrap_or_else(|e| panic!("{e}"));
 }
 
 // ---------------------------------------------------------------------------
@@ -519,17 +497,6 @@ fn check_answer(r: &HttpResponse, path: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn connect_client(addr: SocketAddr) -> Result<HttpClient, String> {
-    let s = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
-        .map_err(|e| format!("connect to {addr}: {e}"))?;
-    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    s.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
-    s.set_nodelay(true).unwrap();
-    Ok(HttpClient {
-        r: ByteReader::new(s),
-    })
-}
-
 /// One request on `c` (the `nth` on its connection): its answer, checked.
 fn http_exchange(
     c: &mut HttpClient,
@@ -582,7 +549,7 @@ fn client_op(c: &Client, n: u64, conn: &mut ClientConn) -> Result<(), String> {
     match c.kind {
         Kind::HttpKeepAlive => {
             if conn.http.is_none() {
-                conn.http = Some(connect_client(c.addr)?);
+                conn.http = Some(HttpClient::try_connect(c.addr)?);
                 conn.http_reqs = 0;
             }
             conn.http_reqs += 1;
@@ -598,7 +565,7 @@ fn client_op(c: &Client, n: u64, conn: &mut ClientConn) -> Result<(), String> {
             Ok(())
         }
         Kind::HttpClose => {
-            let mut cl = connect_client(c.addr)?;
+            let mut cl = HttpClient::try_connect(c.addr)?;
             let r = http_exchange(&mut cl, &path, "Connection: close\r\n", 1)?;
             if !r.has_token("connection", "close") {
                 return Err(format!("GET {path}: no Connection: close in the answer"));
@@ -607,7 +574,7 @@ fn client_op(c: &Client, n: u64, conn: &mut ClientConn) -> Result<(), String> {
         }
         Kind::TcpShort => {
             let (mut s, _) = hello_session(c.addr)?;
-            echo_line(&mut s, &format!("{} {n}", c.name))
+            try_echo_line(&mut s, &format!("{} {n}", c.name))
         }
         Kind::TcpLong => {
             if c.end.load(Ordering::SeqCst) && !c.ended.load(Ordering::SeqCst) {
@@ -618,7 +585,7 @@ fn client_op(c: &Client, n: u64, conn: &mut ClientConn) -> Result<(), String> {
                 let (s, _) = hello_session(c.addr)?;
                 conn.tcp = Some(s);
             }
-            echo_line(conn.tcp.as_mut().unwrap(), &format!("{} {n}", c.name))
+            try_echo_line(conn.tcp.as_mut().unwrap(), &format!("{} {n}", c.name))
         }
     }
 }
@@ -1027,7 +994,7 @@ fn st_stops_the_old_process_at_once() {
     let before = rig.listeners();
     // A session that would hold a graceful stop for as long as it lasts.
     let (mut held, _) = hello_session(rig.tcp_addr()).unwrap();
-    echo_line(&mut held, "before").unwrap();
+    try_echo_line(&mut held, "before").unwrap();
 
     let new = rig.upgrade(&old, "-st");
     expect_log(&new, &received(rig.sockets(), &rig.sock));

@@ -870,6 +870,13 @@ impl HttpClient {
         }
     }
 
+    /// [`HttpClient::connect`], the failure as a message.
+    pub fn try_connect(addr: SocketAddr) -> Result<HttpClient, String> {
+        Ok(HttpClient {
+            r: ByteReader::new(try_connect(addr)?),
+        })
+    }
+
     pub fn stream(&mut self) -> &mut TcpStream {
         &mut self.r.s
     }
@@ -1307,6 +1314,13 @@ pub fn socat(addr: &str, input: &str) -> String {
 /// One exchange with the runtime API on a unix socket, through socat.
 pub fn api(path: &Path, input: &str) -> String {
     socat(&format!("unix-connect:{}", path.display()), input)
+}
+
+/// The number of `key: N` in `show info` output.
+pub fn info_num(info: &str, key: &str) -> Option<u64> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(": "))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// An interactive runtime API session (`prompt`) on a unix socket: one

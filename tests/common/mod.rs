@@ -846,12 +846,34 @@ pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
 
 /// Connects (5 s bound) with 5 s read/write timeouts and TCP_NODELAY.
 pub fn connect(addr: SocketAddr) -> TcpStream {
+    try_connect(addr).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`connect`], the failure as a message (for clients that count them).
+pub fn try_connect(addr: SocketAddr) -> Result<TcpStream, String> {
     let s = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
-        .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+        .map_err(|e| format!("connect to {addr}: {e}"))?;
     s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
     s.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
     s.set_nodelay(true).unwrap();
-    s
+    Ok(s)
+}
+
+/// 127.0.0.1:`port`.
+pub fn local(port: u16) -> SocketAddr {
+    SocketAddr::new(LOCALHOST, port)
+}
+
+/// Writes `line` and a newline, expects the same line back (an echo
+/// server); the failure as a message.
+pub fn try_echo_line(s: &mut TcpStream, line: &str) -> Result<(), String> {
+    s.write_all(format!("{line}\n").as_bytes())
+        .map_err(|e| format!("write {line:?}: {e}"))?;
+    match read_line(s) {
+        Ok(got) if got == line => Ok(()),
+        Ok(got) => Err(format!("echo of {line:?}: got {got:?}")),
+        Err(e) => Err(format!("echo of {line:?}: {e}")),
+    }
 }
 
 pub(crate) fn is_timeout(e: &io::Error) -> bool {
