@@ -20,8 +20,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use nix::sys::socket::{
-    ControlMessage, ControlMessageOwned, MsgFlags, SockaddrStorage, getsockname, getsockopt,
-    recvmsg, sendmsg, sockopt,
+    ControlMessage, ControlMessageOwned, MsgFlags, getsockopt, recvmsg, sendmsg, sockopt,
 };
 
 /// HAProxy's batch size (one SCM_RIGHTS message holds at most 253 fds).
@@ -120,20 +119,11 @@ pub fn get_sockets(path: &Path) -> std::io::Result<Vec<Received>> {
     }
     let mut out = Vec::with_capacity(fds.len());
     for fd in fds {
+        // A TCP listener (the stats socket, UNIX, has no such address).
         let listening = getsockopt(&fd, sockopt::AcceptConn).unwrap_or(false);
-        let Ok(addr) = getsockname::<SockaddrStorage>(fd.as_raw_fd()) else {
+        let Some(addr) = crate::shard::sys::local_addr(fd.as_raw_fd()).filter(|_| listening) else {
             continue;
         };
-        let addr = if let Some(a) = addr.as_sockaddr_in() {
-            SocketAddr::from((a.ip(), a.port()))
-        } else if let Some(a) = addr.as_sockaddr_in6() {
-            SocketAddr::from((a.ip(), a.port()))
-        } else {
-            continue;
-        };
-        if !listening {
-            continue;
-        }
         let v6only = addr.is_ipv6() && getsockopt(&fd, sockopt::Ipv6V6Only).unwrap_or(false);
         out.push(Received { fd, addr, v6only });
     }
