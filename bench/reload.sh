@@ -189,40 +189,30 @@ ROWS=()
 run_one() {
     local name=$1 mode=$2 json=$OUT/$1-$2.json
     local a=$OUT/$name-A.cfg b=$OUT/$name-B.cfg live=$OUT/$name-live.cfg pid sig
+    # Configurations A and B, the command, and the reload signal (none for
+    # ringproxy-x: reload_loop starts a successor instead).
+    local cmd
     case $name in
     ringproxy-x)
-        hap_cfg A "$OUT/rpx.sock" "expose-fd listeners" >"$a"
-        hap_cfg B "$OUT/rpx.sock" "expose-fd listeners" >"$b"
-        cp "$a" "$live"
-        timeout -k 2 600 taskset -c 1 "$RP" -f "$live" >"$OUT/$name-$mode.log" 2>&1 &
-        pid=$!
-        sig=USR1
+        for v in A B; do hap_cfg $v "$OUT/rpx.sock" "expose-fd listeners" >"$OUT/$name-$v.cfg"; done
+        cmd=("$RP" -f "$live") sig=USR1
         ;;
     ringproxy)
-        hap_cfg A "$OUT/rp.sock" "" >"$a"
-        hap_cfg B "$OUT/rp.sock" "" >"$b"
-        cp "$a" "$live"
-        timeout -k 2 600 taskset -c 1 "$RP" -f "$live" >"$OUT/$name-$mode.log" 2>&1 &
-        pid=$!
-        sig=HUP
+        for v in A B; do hap_cfg $v "$OUT/rp.sock" "" >"$OUT/$name-$v.cfg"; done
+        cmd=("$RP" -f "$live") sig=HUP
         ;;
     haproxy)
-        hap_cfg A "$OUT/hap.sock" "expose-fd listeners" >"$a"
-        hap_cfg B "$OUT/hap.sock" "expose-fd listeners" >"$b"
-        cp "$a" "$live"
-        timeout -k 2 600 taskset -c 1 haproxy -W -db -f "$live" >"$OUT/$name-$mode.log" 2>&1 &
-        pid=$!
-        sig=USR2
+        for v in A B; do hap_cfg $v "$OUT/hap.sock" "expose-fd listeners" >"$OUT/$name-$v.cfg"; done
+        cmd=(haproxy -W -db -f "$live") sig=USR2
         ;;
     nginx)
-        nginx_cfg A >"$a"
-        nginx_cfg B >"$b"
-        cp "$a" "$live"
-        timeout -k 2 600 taskset -c 1 nginx -c "$live" -g 'daemon off;' >"$OUT/$name-$mode.log" 2>&1 &
-        pid=$!
-        sig=HUP
+        for v in A B; do nginx_cfg $v >"$OUT/$name-$v.cfg"; done
+        cmd=(nginx -c "$live" -g 'daemon off;') sig=HUP
         ;;
     esac
+    cp "$a" "$live"
+    timeout -k 2 600 taskset -c 1 "${cmd[@]}" >"$OUT/$name-$mode.log" 2>&1 &
+    pid=$!
     # Signals go to the proxy (timeout would pass a SIGHUP on, then kill
     # the proxy 2 s later): the wrapper's child, which taskset exec'd.
     local wrap=$pid
