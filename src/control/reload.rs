@@ -243,7 +243,9 @@ impl Reloader {
                 for e in &errors {
                     log::error!("{e}");
                 }
-                return Err(format!("{} errors in the configuration", errors.len()));
+                let n = errors.len();
+                let s = if n == 1 { "" } else { "s" };
+                return Err(format!("{n} error{s} in the configuration"));
             }
         };
         for w in &loaded.warnings {
