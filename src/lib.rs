@@ -29,5 +29,6 @@ pub mod runtime;
 pub mod session;
 pub mod shard;
 pub mod stats;
+pub mod stick;
 pub mod stream;
 pub mod xfer;

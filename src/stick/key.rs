@@ -1,0 +1,159 @@
+//! Table keys: `type ip|ipv6|integer|string [len N]`, encoded as bytes so
+//! that a lookup borrows the caller's bytes and allocates nothing.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// HAProxy's default `len` of a string key.
+pub const DEFAULT_STRING_LEN: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    Ip,
+    Ipv6,
+    Integer,
+    /// Keys longer than `len` bytes are truncated to it.
+    String {
+        len: usize,
+    },
+}
+
+impl KeyType {
+    /// The keyword of `type` (and of `show table`'s header).
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyType::Ip => "ip",
+            KeyType::Ipv6 => "ipv6",
+            KeyType::Integer => "integer",
+            KeyType::String { .. } => "string",
+        }
+    }
+}
+
+/// A key encoded for `KeyType`: 4 bytes (IPv4), 16 (IPv6), 4 big-endian
+/// (integer, HAProxy's 32 bits) or the string's bytes. Inline (at most
+/// [`MAX_KEY_LEN`] bytes), so building one for a lookup never allocates.
+#[derive(Clone, Copy)]
+pub struct KeyBuf {
+    len: u8,
+    buf: [u8; MAX_KEY_LEN],
+}
+
+/// The longest string key (`len` above it is refused by the parser).
+pub const MAX_KEY_LEN: usize = 128;
+
+impl KeyBuf {
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len)]
+    }
+
+    fn from_bytes(b: &[u8]) -> KeyBuf {
+        let n = b.len().min(MAX_KEY_LEN);
+        let mut buf = [0; MAX_KEY_LEN];
+        buf[..n].copy_from_slice(&b[..n]);
+        KeyBuf { len: n as u8, buf }
+    }
+}
+
+impl KeyType {
+    /// The key of an address; None when it does not fit (an IPv6 address
+    /// that is not IPv4-mapped, for an `ip` table).
+    pub fn from_ip(self, ip: IpAddr) -> Option<KeyBuf> {
+        match (self, ip) {
+            (KeyType::Ip, IpAddr::V4(a)) => Some(KeyBuf::from_bytes(&a.octets())),
+            (KeyType::Ip, IpAddr::V6(a)) => {
+                a.to_ipv4_mapped().map(|a| KeyBuf::from_bytes(&a.octets()))
+            }
+            (KeyType::Ipv6, IpAddr::V4(a)) => {
+                Some(KeyBuf::from_bytes(&a.to_ipv6_mapped().octets()))
+            }
+            (KeyType::Ipv6, IpAddr::V6(a)) => Some(KeyBuf::from_bytes(&a.octets())),
+            (KeyType::Integer, _) => None,
+            (KeyType::String { len }, ip) => self.from_str_bytes(ip.to_string().as_bytes(), len),
+        }
+    }
+
+    /// The key of an integer (HAProxy's integer keys are 32 bits).
+    pub fn from_int(self, v: i64) -> Option<KeyBuf> {
+        match self {
+            KeyType::Integer => Some(KeyBuf::from_bytes(&(v as u32).to_be_bytes())),
+            KeyType::String { len } => self.from_str_bytes(v.to_string().as_bytes(), len),
+            KeyType::Ip | KeyType::Ipv6 => None,
+        }
+    }
+
+    /// The key of a string sample: an address for address tables, a
+    /// decimal number for integer ones, truncated to `len` for strings.
+    pub fn from_str(self, s: &[u8]) -> Option<KeyBuf> {
+        match self {
+            KeyType::String { len } => self.from_str_bytes(s, len),
+            KeyType::Ip | KeyType::Ipv6 => {
+                let ip: IpAddr = std::str::from_utf8(s).ok()?.trim().parse().ok()?;
+                self.from_ip(ip)
+            }
+            KeyType::Integer => {
+                let v: i64 = std::str::from_utf8(s).ok()?.trim().parse().ok()?;
+                self.from_int(v)
+            }
+        }
+    }
+
+    fn from_str_bytes(self, s: &[u8], len: usize) -> Option<KeyBuf> {
+        // A key holds no NUL (HAProxy's string keys are C strings).
+        let s = s.split(|b| *b == 0).next().unwrap_or_default();
+        Some(KeyBuf::from_bytes(&s[..s.len().min(len).min(MAX_KEY_LEN)]))
+    }
+
+    /// Parses a key typed on the runtime API (`key KEY`).
+    pub fn parse(self, text: &str) -> Option<KeyBuf> {
+        self.from_str(text.as_bytes())
+    }
+
+    /// Formats an encoded key as `show table` does.
+    pub fn display(self, key: &[u8]) -> String {
+        match (self, key.len()) {
+            (KeyType::Ip, 4) => Ipv4Addr::new(key[0], key[1], key[2], key[3]).to_string(),
+            (KeyType::Ipv6, 16) => {
+                let mut o = [0u8; 16];
+                o.copy_from_slice(key);
+                Ipv6Addr::from(o).to_string()
+            }
+            (KeyType::Integer, 4) => {
+                u32::from_be_bytes([key[0], key[1], key[2], key[3]]).to_string()
+            }
+            _ => String::from_utf8_lossy(key).into_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_of_each_type() {
+        let v4: IpAddr = "10.0.0.1".parse().unwrap();
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        let k = KeyType::Ip.from_ip(v4).unwrap();
+        assert_eq!(k.bytes(), &[10, 0, 0, 1]);
+        assert_eq!(KeyType::Ip.from_ip(mapped).unwrap().bytes(), k.bytes());
+        assert!(KeyType::Ip.from_ip(v6).is_none());
+        assert_eq!(KeyType::Ip.display(k.bytes()), "10.0.0.1");
+        let k6 = KeyType::Ipv6.from_ip(v4).unwrap();
+        assert_eq!(KeyType::Ipv6.display(k6.bytes()), "::ffff:10.0.0.1");
+        let ki = KeyType::Integer.from_int(-1).unwrap();
+        assert_eq!(KeyType::Integer.display(ki.bytes()), "4294967295");
+        assert_eq!(
+            KeyType::Integer.parse("42").unwrap().bytes(),
+            &[0, 0, 0, 42]
+        );
+        let s = KeyType::String { len: 4 };
+        assert_eq!(s.from_str(b"abcdef").unwrap().bytes(), b"abcd");
+        assert_eq!(s.from_str(b"a\0b").unwrap().bytes(), b"a");
+        assert!(KeyType::Ip.parse("not-an-ip").is_none());
+        assert_eq!(
+            KeyType::Ip.parse("127.0.0.1").unwrap().bytes(),
+            &[127, 0, 0, 1]
+        );
+    }
+}
