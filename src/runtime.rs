@@ -113,6 +113,8 @@ pub struct Runtime {
     pub global: Arc<Limit>,
     pub frontends: Vec<FrontendShared>,
     pub backends: Vec<Arc<BackendShared>>,
+    /// Stick tables, indexed like `Config::tables`; shared by every shard.
+    pub tables: Vec<Arc<crate::stick::StickTable>>,
     /// Process-wide counters (`show info`: CumConns, CumReq, ...).
     pub counters: Arc<crate::stats::Counters>,
     pub reloads: Arc<Reloads>,
@@ -144,7 +146,13 @@ impl Runtime {
             .iter()
             .map(|b| Arc::new(BackendShared::new(b)))
             .collect();
+        let tables = config
+            .tables
+            .iter()
+            .map(|d| Arc::new(crate::stick::StickTable::new(d.clone())))
+            .collect();
         Runtime {
+            tables,
             config,
             shards,
             generation: 0,
@@ -191,7 +199,21 @@ impl Runtime {
                 None => Arc::new(BackendShared::new(b)),
             })
             .collect();
+        // A table declared the same way keeps its entries (and the counts
+        // of the sessions tracking them); a changed one starts empty.
+        let tables = config
+            .tables
+            .iter()
+            .map(|d| {
+                self.tables
+                    .iter()
+                    .find(|t| t.def == *d)
+                    .cloned()
+                    .unwrap_or_else(|| Arc::new(crate::stick::StickTable::new(d.clone())))
+            })
+            .collect();
         Runtime {
+            tables,
             config,
             shards: self.shards,
             generation: self.generation + 1,

@@ -267,6 +267,7 @@ pub fn fe_row(f: &FeStat) -> Row {
     .row();
     r.set("slim", f.slim);
     r.set("dreq", f.c.denied_req).set("dresp", f.c.denied_resp);
+    r.set("dcon", f.c.denied_conn).set("dses", f.c.denied_sess);
     r.set("ereq", f.c.err_req).set("status", "OPEN");
     r.set("rate_lim", 0);
     if f.http {
@@ -274,7 +275,7 @@ pub fn fe_row(f: &FeStat) -> Row {
     }
     // Counted in TCP mode too (HAProxy's `cum_req` of the frontend).
     r.set("req_tot", f.c.req_tot);
-    r.zeros(&COMP).zeros(&["dcon", "dses"]);
+    r.zeros(&COMP);
     r.set("conn_tot", f.c.conn_tot);
     r
 }

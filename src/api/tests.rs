@@ -332,6 +332,8 @@ fn counters() -> Snapshot {
         bytes_out: 2067,
         denied_req: 1,
         denied_resp: 2,
+        denied_conn: 0,
+        denied_sess: 0,
         err_req: 3,
         err_conn: 4,
         err_resp: 5,

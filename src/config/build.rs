@@ -26,6 +26,7 @@ use crate::http::{self, Acl, HttpRule};
 pub(super) fn build(
     global: Global,
     proxies: &[Draft],
+    tables: Vec<crate::stick::TableDef>,
     errors: &mut Vec<ConfigError>,
     warnings: &mut Vec<ConfigError>,
 ) -> Config {
@@ -64,6 +65,7 @@ pub(super) fn build(
         global,
         frontends,
         backends,
+        tables,
     }
 }
 
@@ -130,6 +132,7 @@ fn backend(d: &Draft, iid: u32) -> Backend {
         errorfiles: d.s.errorfiles.clone(),
         http_request: rules(d, &d.http_request),
         http_response: rules(d, &d.http_response),
+        tcp_req_cont: tcp_rules(d, http::TcpPhase::Content),
         http_check: d.s.http_check.build(),
         retired: false,
     }
@@ -152,6 +155,20 @@ fn rules(d: &Draft, list: &[HttpRule]) -> Vec<HttpRule> {
     }
     let mut out = list.to_vec();
     http::resolve_acls(&mut out, &|n| find_acl(d, n));
+    out
+}
+
+/// The draft's `tcp-request` rules of one phase, ACLs resolved.
+fn tcp_rules(d: &Draft, phase: http::TcpPhase) -> Vec<http::TcpRule> {
+    let mut out: Vec<http::TcpRule> = d
+        .tcp_request
+        .iter()
+        .filter(|(p, _)| *p == phase)
+        .map(|(_, r)| r.clone())
+        .collect();
+    for c in out.iter_mut().filter_map(|r| r.cond.as_mut()) {
+        c.resolve(&|n| find_acl(d, n));
+    }
     out
 }
 
@@ -295,6 +312,9 @@ impl Targets<'_> {
             errorfiles: d.s.errorfiles.clone(),
             http_request: rules(d, &d.http_request),
             http_response: rules(d, &d.http_response),
+            tcp_req_conn: tcp_rules(d, http::TcpPhase::Connection),
+            tcp_req_sess: tcp_rules(d, http::TcpPhase::Session),
+            tcp_req_cont: tcp_rules(d, http::TcpPhase::Content),
             retired: false,
         }
     }

@@ -21,6 +21,7 @@ mod lexer;
 mod parser;
 mod proxy;
 mod server;
+pub mod stick;
 pub mod time;
 
 #[cfg(test)]

@@ -39,6 +39,8 @@ pub struct Config {
     pub global: Global,
     pub frontends: Vec<Frontend>,
     pub backends: Vec<Backend>,
+    /// Stick tables, indexed as rules and fetches refer to them.
+    pub tables: Vec<crate::stick::TableDef>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -303,6 +305,13 @@ pub struct Frontend {
     pub errorfiles: Vec<ErrorFile>,
     pub http_request: Vec<HttpRule>,
     pub http_response: Vec<HttpRule>,
+    /// `tcp-request connection` rules: run on accept, before any handshake.
+    pub tcp_req_conn: Vec<crate::http::TcpRule>,
+    /// `tcp-request session` rules: run once the handshake is done.
+    pub tcp_req_sess: Vec<crate::http::TcpRule>,
+    /// `tcp-request content` rules: run when a stream starts (each request
+    /// in HTTP mode), before `http-request` rules.
+    pub tcp_req_cont: Vec<crate::http::TcpRule>,
     /// Removed by a reload: kept at its slot (see `config::reload`) for the
     /// sessions that started before, with no bind; never listed.
     pub retired: bool,
@@ -442,6 +451,9 @@ pub struct Backend {
     pub errorfiles: Vec<ErrorFile>,
     pub http_request: Vec<HttpRule>,
     pub http_response: Vec<HttpRule>,
+    /// `tcp-request content` rules of the backend: run once a stream is
+    /// switched to it, before its `http-request` rules.
+    pub tcp_req_cont: Vec<crate::http::TcpRule>,
     /// `option httpchk` with its `http-check send` / `expect` rules: the
     /// health checks of this backend's servers are HTTP checks. `None`:
     /// TCP connect checks (HAProxy's default layer 4 check).

@@ -131,6 +131,8 @@ pub(super) struct Draft {
     pub acls: Vec<Arc<Acl>>,
     pub http_request: Vec<HttpRule>,
     pub http_response: Vec<HttpRule>,
+    /// `tcp-request connection|session|content` rules, in order.
+    pub tcp_request: Vec<(crate::http::TcpPhase, crate::http::TcpRule)>,
     pub servers: Vec<Server>,
     /// `server` lines seen, valid or not (see `bind_lines`).
     pub server_lines: usize,
@@ -151,6 +153,7 @@ impl Draft {
             acls: Vec::new(),
             http_request: Vec::new(),
             http_response: Vec::new(),
+            tcp_request: Vec::new(),
             servers: Vec::new(),
             server_lines: 0,
             referenced: false,
@@ -208,6 +211,8 @@ pub(super) struct Parser<'a> {
     section: Section,
     /// Listeners declared so far, across every file (see `proxy::Ctx`).
     listeners: usize,
+    /// Stick tables declared and referred to so far.
+    tables: super::stick::TableRefs,
 }
 
 impl<'a> Parser<'a> {
@@ -227,6 +232,7 @@ impl<'a> Parser<'a> {
             be_names: HashMap::new(),
             section: Section::Outside,
             listeners: 0,
+            tables: super::stick::TableRefs::default(),
         }
     }
 
@@ -251,9 +257,11 @@ impl<'a> Parser<'a> {
             proxies,
             mut errors,
             mut warnings,
+            tables,
             ..
         } = self;
-        let config = build::build(global, &proxies, &mut errors, &mut warnings);
+        let tables = tables.finish(&mut errors);
+        let config = build::build(global, &proxies, tables, &mut errors, &mut warnings);
         if errors.is_empty() {
             Ok(Loaded { config, warnings })
         } else {
@@ -485,12 +493,15 @@ impl<'a> Parser<'a> {
             Section::Proxy(i) => self.proxies.get_mut(i),
         };
         let Some(draft) = draft else { return };
+        self.tables.current.clone_from(&draft.name);
+        self.tables.loc = Some(loc.clone());
         let mut ctx = proxy::Ctx {
             draft,
             loc,
             resolve: self.resolve,
             warnings: Vec::new(),
             listeners: &mut self.listeners,
+            tables: &mut self.tables,
             global_logs: &self.global.logs,
             read: self.read,
             bufsize: self.global.bufsize,

@@ -34,6 +34,8 @@ pub(super) struct Ctx<'a> {
     pub read: &'a ReadFile<'a>,
     /// `tune.bufsize` as set so far.
     pub bufsize: usize,
+    /// Stick tables declared and referred to so far.
+    pub tables: &'a mut super::stick::TableRefs,
 }
 
 /// Runs an `http` parser with the proxy's ACLs, keeping its warnings.
@@ -42,6 +44,7 @@ fn with_pcx<R>(ctx: &mut Ctx<'_>, f: impl FnOnce(&mut ParseCx<'_>) -> R) -> R {
         read_file: ctx.read,
         bufsize: ctx.bufsize,
         acls: &ctx.draft.acls,
+        tables: ctx.tables,
         warnings: Vec::new(),
     };
     let result = f(&mut p);
@@ -76,6 +79,8 @@ const KEYWORDS: &[(&str, u8, Handler)] = &[
     ("http-request", FE | BE | LI, http_rule),
     ("http-response", FE | BE | LI, http_rule),
     ("http-reuse", DEF | BE | LI, http_reuse),
+    ("stick-table", FE | BE | LI, stick_table),
+    ("tcp-request", FE | BE | LI, tcp_request),
     ("errorfile", ALL, errorfile),
     ("http-check", DEF | BE | LI, check::http_check),
     ("server", BE | LI, server::server_line),
@@ -758,4 +763,32 @@ fn without_host_name(addr: &str) -> std::borrow::Cow<'_, str> {
     };
     let prefix = prefix.map(|p| format!("{p}@")).unwrap_or_default();
     Cow::Owned(format!("{prefix}{stand_in}{}", port.unwrap_or_default()))
+}
+
+/// `stick-table ...`: the proxy's table, named after it.
+fn stick_table(ctx: &mut Ctx<'_>, words: &[String]) -> Result<(), String> {
+    super::stick::stick_table(ctx.tables, &ctx.draft.name, ctx.loc, words)
+}
+
+/// `tcp-request inspect-delay T` or `tcp-request connection|session|content
+/// ACTION ... [if|unless COND]`.
+fn tcp_request(ctx: &mut Ctx<'_>, words: &[String]) -> Result<(), String> {
+    let phase = words.get(1).map(String::as_str).unwrap_or_default();
+    if phase == "inspect-delay" {
+        // Content rules run on what has arrived when the stream starts
+        // (the request head in HTTP mode); no fetch waits for more, so
+        // there is nothing to delay. Accepted for existing files.
+        let v = arg(words, 2).ok_or("'tcp-request inspect-delay' expects a delay")?;
+        time::parse_duration(v).map_err(|e| format!("'tcp-request inspect-delay': {e}"))?;
+        return no_extra(words, 3, "tcp-request inspect-delay");
+    }
+    if matches!(phase, "connection" | "session") && ctx.draft.kind == Kind::Backend {
+        return Err(format!(
+            "'tcp-request {phase}' is not allowed in a 'backend' section (frontend or listen only)"
+        ));
+    }
+    let loc = ctx.loc.clone();
+    let rule = with_pcx(ctx, |p| http::parse_tcp_rule(words, &loc, p))?;
+    ctx.draft.tcp_request.push(rule);
+    Ok(())
 }

@@ -74,6 +74,7 @@ pub fn renumber(new: Config, prev: &Config, slots: &mut Slots) -> Config {
         global,
         frontends,
         backends,
+        tables,
     } = new;
     let (backends, be_slot) = by_slot(
         backends,
@@ -107,10 +108,13 @@ pub fn renumber(new: Config, prev: &Config, slots: &mut Slots) -> Config {
             ..f.clone()
         },
     );
+    // Tables are not slots: each snapshot's rules index its own list (a
+    // tracked entry holds its table itself, whatever the numbering).
     Config {
         global,
         frontends,
         backends,
+        tables,
     }
 }
 

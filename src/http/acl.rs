@@ -294,6 +294,7 @@ impl Condition {
             req,
             req_edits: &super::NO_EDITS,
             res: res.map(|r| (r, &super::NO_EDITS)),
+            stk: None,
         };
         self.eval_cx(&cx)
     }
@@ -514,8 +515,8 @@ pub(crate) fn parse_acl_expr(words: &[String], cx: &mut ParseCx<'_>) -> Result<A
     let Some(criterion) = words.first().filter(|w| !w.is_empty()) else {
         return Err("missing ACL expression".to_string());
     };
-    let (expr, suffix) =
-        parse_expr(criterion, true).map_err(|e| format!("{e} in ACL expression '{criterion}'"))?;
+    let (expr, suffix) = parse_expr(criterion, true, cx.tables)
+        .map_err(|e| format!("{e} in ACL expression '{criterion}'"))?;
     let mut method = match suffix {
         Some(m) => MatchMethod::by_name(m)?,
         None => MatchMethod::default_for(expr.out_type()),

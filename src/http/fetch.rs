@@ -10,6 +10,8 @@ use std::borrow::Cow;
 use std::net::IpAddr;
 
 use super::{Cx, Side};
+use crate::config::stick::TableRefs;
+use crate::stick::{DataType, Entry, KeyBuf, StickTable};
 
 /// Request or response side of a header fetch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +61,57 @@ pub enum Fetch {
         full: bool,
         kind: HdrKind,
     },
+    /// Stick counters: `sc0_conn_cur`, `sc_http_req_rate(1)`,
+    /// `src_conn_rate(table)`...
+    Stk {
+        from: StkFrom,
+        what: StkWhat,
+    },
+}
+
+/// Where a stick-counter fetch finds its entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StkFrom {
+    /// `scN_*`, `sc_*(N)`: the entry tracked by counter N (the stream's,
+    /// else its session's); with `table`, the same key in that table.
+    Sc { n: usize, table: Option<usize> },
+    /// `src_*([table])`: the client's address in the table (the proxy's
+    /// own by default); never created, except by `src_inc_gpc0`.
+    Src { table: usize },
+}
+
+/// What a stick-counter fetch returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StkWhat {
+    Data(DataType),
+    /// `kbytes_in` / `kbytes_out`: the byte counters in kilobytes.
+    KBytesIn,
+    KBytesOut,
+    /// `inc_gpc0` / `clr_gpc0`: change gpc0, return the new / old value.
+    IncGpc0,
+    ClrGpc0,
+    /// `scN_tracked`: a boolean.
+    Tracked,
+    /// `trackers`: how many sessions and streams track the entry.
+    Trackers,
+}
+
+impl StkWhat {
+    fn by_name(s: &str) -> Option<StkWhat> {
+        Some(match s {
+            "get_gpc0" => StkWhat::Data(DataType::Gpc0),
+            "kbytes_in" => StkWhat::KBytesIn,
+            "kbytes_out" => StkWhat::KBytesOut,
+            "inc_gpc0" => StkWhat::IncGpc0,
+            "clr_gpc0" => StkWhat::ClrGpc0,
+            "tracked" => StkWhat::Tracked,
+            "trackers" => StkWhat::Trackers,
+            "conn_cnt" | "conn_cur" | "conn_rate" | "sess_cnt" | "sess_rate" | "http_req_cnt"
+            | "http_req_rate" | "http_err_cnt" | "http_err_rate" | "bytes_in_rate"
+            | "bytes_out_rate" | "gpc0_rate" => StkWhat::Data(DataType::from_name(s)?),
+            _ => return None,
+        })
+    }
 }
 
 /// Sample converters.
@@ -145,11 +198,16 @@ pub(crate) const SUFFIXES: &[(&str, &str)] = &[
 pub(crate) fn parse_expr(
     text: &str,
     acl_keywords: bool,
+    tables: &mut TableRefs,
 ) -> Result<(SampleExpr, Option<&'static str>), String> {
     let (head, convs) = split_convs(text)?;
     let (name, args) = split_args(head)?;
     let mut method = None;
-    let fetch = match fetch_by_name(name, args)? {
+    let found = match stk_fetch(name, args, tables)? {
+        Some(f) => Some(f),
+        None => fetch_by_name(name, args)?,
+    };
+    let fetch = match found {
         Some(f) => f,
         None => {
             let suffixed = acl_keywords
@@ -242,6 +300,79 @@ fn parse_conv(text: &str) -> Result<Conv, String> {
     Ok(conv)
 }
 
+/// The stick-counter fetch called `name` (`sc0_conn_cur`,
+/// `sc_conn_cur(0[,table])`, `src_conn_cur([table])`), `None` for another
+/// name. Table names become indices through `tables`.
+fn stk_fetch(
+    name: &str,
+    args: Option<&str>,
+    tables: &mut TableRefs,
+) -> Result<Option<Fetch>, String> {
+    let args: Vec<&str> = args
+        .map(|a| a.split(',').map(str::trim).collect())
+        .unwrap_or_default();
+    let table_arg = |a: Option<&&str>, tables: &mut TableRefs| match a {
+        None => Ok(None),
+        Some(&"") => Err(format!("fetch method '{name}' : empty table name")),
+        Some(t) => Ok(Some(tables.id(Some(t)))),
+    };
+    let too_many =
+        |n: usize| (args.len() > n).then(|| format!("fetch method '{name}' : too many arguments"));
+    if let Some(rest) = name.strip_prefix("src_") {
+        let Some(what) = StkWhat::by_name(rest).filter(|w| *w != StkWhat::Tracked) else {
+            return Ok(None);
+        };
+        if let Some(e) = too_many(1) {
+            return Err(e);
+        }
+        let table = match table_arg(args.first(), tables)? {
+            Some(t) => t,
+            None => tables.id(None),
+        };
+        return Ok(Some(Fetch::Stk {
+            from: StkFrom::Src { table },
+            what,
+        }));
+    }
+    let (n, rest, first_table_arg) = if let Some(rest) = name.strip_prefix("sc_") {
+        let n = args
+            .first()
+            .and_then(|a| a.parse::<usize>().ok())
+            .filter(|n| *n < crate::stick::MAX_SC);
+        (n, rest, 1)
+    } else {
+        let mut it = name.splitn(2, '_');
+        let head = it.next().unwrap_or_default();
+        let Some(rest) = it.next() else {
+            return Ok(None);
+        };
+        let n = match head {
+            "sc0" => 0,
+            "sc1" => 1,
+            "sc2" => 2,
+            _ => return Ok(None),
+        };
+        (Some(n), rest, 0)
+    };
+    let Some(what) = StkWhat::by_name(rest) else {
+        return Ok(None);
+    };
+    let Some(n) = n else {
+        return Err(format!(
+            "fetch method '{name}' : expects a stick counter number (0 to {}) as first argument",
+            crate::stick::MAX_SC - 1
+        ));
+    };
+    if let Some(e) = too_many(first_table_arg + 1) {
+        return Err(e);
+    }
+    let table = table_arg(args.get(first_table_arg), tables)?;
+    Ok(Some(Fetch::Stk {
+        from: StkFrom::Sc { n, table },
+        what,
+    }))
+}
+
 /// The fetch called `name`, `None` when there is no such fetch.
 fn fetch_by_name(name: &str, args: Option<&str>) -> Result<Option<Fetch>, String> {
     let plain = match name {
@@ -329,6 +460,11 @@ impl SampleExpr {
             Fetch::AlwaysTrue | Fetch::AlwaysFalse | Fetch::ProtoHttp => SmpType::Bool,
             Fetch::Src | Fetch::Dst => SmpType::Ip,
             Fetch::SrcPort | Fetch::DstPort | Fetch::Status => SmpType::Int,
+            Fetch::Stk {
+                what: StkWhat::Tracked,
+                ..
+            } => SmpType::Bool,
+            Fetch::Stk { .. } => SmpType::Int,
             Fetch::Hdr { kind, .. } => match kind {
                 HdrKind::Value => SmpType::Str,
                 HdrKind::Count | HdrKind::Int => SmpType::Int,
@@ -635,6 +771,7 @@ impl Fetch {
                 }
             }
             Fetch::Status => Sample::Int(i64::from(cx.res?.0.status)),
+            Fetch::Stk { from, what } => return stk_sample(cx, *from, *what),
             Fetch::Hdr {
                 dir,
                 name,
@@ -670,4 +807,76 @@ fn typed(kind: HdrKind, v: Cow<'_, [u8]>) -> Option<Sample<'_>> {
         HdrKind::Int => Some(Sample::Int(str_to_int(&v))),
         HdrKind::Count => None,
     }
+}
+
+/// A stick-counter fetch, as HAProxy's `smp_fetch_sc_*`: no sample when the
+/// counter is not tracked or the table does not store the type; 0 when the
+/// key has no entry (a `src_*` lookup of an unknown address).
+fn stk_sample<'s>(cx: &Cx<'_, '_>, from: StkFrom, what: StkWhat) -> Option<Sample<'s>> {
+    let stk = cx.stk?;
+    let now = stk.now;
+    match from {
+        StkFrom::Sc { n, table } => {
+            let t = stk.sc.get(n);
+            if what == StkWhat::Tracked {
+                return Some(Sample::Bool(t.is_some()));
+            }
+            let t = t?;
+            match table.and_then(|i| stk.tables.get(i)) {
+                None if table.is_some() => None,
+                None => entry_value(t.table(), Some(t.entry()), what, now),
+                Some(other) => {
+                    let key = KeyBuf::from_raw(t.entry().key());
+                    let e = other.lookup(&key, now);
+                    entry_value(other, e.as_ref(), what, now)
+                }
+            }
+        }
+        StkFrom::Src { table } => {
+            let tb = stk.tables.get(table)?;
+            let key = tb.def.key.key_of_ip(cx.req.src?.ip())?;
+            if what == StkWhat::IncGpc0 {
+                // HAProxy's src_inc_gpc0 creates the entry.
+                let v = tb.update(&key, now, |st, d| {
+                    d.bump(st, DataType::Gpc0, DataType::Gpc0Rate, 1, now);
+                    st.has(DataType::Gpc0)
+                        .then(|| d.get(st, DataType::Gpc0, now))
+                })??;
+                return Some(Sample::Int(v));
+            }
+            let e = tb.lookup(&key, now);
+            entry_value(tb, e.as_ref(), what, now)
+        }
+    }
+}
+
+fn entry_value<'s>(
+    tb: &StickTable,
+    e: Option<&std::sync::Arc<Entry>>,
+    what: StkWhat,
+    now: u64,
+) -> Option<Sample<'s>> {
+    let st = &tb.def.stores;
+    let data = |dt: DataType| -> Option<i64> {
+        if !st.has(dt) {
+            return None;
+        }
+        e.map_or(Some(0), |e| e.get(st, dt, now))
+    };
+    let v = match what {
+        StkWhat::Data(dt) => data(dt)?,
+        StkWhat::KBytesIn => data(DataType::BytesInCnt)? >> 10,
+        StkWhat::KBytesOut => data(DataType::BytesOutCnt)? >> 10,
+        StkWhat::Trackers => e.map_or(0, |e| i64::from(e.refs())),
+        StkWhat::IncGpc0 => match e {
+            Some(e) => e.inc_gpc0(st, now)?,
+            None => data(DataType::Gpc0)?,
+        },
+        StkWhat::ClrGpc0 => match e {
+            Some(e) => e.clr_gpc0(st, now)?,
+            None => data(DataType::Gpc0)?,
+        },
+        StkWhat::Tracked => return None,
+    };
+    Some(Sample::Int(v))
 }

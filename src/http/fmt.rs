@@ -63,6 +63,7 @@ impl LogFmt {
             req,
             req_edits: edits,
             res: None,
+            stk: None,
         };
         self.render(&cx, out);
     }
@@ -80,6 +81,7 @@ impl LogFmt {
             req,
             req_edits: &super::NO_EDITS,
             res: Some((res, edits)),
+            stk: None,
         };
         self.render(&cx, out);
     }
@@ -175,7 +177,11 @@ fn alias(name: &str) -> Result<Alias, String> {
 
 /// Parses a log-format string for rules evaluated on `side`. A sample
 /// fetch that is not available there is an error, as in HAProxy.
-pub(crate) fn parse_fmt(text: &str, side: Side) -> Result<LogFmt, String> {
+pub(crate) fn parse_fmt(
+    text: &str,
+    side: Side,
+    tables: &mut crate::config::stick::TableRefs,
+) -> Result<LogFmt, String> {
     let mut parts = Vec::new();
     let mut lit = String::new();
     let mut rest = text;
@@ -199,7 +205,7 @@ pub(crate) fn parse_fmt(text: &str, side: Side) -> Result<LogFmt, String> {
                     .find(']')
                     .ok_or_else(|| format!("missing closing ']' in log-format string '{text}'"))?;
                 let inner = inner_and_rest.get(..close).unwrap_or_default();
-                let (expr, _) = parse_expr(inner, false)
+                let (expr, _) = parse_expr(inner, false, tables)
                     .map_err(|e| format!("failed to parse sample expression <{inner}> : {e}"))?;
                 let needs = expr.needs();
                 if !needs.available(side) {

@@ -42,6 +42,7 @@ mod errorfile;
 mod fetch;
 mod fmt;
 mod rules;
+mod track;
 
 #[cfg(test)]
 mod tests;
@@ -51,19 +52,21 @@ use std::net::SocketAddr;
 pub use acl::{Acl, AclExpr, Condition, IntRange, IpNet, MatchMethod, Patterns, Re, Term};
 pub use edits::HeaderEdits;
 pub use errorfile::{ERRORFILE_CODES, ErrorFile};
-pub use fetch::{Conv, Dir, Fetch, HdrKind, SampleExpr};
+pub use fetch::{Conv, Dir, Fetch, HdrKind, SampleExpr, StkFrom, StkWhat};
 pub use fmt::{Alias, FmtPart, LogFmt};
 pub use rules::{
     Action, HttpRule, NameMatch, RedirectKind, RedirectSpec, ReturnBody, ReturnSpec, Verdict,
     apply_forwardfor, apply_request_rules, apply_response_rules, backend_rules_apply, error_page,
     select_backend,
 };
+pub use track::{TcpAction, TcpPhase, TcpRule, TcpVerdict, TrackSpec, Tracking, apply_tcp_rules};
 
 pub use crate::config::{HttpConnMode, effective_conn_mode};
 
 pub(crate) use acl::{parse_acl_line, parse_condition};
 pub(crate) use errorfile::parse_errorfile;
 pub(crate) use rules::{parse_http_rule, resolve_acls};
+pub(crate) use track::parse_tcp_rule;
 
 /// One header as parsed: `name` as received (matched case-insensitively),
 /// `value` trimmed of surrounding whitespace by the codec.
@@ -181,6 +184,19 @@ pub(crate) struct Cx<'v, 'a> {
     pub req: &'v RequestView<'a>,
     pub req_edits: &'v HeaderEdits,
     pub res: Option<(&'v ResponseView<'a>, &'v HeaderEdits)>,
+    /// Stick counters; None where none can be seen (stick fetches then
+    /// find nothing).
+    pub stk: Option<&'v StkCx<'v>>,
+}
+
+/// What stick-counter fetches read: the counters the stream sees (its own,
+/// else its session's) and the snapshot's tables.
+#[derive(Clone, Copy)]
+pub struct StkCx<'a> {
+    pub sc: crate::stick::Sc<'a>,
+    pub tables: &'a [std::sync::Arc<crate::stick::StickTable>],
+    /// CLOCK_MONOTONIC ms (the shard's clock).
+    pub now: u64,
 }
 
 /// Edits that are never changed: the context of evaluations without edits.
@@ -194,5 +210,7 @@ pub(crate) struct ParseCx<'c> {
     pub bufsize: usize,
     /// Named ACLs of the current proxy, declared so far.
     pub acls: &'c [std::sync::Arc<Acl>],
+    /// Stick tables: `table T` arguments and `src_*` fetches become indices.
+    pub tables: &'c mut crate::config::stick::TableRefs,
     pub warnings: Vec<String>,
 }

@@ -8,6 +8,7 @@ use super::acl::{Acl, Re, parse_condition};
 use super::edits::is_token;
 use super::errorfile::{ERRORFILE_CODES, ErrorFile};
 use super::fmt::{FmtPart, LogFmt, parse_fmt};
+use super::track::{TrackSpec, Tracking, gpc0_action, parse_track, track_sc};
 use super::{Condition, Cx, HeaderEdits, ParseCx, RequestView, ResponseView, Side, split_target};
 use crate::config::{Backend, Frontend, Loc};
 
@@ -87,6 +88,14 @@ pub enum Action {
     /// Hands the request to a built-in service (none exists yet: the
     /// parser refuses every name).
     UseService(String),
+    /// `track-scN KEY [table T]`: the stream tracks the key (its own entry,
+    /// ended with the request).
+    Track(TrackSpec),
+    /// `sc-inc-gpc0(N)` / `sc-clr-gpc0(N)`.
+    Gpc0 {
+        sc: usize,
+        inc: bool,
+    },
 }
 
 /// `return [status N] [content-type T] [BODY] [hdr NAME FMT]...`.
@@ -162,23 +171,36 @@ pub fn apply_request_rules<'r>(
     rules: &'r [HttpRule],
     req: &RequestView<'_>,
     edits: &mut HeaderEdits,
+    trk: &mut Tracking<'_>,
 ) -> Verdict<'r> {
     for rule in rules {
         let mut scratch = std::mem::take(&mut edits.scratch);
         scratch.clear();
-        let step = {
+        let (step, key) = {
+            let stk = trk.cx();
             let cx = Cx {
                 side: Side::Request,
                 req,
                 req_edits: edits,
                 res: None,
+                stk: Some(&stk),
             };
             if rule.cond.as_ref().is_some_and(|c| !c.eval_cx(&cx)) {
-                Step::Skip
+                (Step::Skip, None)
             } else {
-                prepare(&rule.action, &cx, &mut scratch)
+                match &rule.action {
+                    Action::Track(spec) => (Step::Skip, Some(trk.key(spec, &cx))),
+                    Action::Gpc0 { sc, inc } => {
+                        trk.gpc0(*sc, *inc);
+                        (Step::Skip, None)
+                    }
+                    a => (prepare(a, &cx, &mut scratch), None),
+                }
             }
         };
+        if let (Action::Track(spec), Some(key)) = (&rule.action, key) {
+            trk.track(spec, key);
+        }
         let done = record(rule, step, req, edits, &scratch);
         edits.scratch = scratch;
         if let Some(v) = done {
@@ -207,6 +229,7 @@ pub fn apply_response_rules<'r>(
                 req,
                 req_edits: &super::NO_EDITS,
                 res: Some((res, edits)),
+                stk: None,
             };
             if rule.cond.as_ref().is_some_and(|c| !c.eval_cx(&cx)) {
                 Step::Skip
@@ -286,7 +309,7 @@ fn record<'r>(
         Action::Deny { status } => return Some(Verdict::Deny { status: *status }),
         Action::Return(spec) => return Some(Verdict::Return(spec)),
         Action::UseService(name) => return Some(Verdict::UseService(name)),
-        Action::Redirect(_) => {}
+        Action::Redirect(_) | Action::Track(_) | Action::Gpc0 { .. } => {}
     }
     None
 }
@@ -348,6 +371,7 @@ pub fn select_backend(fe: &Frontend, req: &RequestView<'_>, edits: &HeaderEdits)
         req,
         req_edits: edits,
         res: None,
+        stk: None,
     };
     fe.use_backends
         .iter()
@@ -439,6 +463,7 @@ impl ReturnSpec {
             req,
             req_edits: edits,
             res: None,
+            stk: None,
         };
         match &self.body {
             ReturnBody::DefaultErrorfile => return false,
@@ -602,7 +627,9 @@ pub(crate) fn parse_http_rule(
     };
     let what = format!("{kw} {act}");
     let arg = |i: usize| words.get(i).map(String::as_str).filter(|w| !w.is_empty());
-    let fmt = |text: &str| parse_fmt(text, side).map_err(|e| format!("'{what}': {e}"));
+    let fmt = |text: &str, cx: &mut ParseCx<'_>| {
+        parse_fmt(text, side, cx.tables).map_err(|e| format!("'{what}': {e}"))
+    };
     let n_args = |n: usize| -> Result<(), String> {
         if (2..2 + n).all(|i| arg(i).is_some()) {
             Ok(())
@@ -626,7 +653,7 @@ pub(crate) fn parse_http_rule(
         "set-header" | "add-header" => {
             n_args(2)?;
             let name = header_name(&what, arg(2).unwrap_or_default())?;
-            let value = fmt(arg(3).unwrap_or_default())?;
+            let value = fmt(arg(3).unwrap_or_default(), cx)?;
             check_literal(&what, &value)?;
             let action = if act == "set-header" {
                 Action::SetHeader { name, value }
@@ -670,13 +697,13 @@ pub(crate) fn parse_http_rule(
             let name = header_name(&what, arg(2).unwrap_or_default())?;
             let regex =
                 Re::new(arg(3).unwrap_or_default(), false).map_err(|e| format!("'{what}': {e}"))?;
-            let with = fmt(arg(4).unwrap_or_default())?;
+            let with = fmt(arg(4).unwrap_or_default(), cx)?;
             check_literal(&what, &with)?;
             (Action::ReplaceHeader { name, regex, with }, 5)
         }
         "set-path" | "set-pathq" | "set-query" | "set-uri" => {
             n_args(1)?;
-            let f = fmt(arg(2).unwrap_or_default())?;
+            let f = fmt(arg(2).unwrap_or_default(), cx)?;
             check_literal(&what, &f)?;
             let action = match act {
                 "set-path" => Action::SetPath(f),
@@ -687,13 +714,23 @@ pub(crate) fn parse_http_rule(
             (action, 3)
         }
         "allow" => (Action::Allow, 2),
+        a if track_sc(a).is_some() => {
+            let (spec, next) = parse_track(words, 1, &what, cx)?;
+            (Action::Track(spec), next)
+        }
+        a if a.starts_with("sc-inc-gpc0") || a.starts_with("sc-clr-gpc0") => {
+            match gpc0_action(a, &what)? {
+                Some((sc, inc)) => (Action::Gpc0 { sc, inc }, 2),
+                None => return Err(format!("unknown '{kw}' action '{act}'")),
+            }
+        }
         "deny" => parse_deny(words, &what)?,
         "return" => {
             let (spec, next) = parse_return(words, &what, cx)?;
             (Action::Return(spec), next)
         }
         "redirect" => {
-            let (spec, next) = parse_redirect(words, &what)?;
+            let (spec, next) = parse_redirect(words, &what, cx)?;
             (Action::Redirect(spec), next)
         }
         "use-service" => {
@@ -933,7 +970,7 @@ fn parse_return(
                     continue;
                 }
                 let name = header_name(what, name)?;
-                let f = parse_fmt(v, Side::Request).map_err(err)?;
+                let f = parse_fmt(v, Side::Request, cx.tables).map_err(err)?;
                 check_literal(what, &f)?;
                 spec.headers.push((name, f));
             }
@@ -944,7 +981,7 @@ fn parse_return(
         }
     }
     if let Some(text) = fmt_text {
-        spec.body = ReturnBody::Fmt(parse_fmt(&text, Side::Request).map_err(err)?);
+        spec.body = ReturnBody::Fmt(parse_fmt(&text, Side::Request, cx.tables).map_err(err)?);
     }
     let bodyless = matches!(spec.status, 204 | 304);
     match &spec.body {
@@ -1016,7 +1053,11 @@ fn parse_return(
 
 /// `redirect location|prefix|scheme VALUE [code N] [drop-query]
 /// [append-slash] [ignore-empty]`.
-fn parse_redirect(words: &[String], what: &str) -> Result<(RedirectSpec, usize), String> {
+fn parse_redirect(
+    words: &[String],
+    what: &str,
+    cx: &mut ParseCx<'_>,
+) -> Result<(RedirectSpec, usize), String> {
     let err = |m: String| format!("'{what}': {m}");
     let arg = |i: usize| words.get(i).map(String::as_str).filter(|w| !w.is_empty());
     let kind = match arg(2) {
@@ -1035,7 +1076,7 @@ fn parse_redirect(words: &[String], what: &str) -> Result<(RedirectSpec, usize),
     let value = if kind == RedirectKind::Prefix && value == "/" {
         LogFmt { parts: Vec::new() }
     } else {
-        parse_fmt(value, Side::Request).map_err(err)?
+        parse_fmt(value, Side::Request, cx.tables).map_err(err)?
     };
     check_literal(what, &value)?;
     let mut spec = RedirectSpec {

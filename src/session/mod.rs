@@ -15,6 +15,7 @@
 use std::net::SocketAddr;
 
 use crate::connection::{Connection, Owner};
+use crate::http::TcpPhase;
 use crate::proto::proxy::{self, Decoded};
 use crate::shard::Shard;
 use crate::shard::ring::Completion;
@@ -24,6 +25,7 @@ use crate::shard::token::{Key, Op, Token};
 use crate::stream::Chunk;
 
 mod http;
+mod rules;
 
 /// Addresses of the session as the rest of the proxy must see them: the
 /// ones a PROXY header advertised, else the connection's own, looked up only
@@ -82,6 +84,10 @@ pub struct Session {
     /// session's next requests, never pooled, released when it ends. Each
     /// is also in its server's `sess_conns` list on this shard.
     pub priv_conns: Vec<PrivConn>,
+    /// Stick counters tracked by `tcp-request connection` and `session`
+    /// rules: the session's own, given back when it is freed (seed 002).
+    /// Boxed: most sessions track nothing.
+    pub stk: Option<Box<crate::stick::Trackers>>,
 }
 
 /// Why an embryonic session was killed.
@@ -122,6 +128,7 @@ impl Shard {
             accepted_at: self.now,
             last_txn_end: 0,
             priv_conns: Vec::new(),
+            stk: None,
         });
         let ck = self.conns.insert(Connection::new(fd, Owner::Session(sk)));
         self.sessions.get_mut(sk).expect("just inserted").cli = ck;
@@ -129,6 +136,11 @@ impl Shard {
         c.enter();
         crate::stats::Counters::inc(&c.conn_tot);
         crate::stats::Counters::inc(&self.rt.counters.conn_tot);
+        if !self.rt.config.frontends[fe].tcp_req_conn.is_empty()
+            && !self.session_tcp_rules(sk, TcpPhase::Connection)
+        {
+            return;
+        }
         if !accept_proxy {
             self.session_complete(sk, None);
             return;
@@ -335,6 +347,22 @@ impl Shard {
             .sessions
             .get_mut(sk)
             .expect("a lookup keeps the session");
+        if !s.rt.config.frontends[s.frontend].tcp_req_sess.is_empty()
+            && !self.session_tcp_rules(sk, TcpPhase::Session)
+        {
+            if let Some(f) = first {
+                f.release(&mut self.io);
+            }
+            return;
+        }
+        let now = self.now;
+        let s = self
+            .sessions
+            .get_mut(sk)
+            .expect("the rules accepted the session");
+        if let Some(t) = &s.stk {
+            t.count_session(now);
+        }
         if s.rt.config.frontends[s.frontend].mode == crate::config::Mode::Http {
             // HTTP: a stream is created per request, when one arrives.
             self.session_http_wait(sk, first);

@@ -34,6 +34,10 @@ pub struct Counters {
     /// Requests denied by rules, responses denied.
     pub denied_req: AtomicU64,
     pub denied_resp: AtomicU64,
+    /// Connections rejected by `tcp-request connection` rules, sessions by
+    /// `tcp-request session` rules (frontend).
+    pub denied_conn: AtomicU64,
+    pub denied_sess: AtomicU64,
     /// Request errors (frontend): bad requests, client timeouts and aborts
     /// before a complete request.
     pub err_req: AtomicU64,
@@ -70,6 +74,8 @@ pub struct Snapshot {
     pub bytes_out: u64,
     pub denied_req: u64,
     pub denied_resp: u64,
+    pub denied_conn: u64,
+    pub denied_sess: u64,
     pub err_req: u64,
     pub err_conn: u64,
     pub err_resp: u64,
@@ -144,6 +150,8 @@ impl Counters {
             bytes_out: l(&self.bytes_out),
             denied_req: l(&self.denied_req),
             denied_resp: l(&self.denied_resp),
+            denied_conn: l(&self.denied_conn),
+            denied_sess: l(&self.denied_sess),
             err_req: l(&self.err_req),
             err_conn: l(&self.err_conn),
             err_resp: l(&self.err_resp),

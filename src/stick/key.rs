@@ -46,6 +46,12 @@ impl KeyBuf {
         &self.buf[..usize::from(self.len)]
     }
 
+    /// A key already encoded (an entry's key, to look it up in another
+    /// table of the same type).
+    pub fn from_raw(b: &[u8]) -> KeyBuf {
+        KeyBuf::from_bytes(b)
+    }
+
     fn from_bytes(b: &[u8]) -> KeyBuf {
         let n = b.len().min(MAX_KEY_LEN);
         let mut buf = [0; MAX_KEY_LEN];
@@ -57,7 +63,7 @@ impl KeyBuf {
 impl KeyType {
     /// The key of an address; None when it does not fit (an IPv6 address
     /// that is not IPv4-mapped, for an `ip` table).
-    pub fn from_ip(self, ip: IpAddr) -> Option<KeyBuf> {
+    pub fn key_of_ip(self, ip: IpAddr) -> Option<KeyBuf> {
         match (self, ip) {
             (KeyType::Ip, IpAddr::V4(a)) => Some(KeyBuf::from_bytes(&a.octets())),
             (KeyType::Ip, IpAddr::V6(a)) => {
@@ -68,36 +74,36 @@ impl KeyType {
             }
             (KeyType::Ipv6, IpAddr::V6(a)) => Some(KeyBuf::from_bytes(&a.octets())),
             (KeyType::Integer, _) => None,
-            (KeyType::String { len }, ip) => self.from_str_bytes(ip.to_string().as_bytes(), len),
+            (KeyType::String { len }, ip) => self.truncated(ip.to_string().as_bytes(), len),
         }
     }
 
     /// The key of an integer (HAProxy's integer keys are 32 bits).
-    pub fn from_int(self, v: i64) -> Option<KeyBuf> {
+    pub fn key_of_int(self, v: i64) -> Option<KeyBuf> {
         match self {
             KeyType::Integer => Some(KeyBuf::from_bytes(&(v as u32).to_be_bytes())),
-            KeyType::String { len } => self.from_str_bytes(v.to_string().as_bytes(), len),
+            KeyType::String { len } => self.truncated(v.to_string().as_bytes(), len),
             KeyType::Ip | KeyType::Ipv6 => None,
         }
     }
 
     /// The key of a string sample: an address for address tables, a
     /// decimal number for integer ones, truncated to `len` for strings.
-    pub fn from_str(self, s: &[u8]) -> Option<KeyBuf> {
+    pub fn key_of_str(self, s: &[u8]) -> Option<KeyBuf> {
         match self {
-            KeyType::String { len } => self.from_str_bytes(s, len),
+            KeyType::String { len } => self.truncated(s, len),
             KeyType::Ip | KeyType::Ipv6 => {
                 let ip: IpAddr = std::str::from_utf8(s).ok()?.trim().parse().ok()?;
-                self.from_ip(ip)
+                self.key_of_ip(ip)
             }
             KeyType::Integer => {
                 let v: i64 = std::str::from_utf8(s).ok()?.trim().parse().ok()?;
-                self.from_int(v)
+                self.key_of_int(v)
             }
         }
     }
 
-    fn from_str_bytes(self, s: &[u8], len: usize) -> Option<KeyBuf> {
+    fn truncated(self, s: &[u8], len: usize) -> Option<KeyBuf> {
         // A key holds no NUL (HAProxy's string keys are C strings).
         let s = s.split(|b| *b == 0).next().unwrap_or_default();
         Some(KeyBuf::from_bytes(&s[..s.len().min(len).min(MAX_KEY_LEN)]))
@@ -105,7 +111,7 @@ impl KeyType {
 
     /// Parses a key typed on the runtime API (`key KEY`).
     pub fn parse(self, text: &str) -> Option<KeyBuf> {
-        self.from_str(text.as_bytes())
+        self.key_of_str(text.as_bytes())
     }
 
     /// Formats an encoded key as `show table` does.
@@ -134,22 +140,22 @@ mod tests {
         let v4: IpAddr = "10.0.0.1".parse().unwrap();
         let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
         let v6: IpAddr = "2001:db8::1".parse().unwrap();
-        let k = KeyType::Ip.from_ip(v4).unwrap();
+        let k = KeyType::Ip.key_of_ip(v4).unwrap();
         assert_eq!(k.bytes(), &[10, 0, 0, 1]);
-        assert_eq!(KeyType::Ip.from_ip(mapped).unwrap().bytes(), k.bytes());
-        assert!(KeyType::Ip.from_ip(v6).is_none());
+        assert_eq!(KeyType::Ip.key_of_ip(mapped).unwrap().bytes(), k.bytes());
+        assert!(KeyType::Ip.key_of_ip(v6).is_none());
         assert_eq!(KeyType::Ip.display(k.bytes()), "10.0.0.1");
-        let k6 = KeyType::Ipv6.from_ip(v4).unwrap();
+        let k6 = KeyType::Ipv6.key_of_ip(v4).unwrap();
         assert_eq!(KeyType::Ipv6.display(k6.bytes()), "::ffff:10.0.0.1");
-        let ki = KeyType::Integer.from_int(-1).unwrap();
+        let ki = KeyType::Integer.key_of_int(-1).unwrap();
         assert_eq!(KeyType::Integer.display(ki.bytes()), "4294967295");
         assert_eq!(
             KeyType::Integer.parse("42").unwrap().bytes(),
             &[0, 0, 0, 42]
         );
         let s = KeyType::String { len: 4 };
-        assert_eq!(s.from_str(b"abcdef").unwrap().bytes(), b"abcd");
-        assert_eq!(s.from_str(b"a\0b").unwrap().bytes(), b"a");
+        assert_eq!(s.key_of_str(b"abcdef").unwrap().bytes(), b"abcd");
+        assert_eq!(s.key_of_str(b"a\0b").unwrap().bytes(), b"a");
         assert!(KeyType::Ip.parse("not-an-ip").is_none());
         assert_eq!(
             KeyType::Ip.parse("127.0.0.1").unwrap().bytes(),

@@ -104,6 +104,24 @@ impl Entry {
         self.data().expire
     }
 
+    /// Adds one to gpc0 (and its rate); the new value, if stored.
+    pub fn inc_gpc0(&self, st: &Stores, now: u64) -> Option<i64> {
+        let mut d = self.data();
+        d.bump(st, DataType::Gpc0, DataType::Gpc0Rate, 1, now);
+        st.has(DataType::Gpc0)
+            .then(|| d.get(st, DataType::Gpc0, now))
+    }
+
+    /// Sets gpc0 to zero; the value before, if stored.
+    pub fn clr_gpc0(&self, st: &Stores, now: u64) -> Option<i64> {
+        let mut d = self.data();
+        let before = st
+            .has(DataType::Gpc0)
+            .then(|| d.get(st, DataType::Gpc0, now));
+        d.gpc0 = 0;
+        before
+    }
+
     fn live(&self, now: u64) -> bool {
         if self.refs() > 0 {
             return true;
@@ -337,22 +355,12 @@ impl Tracked {
 
     /// `sc-inc-gpc0` / `scN_inc_gpc0`: the new gpc0 (None if not stored).
     pub fn inc_gpc0(&self, now: u64) -> Option<i64> {
-        let st = &self.table.def.stores;
-        let mut d = self.entry.data();
-        d.bump(st, DataType::Gpc0, DataType::Gpc0Rate, 1, now);
-        st.has(DataType::Gpc0)
-            .then(|| d.get(st, DataType::Gpc0, now))
+        self.entry.inc_gpc0(&self.table.def.stores, now)
     }
 
     /// `sc-clr-gpc0` / `scN_clr_gpc0`: the value before (None if not stored).
     pub fn clr_gpc0(&self, now: u64) -> Option<i64> {
-        let st = &self.table.def.stores;
-        let mut d = self.entry.data();
-        let before = st
-            .has(DataType::Gpc0)
-            .then(|| d.get(st, DataType::Gpc0, now));
-        d.gpc0 = 0;
-        before
+        self.entry.clr_gpc0(&self.table.def.stores, now)
     }
 }
 

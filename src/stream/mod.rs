@@ -165,6 +165,10 @@ pub struct Stream {
     /// `balance uri` / `hdr(name)`: the hash of what they select in this
     /// stream's request.
     pub lb_key: Option<u32>,
+    /// Stick counters the stream tracked itself (`tcp-request content`,
+    /// `http-request`): given back when the stream is freed. Its session's
+    /// are read through the session, never copied here (seed 002).
+    pub stk: crate::stick::Trackers,
 }
 
 impl Stream {

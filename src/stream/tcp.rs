@@ -89,6 +89,7 @@ impl Shard {
             http: None,
             keep_session: false,
             lb_key: None,
+            stk: crate::stick::Trackers::default(),
             times: super::log::StreamTimes {
                 start: self.now,
                 ..Default::default()
@@ -96,8 +97,58 @@ impl Shard {
         })
     }
 
+    /// Starts a TCP stream: its `tcp-request content` rules, then a server.
     pub fn stream_start(&mut self, sk: Key) {
+        if !self.stream_content_rules(sk) {
+            return;
+        }
         self.stream_assign(sk, None);
+    }
+
+    /// A TCP stream's `tcp-request content` rules: the frontend's, then its
+    /// backend's (unless a listen's own). Entries they track are the
+    /// stream's. Returns false when a rule rejected the stream: it is
+    /// ended (`PR`), counted in the frontend's denied requests.
+    fn stream_content_rules(&mut self, sk: Key) -> bool {
+        let Some(st) = self.streams.get(sk) else {
+            return false;
+        };
+        let rt = st.rt.clone();
+        let fe_cfg = &rt.config.frontends[st.frontend];
+        let be_rules = st
+            .backend
+            .filter(|b| crate::http::backend_rules_apply(fe_cfg, *b))
+            .map(|b| &rt.config.backends[b].tcp_req_cont);
+        if fe_cfg.tcp_req_cont.is_empty() && be_rules.is_none_or(|r| r.is_empty()) {
+            return true;
+        }
+        let session = st.session;
+        let a = self.session_addrs(session);
+        let view = crate::http::RequestView::l4(a.src, a.dst);
+        let now = self.now;
+        let Some(st) = self.streams.get_mut(sk) else {
+            return false;
+        };
+        let mut trk = crate::http::Tracking {
+            sess: self.sessions.get(session).and_then(|s| s.stk.as_deref()),
+            own: &mut st.stk,
+            tables: &rt.tables,
+            now,
+            http_request: false,
+        };
+        let rejected = [Some(&fe_cfg.tcp_req_cont), be_rules]
+            .into_iter()
+            .flatten()
+            .any(|rules| {
+                crate::http::apply_tcp_rules(rules, &view, &mut trk)
+                    == crate::http::TcpVerdict::Reject
+            });
+        if !rejected {
+            return true;
+        }
+        crate::stats::Counters::inc(&rt.frontends[st.frontend].counters.denied_req);
+        self.stream_terminate(sk, Termination::new(Cause::Proxy, Phase::Request));
+        false
     }
 
     /// Finds a server for the stream: connect, wait in the queue, or fail.
@@ -801,6 +852,7 @@ impl Shard {
             return;
         }
         let mut st = self.streams.remove(sk).expect("checked above");
+        self.stream_stick_counts(&st);
         let fe = &self.rt.frontends[st.frontend].counters;
         fe.bytes(st.c2s.bytes, st.s2c.bytes);
         // The process's own total: frontends may come and go with reloads.
@@ -821,6 +873,25 @@ impl Shard {
         }
         if !st.keep_session {
             self.session_end(st.session);
+        }
+    }
+
+    /// What a finished stream adds to the stick counters it sees (its own,
+    /// else its session's): its bytes, and an HTTP error. Its own entries
+    /// are given back when `st` is dropped.
+    fn stream_stick_counts(&self, st: &Stream) {
+        let sess = self.sessions.get(st.session).and_then(|s| s.stk.as_deref());
+        if sess.is_none() && st.stk.is_empty() {
+            return;
+        }
+        let sc = crate::stick::Sc::new(sess, Some(&st.stk));
+        sc.count_bytes(st.c2s.bytes, st.s2c.bytes, self.now);
+        if st
+            .http
+            .as_ref()
+            .is_some_and(|t| crate::stick::is_http_error(t.status))
+        {
+            sc.count_http_error(self.now);
         }
     }
 

@@ -70,6 +70,9 @@ backend be
             errorfiles: vec![],
             http_request: vec![],
             http_response: vec![],
+            tcp_req_conn: vec![],
+            tcp_req_sess: vec![],
+            tcp_req_cont: vec![],
             retired: false,
         }],
         backends: vec![Backend {
@@ -106,9 +109,11 @@ backend be
             errorfiles: vec![],
             http_request: vec![],
             http_response: vec![],
+            tcp_req_cont: vec![],
             http_check: None,
             retired: false,
         }],
+        tables: vec![],
     };
     assert_eq!(loaded.config, want);
     assert_eq!(loaded.config.frontends[0].target_backend(), Some(0));

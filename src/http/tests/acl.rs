@@ -57,6 +57,7 @@ fn eval(line: &str, req: &RequestView<'_>) -> bool {
         req,
         req_edits: &NO_EDITS,
         res: None,
+        stk: None,
     };
     acl.matches(&cx)
 }
@@ -414,6 +415,7 @@ fn response_fetches() {
         req: &req,
         req_edits: &NO_EDITS,
         res: Some((&res, &NO_EDITS)),
+        stk: None,
     };
     let cases: &[(&str, bool)] = &[
         ("status 503", true),

@@ -31,8 +31,27 @@ fn pcx<'c>(acls: &'c [Arc<Acl>]) -> ParseCx<'c> {
         read_file: &read_file,
         bufsize: 16384,
         acls,
+        // Leaked: each test parses a handful of lines.
+        tables: Box::leak(Box::default()),
         warnings: Vec::new(),
     }
+}
+
+/// `apply_request_rules` without stick counters.
+pub(super) fn apply_req<'r>(
+    rules: &'r [super::HttpRule],
+    req: &super::RequestView<'_>,
+    edits: &mut super::HeaderEdits,
+) -> super::Verdict<'r> {
+    let mut own = crate::stick::Trackers::default();
+    let mut trk = super::Tracking {
+        sess: None,
+        own: &mut own,
+        tables: &[],
+        now: 0,
+        http_request: true,
+    };
+    super::apply_request_rules(rules, req, edits, &mut trk)
 }
 
 /// Splits on blanks (tests avoid quoting).

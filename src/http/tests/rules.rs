@@ -1,10 +1,10 @@
 //! Rules, formats, backend selection and forwardfor on sample requests.
 
-use super::{config, config_errors, h, sa, view};
+use super::{apply_req, config, config_errors, h, sa, view};
 use crate::config::{Config, HttpConnMode, effective_conn_mode};
 use crate::http::{
     Header, HeaderEdits, RequestView, ResponseView, ReturnBody, Verdict, apply_forwardfor,
-    apply_request_rules, apply_response_rules, backend_rules_apply, error_page, select_backend,
+    apply_response_rules, backend_rules_apply, error_page, select_backend,
 };
 
 /// A HTTP frontend `fe` with `lines` (indented proxy lines), default
@@ -41,7 +41,7 @@ fn outcome(v: &Verdict<'_>) -> Outcome {
 fn run(lines: &str, req: &RequestView<'_>) -> (Outcome, String, String) {
     let cfg = with_frontend(lines, "");
     let mut edits = HeaderEdits::new();
-    let v = apply_request_rules(&cfg.frontends[0].http_request, req, &mut edits);
+    let v = apply_req(&cfg.frontends[0].http_request, req, &mut edits);
     let mut out = Vec::new();
     edits.write_headers(req.headers, &mut out);
     (
@@ -360,7 +360,7 @@ fn return_renders_a_response() {
     let render = |lines: &str| -> (String, String) {
         let cfg = with_frontend(lines, "");
         let mut edits = HeaderEdits::new();
-        let v = apply_request_rules(&cfg.frontends[0].http_request, &req, &mut edits);
+        let v = apply_req(&cfg.frontends[0].http_request, &req, &mut edits);
         let Verdict::Return(spec) = v else {
             panic!("{lines}: {v:?}")
         };
@@ -426,9 +426,7 @@ fn return_renders_a_response() {
         "",
     );
     let mut edits = HeaderEdits::new();
-    let Verdict::Return(spec) =
-        apply_request_rules(&cfg.frontends[0].http_request, &req, &mut edits)
-    else {
+    let Verdict::Return(spec) = apply_req(&cfg.frontends[0].http_request, &req, &mut edits) else {
         panic!("return expected")
     };
     assert_eq!(spec.body, ReturnBody::DefaultErrorfile);
@@ -453,7 +451,7 @@ fn use_backend_selection_order() {
     let fe = &cfg.frontends[0];
     let pick = |req: &RequestView<'_>| {
         let mut edits = HeaderEdits::new();
-        let v = apply_request_rules(&fe.http_request, req, &mut edits);
+        let v = apply_req(&fe.http_request, req, &mut edits);
         assert_eq!(v, Verdict::Continue);
         let b = select_backend(fe, req, &edits).expect("a backend");
         cfg.backends[b].name.clone()
@@ -495,7 +493,7 @@ fn acl_lines_after_a_rule_extend_it() {
     let fe = &cfg.frontends[0];
     let req = view("GET", "/v2/x", &[]);
     let mut edits = HeaderEdits::new();
-    apply_request_rules(&fe.http_request, &req, &mut edits);
+    apply_req(&fe.http_request, &req, &mut edits);
     let mut out = Vec::new();
     edits.write_headers(req.headers, &mut out);
     assert_eq!(out, b"X-Api: 1\r\n");

@@ -9,8 +9,9 @@ use std::io::Write;
 use crate::backend::lb::hash_bytes;
 use crate::config::{Balance, HttpConnMode, Mode, effective_conn_mode};
 use crate::http::{
-    HeaderEdits, RequestView, ResponseView, Verdict, apply_forwardfor, apply_request_rules,
-    apply_response_rules, backend_rules_apply, select_backend,
+    HeaderEdits, RequestView, ResponseView, TcpVerdict, Tracking, Verdict, apply_forwardfor,
+    apply_request_rules, apply_response_rules, apply_tcp_rules, backend_rules_apply,
+    select_backend,
 };
 use crate::proto::http1::{
     BodyFraming, ConnIntent, EditError, HeadWriter, RequestHead, RespFraming, ResponseHead,
@@ -31,6 +32,9 @@ pub enum ReqOutcome {
         /// `balance uri` / `hdr(name)` key for this request.
         lb_key: Option<u32>,
     },
+    /// A `tcp-request content reject` rule refused the request: close the
+    /// connection without an answer (as HAProxy does).
+    Reject,
     /// Answer from the proxy: `bytes` is a full response when the proxy
     /// built one (return, redirect), else the default page for `status`.
     Answer {
@@ -83,7 +87,10 @@ fn req_meta(h: &RequestHead) -> ReqMeta {
 /// rules, `option forwardfor`), and writes the head to forward into `out`
 /// (a pooled vector: the outcome takes it when it forwards or answers with
 /// bytes; otherwise the caller gets it back to pool).
-/// `edits` is the shard's scratch list, cleared here.
+/// `edits` is the shard's scratch list, cleared here. `trk` holds the
+/// session's stick counters and receives the stream's own: the request
+/// counts in each counter visible when it arrives, then `tcp-request
+/// content` and `http-request` rules may track more (seed 002).
 pub fn request_outcome(
     rt: &Runtime,
     fe: usize,
@@ -91,6 +98,7 @@ pub fn request_outcome(
     addrs: &SessionAddrs,
     out: &mut Vec<u8>,
     edits: &mut HeaderEdits,
+    trk: &mut Tracking<'_>,
 ) -> ReqOutcome {
     let mut meta = req_meta(h);
     let has_body = h.framing.has_body();
@@ -108,7 +116,13 @@ pub fn request_outcome(
         addrs.dst,
     );
     edits.clear();
-    let verdict = apply_request_rules(&fe_cfg.http_request, &view, edits);
+    trk.cx().sc.count_request(trk.now);
+    if !fe_cfg.tcp_req_cont.is_empty()
+        && apply_tcp_rules(&fe_cfg.tcp_req_cont, &view, trk) == TcpVerdict::Reject
+    {
+        return ReqOutcome::Reject;
+    }
+    let verdict = apply_request_rules(&fe_cfg.http_request, &view, edits, trk);
     if let Some(o) = verdict_answer(verdict, &view, edits, meta, has_body, out) {
         return o;
     }
@@ -123,7 +137,12 @@ pub fn request_outcome(
     let be_cfg = &rt.config.backends[backend];
     debug_assert_eq!(be_cfg.mode, Mode::Http);
     if backend_rules_apply(fe_cfg, backend) {
-        let verdict = apply_request_rules(&be_cfg.http_request, &view, edits);
+        if !be_cfg.tcp_req_cont.is_empty()
+            && apply_tcp_rules(&be_cfg.tcp_req_cont, &view, trk) == TcpVerdict::Reject
+        {
+            return ReqOutcome::Reject;
+        }
+        let verdict = apply_request_rules(&be_cfg.http_request, &view, edits, trk);
         if let Some(mut o) = verdict_answer(verdict, &view, edits, meta, has_body, out) {
             if let ReqOutcome::Answer { meta, .. } = &mut o {
                 meta.backend = Some(backend);

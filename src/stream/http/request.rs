@@ -4,6 +4,7 @@
 use super::head::{self, ReqOutcome};
 use super::{HttpTxn, ReqPhase, RspPhase};
 use crate::connection::{Owner, Side};
+use crate::http::Tracking;
 use crate::proto::http1::{self, BodyTracker, EMPTY_HEADER, MAX_HEADERS, Parsed};
 use crate::session::SessionState;
 use crate::shard::ring::BufLease;
@@ -155,7 +156,11 @@ impl Shard {
         let fe = st.frontend;
         let rt = st.rt.clone();
         let mut acc = st.http.as_mut().expect("http").acc.take();
+        // Out of the stream while the rules may fill it (the session's
+        // counters are read in place meanwhile).
+        let mut own_stk = std::mem::take(&mut st.stk);
         let addrs = self.session_known_addrs(session);
+        let now = self.now;
         let limit = self.rt.config.global.bufsize;
         let step = {
             let bytes: &[u8] = match acc.as_mut() {
@@ -179,8 +184,22 @@ impl Shard {
                         l
                     });
                     let mut out = self.io.vecs.take();
-                    let outcome =
-                        head::request_outcome(&rt, fe, &h, &addrs, &mut out, &mut self.edits);
+                    let mut trk = Tracking {
+                        sess: self.sessions.get(session).and_then(|s| s.stk.as_deref()),
+                        own: &mut own_stk,
+                        tables: &rt.tables,
+                        now,
+                        http_request: true,
+                    };
+                    let outcome = head::request_outcome(
+                        &rt,
+                        fe,
+                        &h,
+                        &addrs,
+                        &mut out,
+                        &mut self.edits,
+                        &mut trk,
+                    );
                     // Unless the outcome took it (a head to forward, an
                     // answer's bytes), the vector goes back to the pool.
                     if out.capacity() > 0 {
@@ -202,6 +221,9 @@ impl Shard {
                 }
             }
         };
+        if let Some(st) = self.streams.get_mut(sk) {
+            st.stk = own_stk;
+        }
         match step {
             HeadStep::Partial => self.head_keep_partial(sk, acc, chunk),
             HeadStep::Bad { status } => {
@@ -273,6 +295,17 @@ impl Shard {
             crate::stats::Counters::inc(&self.rt.counters.req_tot);
         }
         match outcome {
+            ReqOutcome::Reject => {
+                if let Some(st) = self.streams.get(sk) {
+                    crate::stats::Counters::inc(
+                        &self.rt.frontends[st.frontend].counters.denied_req,
+                    );
+                }
+                if let Some(r) = rest {
+                    r.release(&mut self.io);
+                }
+                self.stream_terminate(sk, Termination::new(Cause::Proxy, Phase::Request));
+            }
             ReqOutcome::Answer {
                 status,
                 bytes,
