@@ -162,6 +162,9 @@ pub enum Command {
         delay: Duration,
         cond: WaitCond,
     },
+    /// `show|clear|set table [args]`: the words after `table`, checked
+    /// against the table when the command runs.
+    Table(super::table::TableAction, Vec<String>),
 }
 
 /// What a command line is.
@@ -345,6 +348,18 @@ pub fn parse(w: &[String]) -> Parsed {
             known(Admin, cmd)
         }
         ["wait", ..] => known(Admin, wait(&v[1..])),
+        ["show", "table", ..] => known(
+            User,
+            Ok(Command::Table(super::table::TableAction::Show, rest(2))),
+        ),
+        ["clear", "table", ..] => known(
+            Operator,
+            Ok(Command::Table(super::table::TableAction::Clear, rest(2))),
+        ),
+        ["set", "table", ..] => known(
+            Operator,
+            Ok(Command::Table(super::table::TableAction::Set, rest(2))),
+        ),
         _ => Parsed::Unknown(w.to_vec()),
     }
 }
@@ -478,6 +493,10 @@ const KEYWORDS: &[Keyword] = &[
         "del server <bk>/<srv>                   : remove a dynamically added server",
     ),
     kw(
+        &["clear", "table"],
+        "clear table <table> [<filter>]*         : remove an entry from a table (filter: data/key)",
+    ),
+    kw(
         &["disable", "health"],
         "disable health                          : disable health checks",
     ),
@@ -510,6 +529,10 @@ const KEYWORDS: &[Keyword] = &[
         "set server <bk>/<srv> [opts]            : change a server's state or weight",
     ),
     kw(
+        &["set", "table"],
+        "set table <table> key <k> [data.* <v>]* : update or create a table entry's data",
+    ),
+    kw(
         &["set", "weight"],
         "set weight <bk>/<srv>  (DEPRECATED)     : change a server's weight (use 'set server' instead)",
     ),
@@ -536,6 +559,10 @@ const KEYWORDS: &[Keyword] = &[
     kw(
         &["show", "stat"],
         "show stat [no-maint|up]*                : report counters for each proxy and server",
+    ),
+    kw(
+        &["show", "table"],
+        "show table <table> [<filter>]*          : report table usage stats or dump this table's contents (filter: data/key)",
     ),
     kw(
         &["show", "version"],

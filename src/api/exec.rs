@@ -302,6 +302,13 @@ impl Exec {
             }
             Command::ShowSess(target) => Outcome::Job(Job::Sessions(target)),
             Command::ShowVersion => text(format!("{}\n", env!("CARGO_PKG_VERSION"))),
+            Command::Table(action, args) => text(super::table::run(
+                &self.rt,
+                action,
+                &args,
+                conv.level,
+                crate::shard::timer::now_ms(),
+            )),
             Command::ShowCliLevel => text(format!("{}\n", conv.level.name())),
             Command::SetLevel(l) => {
                 conv.level = l;

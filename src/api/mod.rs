@@ -23,6 +23,7 @@ mod format;
 mod listen;
 mod ops;
 mod server;
+mod table;
 mod view;
 
 #[cfg(test)]
