@@ -616,3 +616,73 @@ fn configuration_errors_name_the_line() {
         assert!(out.contains("check.cfg:"), "{extra}: no file:line in {out}");
     }
 }
+
+/// The name a `Backend::hello` server greets a new connection with.
+fn greeted_by(src: Ipv4Addr, addr: SocketAddr) -> String {
+    let mut s = connect_from(src, addr);
+    let mut got = Vec::new();
+    let mut b = [0u8; 1];
+    while !got.ends_with(b"\n") {
+        let n = s.read(&mut b).expect("greeting");
+        assert!(n > 0, "closed before the greeting");
+        got.push(b[0]);
+    }
+    String::from_utf8(got).unwrap().trim().to_string()
+}
+
+#[test]
+fn stick_on_src_keeps_a_client_on_its_server() {
+    let dir = TempDir::new();
+    let (a, b, c) = (
+        Backend::hello("a"),
+        Backend::hello("b"),
+        Backend::hello("c"),
+    );
+    let port = free_port();
+    let extra = "balance roundrobin\nstick-table type ip size 1k expire 60s\nstick on src";
+    let body = listen_section(
+        "px",
+        port,
+        extra,
+        &[("a", a.addr), ("b", b.addr), ("c", c.addr)],
+    );
+    let (p, mut api) = start(&dir, 2, "tcp", &body);
+    let addr = SocketAddr::new(LOCALHOST, port);
+    // Each client address gets a server once, then always the same one,
+    // whatever the round robin would say and whichever shard accepts.
+    let mut first = HashMap::new();
+    for round in 0..4 {
+        for i in 1..=3u8 {
+            let src = Ipv4Addr::new(127, 0, 0, 10 + i);
+            let got = greeted_by(src, addr);
+            let want = first.entry(src).or_insert_with(|| got.clone());
+            assert_eq!(&got, want, "round {round}, {src}");
+        }
+    }
+    // The table says so: server_id is the server's id (1, 2, 3).
+    let ids = |n: &str| ["a", "b", "c"].iter().position(|s| *s == n).unwrap() as i64 + 1;
+    for (src, srv) in &first {
+        let e = entry(&mut api, "px", &src.to_string()).unwrap();
+        assert_eq!(num(&e, "server_id"), ids(srv), "{src}: {e:?}");
+    }
+    // Its server in maintenance, a client goes elsewhere and sticks there.
+    let src = Ipv4Addr::new(127, 0, 0, 11);
+    let old = first[&src].clone();
+    assert_eq!(api.cmd(&format!("disable server px/{old}")), "");
+    let moved = greeted_by(src, addr);
+    assert_ne!(moved, old);
+    assert_eq!(greeted_by(src, addr), moved);
+    let e = entry(&mut api, "px", &src.to_string()).unwrap();
+    assert_eq!(num(&e, "server_id"), ids(&moved));
+    // `set table` moves it by hand.
+    let target = ["a", "b", "c"]
+        .into_iter()
+        .find(|s| *s != old && *s != moved)
+        .unwrap();
+    api.cmd(&format!(
+        "set table px key {src} data.server_id {}",
+        ids(target)
+    ));
+    assert_eq!(greeted_by(src, addr), target);
+    p.stop();
+}

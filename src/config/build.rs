@@ -61,6 +61,14 @@ pub(super) fn build(
         tcp_mode_warnings(d, warnings);
         unused_check_rules(d, warnings);
     }
+    // HAProxy's stick rules store the server in their table without a
+    // `store` word for it.
+    let mut tables = tables;
+    for r in backends.iter().flat_map(|b| &b.stick_rules) {
+        if let Some(t) = tables.get_mut(r.table) {
+            t.stores.add(crate::stick::DataType::ServerId, 0);
+        }
+    }
     Config {
         global,
         frontends,
@@ -133,6 +141,17 @@ fn backend(d: &Draft, iid: u32) -> Backend {
         http_request: rules(d, &d.http_request),
         http_response: rules(d, &d.http_response),
         tcp_req_cont: tcp_rules(d, http::TcpPhase::Content),
+        stick_rules: d
+            .stick_rules
+            .iter()
+            .cloned()
+            .map(|mut r| {
+                if let Some(c) = r.cond.as_mut() {
+                    c.resolve(&|n| find_acl(d, n));
+                }
+                r
+            })
+            .collect(),
         http_check: d.s.http_check.build(),
         retired: false,
     }

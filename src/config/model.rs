@@ -454,6 +454,8 @@ pub struct Backend {
     /// `tcp-request content` rules of the backend: run once a stream is
     /// switched to it, before its `http-request` rules.
     pub tcp_req_cont: Vec<crate::http::TcpRule>,
+    /// `stick` rules: persistence of a key to a server.
+    pub stick_rules: Vec<crate::http::StickRule>,
     /// `option httpchk` with its `http-check send` / `expect` rules: the
     /// health checks of this backend's servers are HTTP checks. `None`:
     /// TCP connect checks (HAProxy's default layer 4 check).

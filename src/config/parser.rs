@@ -133,6 +133,8 @@ pub(super) struct Draft {
     pub http_response: Vec<HttpRule>,
     /// `tcp-request connection|session|content` rules, in order.
     pub tcp_request: Vec<(crate::http::TcpPhase, crate::http::TcpRule)>,
+    /// `stick on|match|store-request` rules, in order.
+    pub stick_rules: Vec<crate::http::StickRule>,
     pub servers: Vec<Server>,
     /// `server` lines seen, valid or not (see `bind_lines`).
     pub server_lines: usize,
@@ -154,6 +156,7 @@ impl Draft {
             http_request: Vec::new(),
             http_response: Vec::new(),
             tcp_request: Vec::new(),
+            stick_rules: Vec::new(),
             servers: Vec::new(),
             server_lines: 0,
             referenced: false,

@@ -81,6 +81,7 @@ const KEYWORDS: &[(&str, u8, Handler)] = &[
     ("http-reuse", DEF | BE | LI, http_reuse),
     ("stick-table", FE | BE | LI, stick_table),
     ("tcp-request", FE | BE | LI, tcp_request),
+    ("stick", BE | LI, stick),
     ("errorfile", ALL, errorfile),
     ("http-check", DEF | BE | LI, check::http_check),
     ("server", BE | LI, server::server_line),
@@ -790,5 +791,13 @@ fn tcp_request(ctx: &mut Ctx<'_>, words: &[String]) -> Result<(), String> {
     let loc = ctx.loc.clone();
     let rule = with_pcx(ctx, |p| http::parse_tcp_rule(words, &loc, p))?;
     ctx.draft.tcp_request.push(rule);
+    Ok(())
+}
+
+/// `stick on|match|store-request EXPR [table T] [if|unless COND]`.
+fn stick(ctx: &mut Ctx<'_>, words: &[String]) -> Result<(), String> {
+    let loc = ctx.loc.clone();
+    let rule = with_pcx(ctx, |p| http::parse_stick_rule(words, &loc, p))?;
+    ctx.draft.stick_rules.push(rule);
     Ok(())
 }

@@ -59,14 +59,17 @@ pub use rules::{
     apply_forwardfor, apply_request_rules, apply_response_rules, backend_rules_apply, error_page,
     select_backend,
 };
-pub use track::{TcpAction, TcpPhase, TcpRule, TcpVerdict, TrackSpec, Tracking, apply_tcp_rules};
+pub use track::{
+    StickKeys, StickKind, StickRule, TcpAction, TcpPhase, TcpRule, TcpVerdict, TrackSpec, Tracking,
+    apply_tcp_rules, stick_keys,
+};
 
 pub use crate::config::{HttpConnMode, effective_conn_mode};
 
 pub(crate) use acl::{parse_acl_line, parse_condition};
 pub(crate) use errorfile::parse_errorfile;
 pub(crate) use rules::{parse_http_rule, resolve_acls};
-pub(crate) use track::parse_tcp_rule;
+pub(crate) use track::{parse_stick_rule, parse_tcp_rule};
 
 /// One header as parsed: `name` as received (matched case-insensitively),
 /// `value` trimmed of surrounding whitespace by the codec.

@@ -295,3 +295,142 @@ pub(crate) fn parse_tcp_rule(
         },
     ))
 }
+
+/// What a `stick` rule does with its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StickKind {
+    /// `stick match`: send the stream to the server the key names.
+    Match,
+    /// `stick store-request`: remember the server the stream went to.
+    Store,
+    /// `stick on`: both.
+    On,
+}
+
+/// One `stick on|match|store-request EXPR [table T] [if|unless COND]`
+/// rule of a backend (persistence: a key keeps going to one server).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StickRule {
+    pub kind: StickKind,
+    pub key: SampleExpr,
+    /// Index into `Config::tables`.
+    pub table: usize,
+    pub cond: Option<Condition>,
+    pub loc: Loc,
+}
+
+/// The keys a stream's `stick` rules chose, evaluated while the request
+/// was at hand, used when the stream gets a server.
+#[derive(Debug, Default)]
+pub struct StickKeys {
+    /// (table, key) to look a server up in, in rule order.
+    pub matches: Vec<(usize, KeyBuf)>,
+    /// (table, key) to store the chosen server in.
+    pub stores: Vec<(usize, KeyBuf)>,
+}
+
+/// Evaluates `rules` on the request: the keys of those whose condition
+/// holds (None when none does).
+pub fn stick_keys(
+    rules: &[StickRule],
+    req: &RequestView<'_>,
+    tables: &[Arc<StickTable>],
+) -> Option<Box<StickKeys>> {
+    let mut out: Option<Box<StickKeys>> = None;
+    let cx = Cx {
+        side: Side::Request,
+        req,
+        req_edits: &super::NO_EDITS,
+        res: None,
+        stk: None,
+    };
+    for r in rules {
+        if r.cond.as_ref().is_some_and(|c| !c.eval_cx(&cx)) {
+            continue;
+        }
+        let Some(t) = tables.get(r.table) else {
+            continue;
+        };
+        let k = t.def.key;
+        let key = match r.key.one(&cx) {
+            Some(Sample::Ip(ip)) => k.key_of_ip(ip),
+            Some(Sample::Int(n)) => k.key_of_int(n),
+            Some(Sample::Bool(b)) => k.key_of_int(i64::from(b)),
+            Some(Sample::Str(s)) => k.key_of_str(&s),
+            None => None,
+        };
+        let Some(key) = key else {
+            continue;
+        };
+        let keys = out.get_or_insert_with(Box::default);
+        if matches!(r.kind, StickKind::Match | StickKind::On) {
+            keys.matches.push((r.table, key));
+        }
+        if matches!(r.kind, StickKind::Store | StickKind::On) {
+            keys.stores.push((r.table, key));
+        }
+    }
+    out
+}
+
+/// Parses a `stick` line (`words[0]` is `stick`).
+pub(crate) fn parse_stick_rule(
+    words: &[String],
+    loc: &Loc,
+    cx: &mut ParseCx<'_>,
+) -> Result<StickRule, String> {
+    let kind = match words.get(1).map(String::as_str).unwrap_or_default() {
+        "on" => StickKind::On,
+        "match" => StickKind::Match,
+        "store-request" => StickKind::Store,
+        "store-response" => {
+            return Err(
+                "'stick store-response' is not supported (use 'stick store-request' or 'stick on')"
+                    .into(),
+            );
+        }
+        other => {
+            return Err(format!(
+                "'stick' expects 'on', 'match' or 'store-request', got '{other}'"
+            ));
+        }
+    };
+    let what = format!("stick {}", words[1]);
+    let key_text = words
+        .get(2)
+        .filter(|w| !w.is_empty() && !matches!(w.as_str(), "if" | "unless" | "table"))
+        .ok_or_else(|| format!("'{what}' expects a fetch method (e.g. 'src')"))?;
+    let (key, _) = parse_expr(key_text, false, cx.tables).map_err(|e| format!("'{what}': {e}"))?;
+    let mut next = 3;
+    let table_name = match words.get(next).map(String::as_str) {
+        Some("table") => {
+            let t = words
+                .get(next + 1)
+                .filter(|w| !w.is_empty())
+                .ok_or_else(|| format!("'{what}': 'table' expects a table name"))?;
+            next += 2;
+            Some(t.as_str())
+        }
+        _ => None,
+    };
+    let table = cx.tables.id(table_name);
+    let cond = match words.get(next).map(String::as_str) {
+        None => None,
+        Some("if" | "unless") => Some(
+            parse_condition(&words[next..], Side::Request, "stick rules", cx)
+                .map_err(|e| format!("error detected while parsing a '{what}' condition : {e}"))?,
+        ),
+        Some(other) => {
+            return Err(format!(
+                "'{what}' cannot handle unexpected argument '{other}' (expects 'table', 'if', 'unless' or nothing)"
+            ));
+        }
+    };
+    Ok(StickRule {
+        kind,
+        key,
+        table,
+        cond,
+        loc: loc.clone(),
+    })
+}

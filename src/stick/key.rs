@@ -41,6 +41,12 @@ pub struct KeyBuf {
 /// The longest string key (`len` above it is refused by the parser).
 pub const MAX_KEY_LEN: usize = 128;
 
+impl std::fmt::Debug for KeyBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KeyBuf({:?})", self.bytes())
+    }
+}
+
 impl KeyBuf {
     pub fn bytes(&self) -> &[u8] {
         &self.buf[..usize::from(self.len)]

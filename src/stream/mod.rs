@@ -169,6 +169,9 @@ pub struct Stream {
     /// `http-request`): given back when the stream is freed. Its session's
     /// are read through the session, never copied here (seed 002).
     pub stk: crate::stick::Trackers,
+    /// Keys of the backend's `stick` rules, chosen when the request was
+    /// at hand, used when a server is assigned.
+    pub stick: Option<Box<crate::http::StickKeys>>,
 }
 
 impl Stream {

@@ -90,6 +90,7 @@ impl Shard {
             keep_session: false,
             lb_key: None,
             stk: crate::stick::Trackers::default(),
+            stick: None,
             times: super::log::StreamTimes {
                 start: self.now,
                 ..Default::default()
@@ -113,8 +114,26 @@ impl Shard {
         let Some(st) = self.streams.get(sk) else {
             return false;
         };
+        if st.http.is_some() {
+            // HTTP streams ran theirs with the request (`request_outcome`).
+            return true;
+        }
         let rt = st.rt.clone();
         let fe_cfg = &rt.config.frontends[st.frontend];
+        if let Some(b) = st.backend
+            && !rt.config.backends[b].stick_rules.is_empty()
+        {
+            let a = self.session_addrs(st.session);
+            let view = crate::http::RequestView::l4(a.src, a.dst);
+            let keys =
+                crate::http::stick_keys(&rt.config.backends[b].stick_rules, &view, &rt.tables);
+            if let Some(st) = self.streams.get_mut(sk) {
+                st.stick = keys;
+            }
+        }
+        let Some(st) = self.streams.get(sk) else {
+            return false;
+        };
         let be_rules = st
             .backend
             .filter(|b| crate::http::backend_rules_apply(fe_cfg, *b))
@@ -161,15 +180,86 @@ impl Shard {
             self.stream_no_server(sk, Phase::Connect);
             return;
         };
+        if avoid.is_none() && self.stream_stick_match(sk, b) {
+            return;
+        }
         let src = self.session_addrs_src_if_needed(sk, b);
         let key = self.streams.get(sk).and_then(|st| st.lb_key);
         match self.table.backends[b].pick(src, avoid, key) {
             Pick::Server(i) => {
                 self.stream_bind_server(sk, b, i, true);
+                self.stream_stick_store(sk, b, i);
                 self.stream_connect(sk);
             }
             Pick::Queue => self.stream_enqueue(sk, b),
             Pick::NoServer => self.stream_no_server(sk, Phase::Connect),
+        }
+    }
+
+    /// `stick match` / `stick on`: the server a key was stored with, if it
+    /// is still in the backend and usable (HAProxy then ignores the entry
+    /// and balances; the store rules record the new server). Returns
+    /// whether the stream was given that server (connecting, or queued for
+    /// it when it is full).
+    fn stream_stick_match(&mut self, sk: Key, b: usize) -> bool {
+        let Some(st) = self.streams.get(sk) else {
+            return false;
+        };
+        let Some(keys) = st.stick.as_ref() else {
+            return false;
+        };
+        let now = self.now;
+        // The keys index the stream's own snapshot's tables.
+        let tables = &st.rt.tables;
+        let found = keys.matches.iter().find_map(|(t, key)| {
+            let table = tables.get(*t)?;
+            let id = table.lookup(key, now)?.get(
+                &table.def.stores,
+                crate::stick::DataType::ServerId,
+                now,
+            )?;
+            let lb = &self.table.backends[b];
+            (0..lb.servers.len()).find(|i| {
+                lb.server(*i)
+                    .is_some_and(|s| i64::from(s.puid) == id && s.usable())
+            })
+        });
+        let Some(i) = found else {
+            return false;
+        };
+        let srv = self.table.backends[b]
+            .server(i)
+            .cloned()
+            .expect("found above");
+        if !srv.try_acquire() {
+            self.stream_enqueue_server(sk, b, i);
+            return true;
+        }
+        if self.stream_bind_server(sk, b, i, false) {
+            self.stream_stick_store(sk, b, i);
+            self.stream_connect(sk);
+        }
+        true
+    }
+
+    /// `stick store-request` / `stick on`: the stream's keys now name
+    /// server `i` (its `puid`, HAProxy's `server_id`).
+    fn stream_stick_store(&mut self, sk: Key, b: usize, i: usize) {
+        let Some(st) = self.streams.get(sk) else {
+            return;
+        };
+        let Some(keys) = st.stick.as_ref() else {
+            return;
+        };
+        let Some(puid) = self.table.backends[b].server(i).map(|s| s.puid) else {
+            return;
+        };
+        for (t, key) in &keys.stores {
+            if let Some(table) = st.rt.tables.get(*t) {
+                table.update(key, self.now, |_, d| {
+                    d.set(crate::stick::DataType::ServerId, i64::from(puid), self.now)
+                });
+            }
         }
     }
 

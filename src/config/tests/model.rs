@@ -110,6 +110,7 @@ backend be
             http_request: vec![],
             http_response: vec![],
             tcp_req_cont: vec![],
+            stick_rules: vec![],
             http_check: None,
             retired: false,
         }],

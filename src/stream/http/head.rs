@@ -9,9 +9,9 @@ use std::io::Write;
 use crate::backend::lb::hash_bytes;
 use crate::config::{Balance, HttpConnMode, Mode, effective_conn_mode};
 use crate::http::{
-    HeaderEdits, RequestView, ResponseView, TcpVerdict, Tracking, Verdict, apply_forwardfor,
-    apply_request_rules, apply_response_rules, apply_tcp_rules, backend_rules_apply,
-    select_backend,
+    HeaderEdits, RequestView, ResponseView, StickKeys, TcpVerdict, Tracking, Verdict,
+    apply_forwardfor, apply_request_rules, apply_response_rules, apply_tcp_rules,
+    backend_rules_apply, select_backend, stick_keys,
 };
 use crate::proto::http1::{
     BodyFraming, ConnIntent, EditError, HeadWriter, RequestHead, RespFraming, ResponseHead,
@@ -31,6 +31,8 @@ pub enum ReqOutcome {
         head: Vec<u8>,
         /// `balance uri` / `hdr(name)` key for this request.
         lb_key: Option<u32>,
+        /// The backend's `stick` rules' keys for this request.
+        stick: Option<Box<StickKeys>>,
     },
     /// A `tcp-request content reject` rule refused the request: close the
     /// connection without an answer (as HAProxy does).
@@ -205,6 +207,11 @@ pub fn request_outcome(
         framing: h.framing,
         head: std::mem::take(out),
         lb_key: lb_key(&be_cfg.balance, h),
+        stick: if be_cfg.stick_rules.is_empty() {
+            None
+        } else {
+            stick_keys(&be_cfg.stick_rules, &view, &rt.tables)
+        },
     }
 }
 

@@ -341,9 +341,11 @@ impl Shard {
                 framing,
                 head,
                 lb_key,
+                stick,
             } => {
                 let st = self.streams.get_mut(sk).expect("caller checked");
                 st.backend = Some(backend);
+                st.stick = stick;
                 crate::stats::Counters::inc(&self.rt.backends[backend].counters.req_tot);
                 st.lb_key = lb_key;
                 st.retries_left = st.rt.config.backends[backend].retries;
