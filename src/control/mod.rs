@@ -61,6 +61,8 @@ pub struct Control {
     predecessors: Vec<i32>,
     /// When the predecessors were told to stop.
     kick_since: Option<Instant>,
+    /// When expired stick-table entries were last purged.
+    purged_at: Instant,
 }
 
 /// How long a fast stop waits for the shards to close everything.
@@ -84,6 +86,7 @@ impl Control {
             reloader: None,
             predecessors: Vec::new(),
             kick_since: None,
+            purged_at: Instant::now(),
         })
     }
 
@@ -152,10 +155,25 @@ impl Control {
                 r.drain();
             }
             self.kick_accepts();
+            self.purge_tables();
             if let Some(i) = self.shards.iter().position(|h| h.is_finished()) {
                 log::error!("shard {i} stopped unexpectedly; stopping the process");
                 return self.stop_all(1);
             }
+        }
+    }
+
+    /// Frees the memory of expired stick-table entries once a second.
+    /// Correctness does not depend on it (a lookup treats an expired entry
+    /// as absent): this only keeps idle tables from holding dead keys.
+    fn purge_tables(&mut self) {
+        if self.purged_at.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        self.purged_at = Instant::now();
+        let now = crate::shard::timer::now_ms();
+        for t in &self.current.get().tables {
+            t.purge(now);
         }
     }
 
