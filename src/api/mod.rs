@@ -19,11 +19,11 @@
 mod command;
 mod conv;
 mod exec;
-mod format;
+pub(crate) mod format;
 mod listen;
 mod ops;
 mod server;
-mod view;
+pub(crate) mod view;
 
 #[cfg(test)]
 mod tests;

@@ -58,6 +58,7 @@ pub(super) fn build(
             warnings.push(w);
         }
         tcp_mode_warnings(d, warnings);
+        super::services::warnings(d, warnings);
         unused_check_rules(d, warnings);
     }
     Config {
@@ -131,6 +132,7 @@ fn backend(d: &Draft, iid: u32) -> Backend {
         http_request: rules(d, &d.http_request),
         http_response: rules(d, &d.http_response),
         http_check: d.s.http_check.build(),
+        services: super::services::build(d, false),
         retired: false,
     }
 }
@@ -263,7 +265,9 @@ impl Targets<'_> {
             })
             .collect();
         let named_any = d.s.default_backend.is_some() || !d.use_backends.is_empty();
-        if !named_any && default_backend.is_none() {
+        // A frontend that answers by itself (stats page, monitor-uri,
+        // use-service) needs no backend, as in HAProxy.
+        if !named_any && default_backend.is_none() && !super::services::answers_itself(d) {
             let msg = match d.kind {
                 Kind::Listen => format!(
                     "{who} has no server and no backend (no 'server', 'default_backend' nor 'use_backend')"
@@ -295,6 +299,7 @@ impl Targets<'_> {
             errorfiles: d.s.errorfiles.clone(),
             http_request: rules(d, &d.http_request),
             http_response: rules(d, &d.http_response),
+            services: super::services::build(d, true),
             retired: false,
         }
     }

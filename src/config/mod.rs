@@ -21,12 +21,14 @@ mod lexer;
 mod parser;
 mod proxy;
 mod server;
+mod services;
 pub mod time;
 
 #[cfg(test)]
 mod tests;
 
 pub use model::*;
+pub use services::{DEFAULT_STATS_REALM, DEFAULT_STATS_URI, Services, StatsCfg};
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};

@@ -303,6 +303,8 @@ pub struct Frontend {
     pub errorfiles: Vec<ErrorFile>,
     pub http_request: Vec<HttpRule>,
     pub http_response: Vec<HttpRule>,
+    /// `stats`, `monitor-uri`, `monitor fail` (HTTP mode only).
+    pub services: super::Services,
     /// Removed by a reload: kept at its slot (see `config::reload`) for the
     /// sessions that started before, with no bind; never listed.
     pub retired: bool,
@@ -446,6 +448,8 @@ pub struct Backend {
     /// health checks of this backend's servers are HTTP checks. `None`:
     /// TCP connect checks (HAProxy's default layer 4 check).
     pub http_check: Option<HttpCheck>,
+    /// `stats` (HTTP mode only; `monitor-*` are frontend keywords).
+    pub services: super::Services,
     /// Removed by a reload: kept at its slot (see `config::reload`) for the
     /// streams that started before; nothing routes to it; never listed.
     pub retired: bool,

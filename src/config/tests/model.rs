@@ -70,6 +70,7 @@ backend be
             errorfiles: vec![],
             http_request: vec![],
             http_response: vec![],
+            services: Services::default(),
             retired: false,
         }],
         backends: vec![Backend {
@@ -107,6 +108,7 @@ backend be
             http_request: vec![],
             http_response: vec![],
             http_check: None,
+            services: Services::default(),
             retired: false,
         }],
     };
