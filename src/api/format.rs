@@ -151,10 +151,9 @@ impl Row {
         self
     }
 
-    /// The value of column `name`; None when empty (not measured or not
-    /// applicable), as in the CSV.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        let i = STAT_FIELDS.iter().position(|f| *f == name)?;
+    /// The value of the column at index `i` of [`STAT_FIELDS`]; None when
+    /// empty (not measured or not applicable), as in the CSV.
+    pub fn at(&self, i: usize) -> Option<&str> {
         self.0.get(i).map(String::as_str).filter(|v| !v.is_empty())
     }
 

@@ -269,8 +269,10 @@ struct Obj {
     server: Option<String>,
     http: bool,
     row: Row,
-    /// Backends: slot (latency histograms) and every server's state.
-    backend: Option<usize>,
+    /// Backends: the latency histograms merged over shards (once per
+    /// exposition: merging walks every shard's histograms), and every
+    /// server's state.
+    latency: Option<crate::stats::Merged>,
     srv_states: [u64; 5],
     /// Servers: admin state and check snapshot.
     srv: Option<(Admin, CheckSnapshot)>,
@@ -300,7 +302,7 @@ fn gather(rt: &Runtime, scope: &Scope) -> Data {
                 server: None,
                 http: st.http,
                 row: format::fe_row(&st),
-                backend: None,
+                latency: None,
                 srv_states: [0; 5],
                 srv: None,
                 up: true,
@@ -329,7 +331,7 @@ fn backend_objs(rt: &Runtime, p: &Proxy, b: usize, scope: &Scope, d: &mut Data) 
                 server: Some(st.name.clone()),
                 http: st.http,
                 row: format::sv_row(&st),
-                backend: Some(b),
+                latency: None,
                 srv_states: [0; 5],
                 srv: Some((st.admin, st.check.clone())),
                 up: st.check.up,
@@ -343,12 +345,17 @@ fn backend_objs(rt: &Runtime, p: &Proxy, b: usize, scope: &Scope, d: &mut Data) 
             server: None,
             http: st.http,
             row: format::be_row(&st),
-            backend: Some(b),
+            latency: rt.latency.merged(b),
             srv_states: states,
             srv: None,
             up: st.up,
         });
     }
+}
+
+/// The index of a `show stat` column.
+fn column(name: &str) -> Option<usize> {
+    format::STAT_FIELDS.iter().position(|f| *f == name)
 }
 
 /// A label value with Prometheus' escapes.
@@ -393,7 +400,7 @@ fn secs(us: u64) -> String {
 
 /// The lines of one metric over `objs`; the header only when at least one
 /// object has a value (promex prints none for an empty family either).
-fn st_metric(out: &mut String, rt: &Runtime, prefix: &str, m: &StMetric, objs: &[Obj]) {
+fn st_metric(out: &mut String, prefix: &str, m: &StMetric, objs: &[Obj]) {
     let name = format!("{prefix}{}", m.name);
     let mut body = String::new();
     let ty = match m.kind {
@@ -463,8 +470,9 @@ fn st_metric(out: &mut String, rt: &Runtime, prefix: &str, m: &StMetric, objs: &
         }
         (Kind::Special, "hrsp_1xx") => {
             for (field, code) in HRSP {
+                let Some(col) = column(field) else { continue };
                 for o in objs.iter().filter(|o| o.http) {
-                    if let Some(v) = o.row.get(field) {
+                    if let Some(v) = o.row.at(col) {
                         series(&mut body, &name, o, Some(("code", code)));
                         let _ = writeln!(body, "{v}");
                     }
@@ -473,10 +481,8 @@ fn st_metric(out: &mut String, rt: &Runtime, prefix: &str, m: &StMetric, objs: &
         }
         (Kind::Special, "rtime_max" | "ttime_max") => {
             // Backends: the exact maxima of the latency histograms.
-            for o in objs.iter().filter(|o| o.server.is_none()) {
-                let Some(t) = o.backend.and_then(|b| rt.latency.merged(b)) else {
-                    continue;
-                };
+            for o in objs {
+                let Some(t) = &o.latency else { continue };
                 let max = if m.field == "rtime_max" {
                     t.response.max_us
                 } else {
@@ -488,11 +494,12 @@ fn st_metric(out: &mut String, rt: &Runtime, prefix: &str, m: &StMetric, objs: &
         }
         (Kind::Special, _) => {}
         (kind, field) => {
+            let Some(col) = column(field) else { return };
             for o in objs {
                 if kind == Kind::HttpCounter && !o.http {
                     continue;
                 }
-                let Some(v) = o.row.get(field) else { continue };
+                let Some(v) = o.row.at(col) else { continue };
                 // Only numbers: a text column has no place here.
                 let Ok(n) = v.parse::<u64>() else { continue };
                 series(&mut body, &name, o, None);
@@ -618,10 +625,10 @@ const LE: [&str; 15] = [
 ];
 
 /// `ringproxy_backend_{response,total}_time_seconds` histograms.
-fn histograms(out: &mut String, rt: &Runtime, backends: &[Obj]) {
+fn histograms(out: &mut String, backends: &[Obj]) {
     let merged: Vec<_> = backends
         .iter()
-        .filter_map(|o| Some((o, rt.latency.merged(o.backend?)?)))
+        .filter_map(|o| Some((o, o.latency.as_ref()?)))
         .collect();
     if merged.is_empty() {
         return;
@@ -671,11 +678,11 @@ pub fn render(rt: &Runtime, scope: &Scope, hide_version: bool) -> String {
             continue;
         }
         for m in ST_METRICS.iter().filter(|m| m.objects & bit != 0) {
-            st_metric(&mut out, rt, prefix, m, objs);
+            st_metric(&mut out, prefix, m, objs);
         }
     }
     if scope.backend {
-        histograms(&mut out, rt, &d.be);
+        histograms(&mut out, &d.be);
     }
     out
 }
@@ -707,5 +714,83 @@ mod tests {
                 m.field
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod cost {
+    use super::*;
+
+    /// Render cost of the exporter and the stats page for 10 backends of
+    /// 10 servers, with every backend's histograms filled on 4 shards:
+    /// `cargo test --release --lib stats::prometheus::cost -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn render_cost_10_backends_10_servers() {
+        let mut text = String::from(
+            "defaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n    timeout connect 1s\n\nfrontend fe\n    bind :8080\n    default_backend b0\n",
+        );
+        for b in 0..10 {
+            let _ = write!(text, "\nbackend b{b}\n");
+            for s in 0..10 {
+                let _ = writeln!(text, "    server s{s} 10.0.{b}.{s}:80");
+            }
+        }
+        let loaded =
+            crate::config::parse(
+                &[("t.cfg", &text)],
+                &|_| None,
+                &|_, _| Err("no".to_string()),
+            )
+            .expect("valid");
+        let rt = Runtime::new(loaded.config, 4, 1000);
+        for b in 0..10 {
+            for shard in 0..4 {
+                for i in 0..1000u64 {
+                    rt.latency.shard(shard).record(
+                        b,
+                        Some(100 + i * 37 % 50_000),
+                        200 + i * 91 % 900_000,
+                    );
+                }
+            }
+        }
+        let page = crate::stats::page::PageOpts {
+            hide_version: false,
+            refresh: None,
+            uri: "/stats",
+            filter: view::StatFilter::ALL,
+        };
+        let prom = || render(&rt, &Scope::ALL, false).len();
+        let html = || crate::stats::page::render(&rt, &page).len();
+        let renders: [(&str, &dyn Fn() -> usize); 2] =
+            [("prometheus", &prom), ("stats page", &html)];
+        for (what, f) in renders {
+            let _ = f();
+            let n = 200;
+            let t = std::time::Instant::now();
+            let mut bytes = 0;
+            for _ in 0..n {
+                bytes = f();
+            }
+            let per = t.elapsed() / n;
+            println!("{what}: {bytes} bytes, {per:?} per render ({n} renders)");
+        }
+        // The data path's part: one record (lock, two histogram cells,
+        // sums) on a warm backend slot.
+        let shard = rt.latency.shard(0);
+        let n = 10_000_000u64;
+        let t = std::time::Instant::now();
+        for i in 0..n {
+            shard.record(
+                3,
+                Some(std::hint::black_box(150 + i % 4000)),
+                400 + i % 9000,
+            );
+        }
+        println!(
+            "record: {:?} per transaction ({n} records)",
+            t.elapsed() / n as u32
+        );
     }
 }
