@@ -120,6 +120,8 @@ pub struct Runtime {
     pub reloads: Arc<Reloads>,
     /// When the process started (`show info`: Uptime).
     pub started: std::time::SystemTime,
+    /// Per-shard latency histograms of the backends (Prometheus exporter).
+    pub latency: Arc<crate::stats::Latency>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -162,6 +164,7 @@ impl Runtime {
             counters: Arc::default(),
             reloads: Arc::default(),
             started: std::time::SystemTime::now(),
+            latency: Arc::new(crate::stats::Latency::new(shards)),
         }
     }
 
@@ -223,6 +226,7 @@ impl Runtime {
             counters: self.counters.clone(),
             reloads: self.reloads.clone(),
             started: self.started,
+            latency: self.latency.clone(),
         }
     }
 }

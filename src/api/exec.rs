@@ -472,38 +472,17 @@ impl Exec {
             }
             (ty, sid) = (*t, *s);
         }
-        let wants = |bit: i64| ty & bit != 0;
-        let mut out = format::stat_header();
-        for p in self
-            .proxies
-            .iter()
-            .filter(|p| iid == -1 || i64::from(p.iid) == iid)
-        {
-            if let Some(fe) = p.fe.filter(|_| wants(1)) {
-                out.push_str(&format::fe_row(&view::fe_stat(&self.rt, p, fe)).csv());
-            }
-            let Some(b) = p.be else { continue };
-            if wants(4) {
-                for (_, server) in self.rt.backends[b].servers_snapshot() {
-                    if sid != -1 && i64::from(server.puid) != sid {
-                        continue;
-                    }
-                    let maint = server.admin() == Admin::Maint;
-                    if (q.hide_maint && maint) || (q.hide_down && (maint || !server.check.is_up()))
-                    {
-                        continue;
-                    }
-                    let id = ServerId { backend: b, server };
-                    let row = format::sv_row(&view::sv_stat(&self.rt, p, &id));
-                    out.push_str(&row.csv());
-                }
-            }
-            if wants(2) {
-                let counts = q.hide_maint || q.hide_down;
-                out.push_str(&format::be_row(&view::be_stat(&self.rt, p, b, counts)).csv());
-            }
-        }
-        text(out)
+        text(view::stat_csv(
+            &self.rt,
+            &self.proxies,
+            &view::StatFilter {
+                iid,
+                types: ty,
+                sid,
+                hide_maint: q.hide_maint,
+                hide_down: q.hide_down,
+            },
+        ))
     }
 
     fn servers_state(&self, backend: Option<&str>) -> Outcome {

@@ -151,6 +151,12 @@ impl Row {
         self
     }
 
+    /// The value of the column at index `i` of [`STAT_FIELDS`]; None when
+    /// empty (not measured or not applicable), as in the CSV.
+    pub fn at(&self, i: usize) -> Option<&str> {
+        self.0.get(i).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
     /// HAProxy's CSV line: every field followed by a comma; a field with a
     /// comma, a quote or a line break is quoted.
     pub fn csv(&self) -> String {
@@ -272,6 +278,7 @@ pub fn fe_row(f: &FeStat) -> Row {
     r.set("rate_lim", 0);
     if f.http {
         r.zeros(&CACHE);
+        r.set("intercepted", f.c.intercepted);
     }
     // Counted in TCP mode too (HAProxy's `cum_req` of the frontend).
     r.set("req_tot", f.c.req_tot);

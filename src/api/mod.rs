@@ -19,12 +19,12 @@
 mod command;
 mod conv;
 mod exec;
-mod format;
+pub(crate) mod format;
 mod listen;
 mod ops;
 mod server;
 mod table;
-mod view;
+pub(crate) mod view;
 
 #[cfg(test)]
 mod tests;

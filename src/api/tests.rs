@@ -346,6 +346,7 @@ fn counters() -> Snapshot {
         srv_abort: 2,
         queue_cur: 0,
         queue_max: 2,
+        intercepted: 4,
     }
 }
 
@@ -361,7 +362,7 @@ fn frontend_row_byte_for_byte() {
     };
     assert_eq!(
         format::fe_row(&f).csv(),
-        "fe,FRONTEND,,,1,3,8192,10,243,2067,1,2,3,,,,,OPEN,,,,,,,,,1,2,0,,,,0,,0,,,,,0,9,0,1,0,0,,,,9,,,0,0,0,0,,,,,,,,,,,,,,,,,,,,,http,,,,12,,0,0,,,,0,0,,,,,,,,,,,,,,\n"
+        "fe,FRONTEND,,,1,3,8192,10,243,2067,1,2,3,,,,,OPEN,,,,,,,,,1,2,0,,,,0,,0,,,,,0,9,0,1,0,0,,,,9,,,0,0,0,0,,,,,,,,,,,,,,,,,,,,,http,,,,12,4,0,0,,,,0,0,,,,,,,,,,,,,,\n"
     );
     let tcp = FeStat { http: false, ..f };
     let row = format::fe_row(&tcp).csv();
@@ -369,6 +370,7 @@ fn frontend_row_byte_for_byte() {
     assert_eq!(cols.len(), 102, "101 fields, each followed by a comma");
     assert_eq!(cols[40], "", "no hrsp_2xx in TCP mode");
     assert_eq!(cols[75], "tcp");
+    assert_eq!(cols[80], "", "no intercepted in TCP mode");
 }
 
 /// A checked server, fully up after a passed L4 check.

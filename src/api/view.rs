@@ -309,3 +309,68 @@ pub fn info(rt: &Runtime) -> Info {
         failed_reloads: rt.reloads.failed.load(Ordering::Relaxed),
     }
 }
+
+/// Which rows `show stat` (and the stats page's `;csv`) prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatFilter {
+    /// Proxy id, -1: all.
+    pub iid: i64,
+    /// Type mask: 1 frontends, 2 backends, 4 servers; -1: all.
+    pub types: i64,
+    /// Server id, -1: all.
+    pub sid: i64,
+    /// `no-maint`: servers in maintenance are left out.
+    pub hide_maint: bool,
+    /// `up`: only servers that are up are shown.
+    pub hide_down: bool,
+}
+
+impl StatFilter {
+    /// Every row.
+    pub const ALL: StatFilter = StatFilter {
+        iid: -1,
+        types: -1,
+        sid: -1,
+        hide_maint: false,
+        hide_down: false,
+    };
+}
+
+/// Whether a server passes the `no-maint` / `up` filters.
+pub fn server_shown(f: &StatFilter, s: &ServerShared) -> bool {
+    let maint = s.admin() == Admin::Maint;
+    !((f.hide_maint && maint) || (f.hide_down && (maint || !s.check.is_up())))
+}
+
+/// `show stat`'s CSV (HAProxy's order: per proxy, its frontend, its
+/// servers, its backend), header included.
+pub fn stat_csv(rt: &Runtime, proxies: &[Proxy], f: &StatFilter) -> String {
+    let wants = |bit: i64| f.types & bit != 0;
+    let mut out = super::format::stat_header();
+    for p in proxies
+        .iter()
+        .filter(|p| f.iid == -1 || i64::from(p.iid) == f.iid)
+    {
+        if let Some(fe) = p.fe.filter(|_| wants(1)) {
+            out.push_str(&super::format::fe_row(&fe_stat(rt, p, fe)).csv());
+        }
+        let Some(b) = p.be else { continue };
+        if wants(4) {
+            for (_, server) in rt.backends[b].servers_snapshot() {
+                if f.sid != -1 && i64::from(server.puid) != f.sid {
+                    continue;
+                }
+                if !server_shown(f, &server) {
+                    continue;
+                }
+                let id = ServerId { backend: b, server };
+                out.push_str(&super::format::sv_row(&sv_stat(rt, p, &id)).csv());
+            }
+        }
+        if wants(2) {
+            let counts = f.hide_maint || f.hide_down;
+            out.push_str(&super::format::be_row(&be_stat(rt, p, b, counts)).csv());
+        }
+    }
+    out
+}

@@ -59,6 +59,7 @@ pub(super) fn build(
             warnings.push(w);
         }
         tcp_mode_warnings(d, warnings);
+        super::services::warnings(d, warnings);
         unused_check_rules(d, warnings);
     }
     // HAProxy's stick rules store the server in their table without a
@@ -153,6 +154,7 @@ fn backend(d: &Draft, iid: u32) -> Backend {
             })
             .collect(),
         http_check: d.s.http_check.build(),
+        services: super::services::build(d, false),
         retired: false,
     }
 }
@@ -299,7 +301,9 @@ impl Targets<'_> {
             })
             .collect();
         let named_any = d.s.default_backend.is_some() || !d.use_backends.is_empty();
-        if !named_any && default_backend.is_none() {
+        // A frontend that answers by itself (stats page, monitor-uri,
+        // use-service) needs no backend, as in HAProxy.
+        if !named_any && default_backend.is_none() && !super::services::answers_itself(d) {
             let msg = match d.kind {
                 Kind::Listen => format!(
                     "{who} has no server and no backend (no 'server', 'default_backend' nor 'use_backend')"
@@ -334,6 +338,7 @@ impl Targets<'_> {
             tcp_req_conn: tcp_rules(d, http::TcpPhase::Connection),
             tcp_req_sess: tcp_rules(d, http::TcpPhase::Session),
             tcp_req_cont: tcp_rules(d, http::TcpPhase::Content),
+            services: super::services::build(d, true),
             retired: false,
         }
     }

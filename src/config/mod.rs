@@ -21,6 +21,7 @@ mod lexer;
 mod parser;
 mod proxy;
 mod server;
+mod services;
 pub mod stick;
 pub mod time;
 
@@ -28,6 +29,7 @@ pub mod time;
 mod tests;
 
 pub use model::*;
+pub use services::{DEFAULT_STATS_REALM, DEFAULT_STATS_URI, Services, StatsCfg};
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};

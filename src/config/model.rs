@@ -312,6 +312,8 @@ pub struct Frontend {
     /// `tcp-request content` rules: run when a stream starts (each request
     /// in HTTP mode), before `http-request` rules.
     pub tcp_req_cont: Vec<crate::http::TcpRule>,
+    /// `stats`, `monitor-uri`, `monitor fail` (HTTP mode only).
+    pub services: super::Services,
     /// Removed by a reload: kept at its slot (see `config::reload`) for the
     /// sessions that started before, with no bind; never listed.
     pub retired: bool,
@@ -460,6 +462,8 @@ pub struct Backend {
     /// health checks of this backend's servers are HTTP checks. `None`:
     /// TCP connect checks (HAProxy's default layer 4 check).
     pub http_check: Option<HttpCheck>,
+    /// `stats` (HTTP mode only; `monitor-*` are frontend keywords).
+    pub services: super::Services,
     /// Removed by a reload: kept at its slot (see `config::reload`) for the
     /// streams that started before; nothing routes to it; never listed.
     pub retired: bool,

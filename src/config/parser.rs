@@ -87,6 +87,9 @@ pub(super) struct Settings {
     pub errorfiles: Vec<ErrorFile>,
     /// `option httpchk` and `http-check` rules.
     pub http_check: HttpCheckDraft,
+    /// `stats ...` (see `services`: a proxy's own line replaces them).
+    pub stats: Option<super::StatsCfg>,
+    pub monitor_uri: Option<String>,
 }
 
 impl Default for Settings {
@@ -110,6 +113,8 @@ impl Default for Settings {
             forwardfor: None,
             errorfiles: Vec::new(),
             http_check: HttpCheckDraft::default(),
+            stats: None,
+            monitor_uri: None,
         }
     }
 }
@@ -140,6 +145,11 @@ pub(super) struct Draft {
     pub server_lines: usize,
     /// `defaults` only: referenced by a `from`, so it may not be replaced.
     pub referenced: bool,
+    /// A `stats` line of this section was seen (inherited settings are
+    /// then replaced, see `services`).
+    pub stats_own: bool,
+    /// `monitor fail` conditions.
+    pub monitor_fail: Vec<crate::http::Condition>,
 }
 
 impl Draft {
@@ -160,6 +170,8 @@ impl Draft {
             servers: Vec::new(),
             server_lines: 0,
             referenced: false,
+            stats_own: false,
+            monitor_fail: Vec::new(),
         }
     }
 }

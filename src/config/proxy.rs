@@ -14,7 +14,7 @@ use super::args::{arg, i32_arg, int_in, no_extra, u32_arg};
 use super::parser::{Draft, Kind};
 use super::{
     Balance, Bind, ForwardFor, HttpConnMode, HttpReuse, Loc, LogStyle, LogTargetSpec, Mode,
-    ReadFile, Timeouts, check, server, time,
+    ReadFile, Timeouts, check, server, services, time,
 };
 use crate::http::{self, Acl, ERRORFILE_CODES, IpNet, ParseCx};
 
@@ -39,7 +39,7 @@ pub(super) struct Ctx<'a> {
 }
 
 /// Runs an `http` parser with the proxy's ACLs, keeping its warnings.
-fn with_pcx<R>(ctx: &mut Ctx<'_>, f: impl FnOnce(&mut ParseCx<'_>) -> R) -> R {
+pub(super) fn with_pcx<R>(ctx: &mut Ctx<'_>, f: impl FnOnce(&mut ParseCx<'_>) -> R) -> R {
     let mut p = ParseCx {
         read_file: ctx.read,
         bufsize: ctx.bufsize,
@@ -89,6 +89,13 @@ const KEYWORDS: &[(&str, u8, Handler)] = &[
     ("contimeout", ALL, old_timeout),
     ("clitimeout", ALL, old_timeout),
     ("srvtimeout", ALL, old_timeout),
+    ("stats", services::STATS_SECTIONS, services::stats),
+    (
+        "monitor-uri",
+        services::MONITOR_URI_SECTIONS,
+        services::monitor_uri,
+    ),
+    ("monitor", services::MONITOR_SECTIONS, services::monitor),
 ];
 
 pub(super) fn bit(kind: Kind) -> u8 {

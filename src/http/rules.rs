@@ -85,8 +85,7 @@ pub enum Action {
     },
     Return(ReturnSpec),
     Redirect(RedirectSpec),
-    /// Hands the request to a built-in service (none exists yet: the
-    /// parser refuses every name).
+    /// Hands the request to a built-in service (one of [`SERVICES`]).
     UseService(String),
     /// `track-scN KEY [table T]`: the stream tracks the key (its own entry,
     /// ended with the request).
@@ -608,8 +607,8 @@ const LATER_ACTIONS: &[&str] = &[
     "cache-use",
 ];
 
-/// Built-in services HAProxy has and ringproxy does not (yet).
-const LATER_SERVICES: &[&str] = &["prometheus-exporter"];
+/// Built-in services (`crate::stats::service` answers them).
+pub const SERVICES: &[&str] = &["prometheus-exporter"];
 
 /// Parses `http-request ACTION ARGS [if|unless COND]` (`words[0]` is the
 /// keyword; `side` is Request for `http-request`).
@@ -735,11 +734,10 @@ pub(crate) fn parse_http_rule(
         }
         "use-service" => {
             let name = arg(2).ok_or_else(|| format!("'{what}' expects a service name"))?;
-            return Err(if LATER_SERVICES.contains(&name) {
-                format!("'{what}': service '{name}' is not supported yet")
-            } else {
-                format!("'{what}': unknown service '{name}'")
-            });
+            if !SERVICES.contains(&name) {
+                return Err(format!("'{what}': unknown service '{name}'"));
+            }
+            (Action::UseService(name.to_string()), 3)
         }
         a if LATER_ACTIONS.contains(&a) => return Err(format!("'{what}' is not supported yet")),
         _ => {

@@ -132,6 +132,8 @@ pub struct Shard {
     pub timers: Timers,
     /// Milliseconds on the monotonic clock, read once per loop turn.
     pub now: u64,
+    /// The same reading in microseconds (latency histograms).
+    pub now_us: u64,
     pub table: ServerTable,
     pub listeners: Vec<ShardListener>,
     /// Accepted connections waiting for a `maxconn` slot (the kernel already
@@ -216,6 +218,7 @@ impl Shard {
             streams: GenSlab::with_capacity(512),
             timers: Timers::new(),
             now: timer::now_ms(),
+            now_us: timer::now_us(),
             table,
             listeners: start.listeners,
             pending_accepts: VecDeque::new(),
@@ -243,7 +246,8 @@ impl Shard {
         // Messages posted before our ring fd was published got no wakeup.
         self.drain_inbox();
         loop {
-            self.now = timer::now_ms();
+            self.now_us = timer::now_us();
+            self.now = self.now_us / 1000;
             let wait = self
                 .timers
                 .next_at()
@@ -252,7 +256,8 @@ impl Shard {
                 log::error!("shard {}: io_uring_enter failed: {e}", self.id);
                 break;
             }
-            self.now = timer::now_ms();
+            self.now_us = timer::now_us();
+            self.now = self.now_us / 1000;
             self.io.ring.reap(&mut cqes);
             for c in cqes.iter() {
                 self.dispatch(*c);

@@ -38,6 +38,17 @@ impl TimerEntry {
     }
 }
 
+/// Monotonic microseconds since the origin of [`now_ms`].
+pub fn now_us() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid pointer to a timespec; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000
+}
+
 /// Monotonic milliseconds since an arbitrary origin (CLOCK_MONOTONIC).
 pub fn now_ms() -> u64 {
     let mut ts = libc::timespec {

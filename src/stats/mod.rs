@@ -1,5 +1,6 @@
-//! Activity counters for the runtime API (`show stat`, `show info`) and,
-//! later, the Prometheus exporter and the stats page.
+//! Activity counters for the runtime API (`show stat`, `show info`), the
+//! Prometheus exporter (`prometheus`) and the stats page (`page`), which
+//! `service` serves; latency histograms of backends (`latency`).
 //!
 //! One `Counters` block per frontend, backend and server, shared by every
 //! shard through the runtime. Shards add to them once per session, stream or
@@ -8,6 +9,13 @@
 //! shared counters.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+
+mod latency;
+pub mod page;
+pub mod prometheus;
+pub mod service;
+
+pub use latency::{BUCKETS_US, Cumulative, Latency, Merged, ShardLatency};
 
 /// Counters of one proxy (frontend or backend) or server. Which fields a
 /// kind of object uses follows HAProxy's `show stat` (for example `econ` is
@@ -61,6 +69,9 @@ pub struct Counters {
     /// seen.
     pub queue_cur: AtomicU64,
     pub queue_max: AtomicU64,
+    /// HTTP requests answered by the proxy itself (stats page,
+    /// monitor-uri, services), HAProxy's `intercepted` (frontend).
+    pub intercepted: AtomicU64,
 }
 
 /// A plain copy of `Counters`, for formatting.
@@ -88,6 +99,7 @@ pub struct Snapshot {
     pub srv_abort: u64,
     pub queue_cur: u64,
     pub queue_max: u64,
+    pub intercepted: u64,
 }
 
 #[inline]
@@ -164,6 +176,7 @@ impl Counters {
             srv_abort: l(&self.srv_abort),
             queue_cur: l(&self.queue_cur),
             queue_max: l(&self.queue_max),
+            intercepted: l(&self.intercepted),
         }
     }
 }

@@ -107,7 +107,7 @@ impl Shard {
         let Some(st) = self.streams.get(sk) else {
             return;
         };
-        if !self.logs.enabled(st.frontend) {
+        if !self.logs.enabled(st.frontend) || st.http.as_ref().is_some_and(|t| t.nolog) {
             return;
         }
         let session = st.session;

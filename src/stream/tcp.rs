@@ -663,6 +663,7 @@ impl Shard {
         if let Some(txn) = st.http.as_mut() {
             // HTTP: the request head (and body) are already queued.
             txn.times.connected = now;
+            txn.times.sent_us = self.now_us;
             if let Some(h) = header {
                 st.c2s.push_front(h);
             }

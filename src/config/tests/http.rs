@@ -898,10 +898,6 @@ fn http_request_errors() {
             "unknown 'http-request' action 'set-var(txn.x)'",
         ),
         (rule("foo"), "unknown 'http-request' action 'foo'"),
-        (
-            rule("use-service prometheus-exporter"),
-            "service 'prometheus-exporter' is not supported yet",
-        ),
         (rule("use-service x"), "unknown service 'x'"),
         (rule("use-service"), "expects a service name"),
         (rule("return status 99"), "Unexpected status code '99'"),

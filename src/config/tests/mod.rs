@@ -10,6 +10,7 @@ mod load;
 mod model;
 mod reload;
 mod sections;
+mod services;
 mod stats_socket;
 
 use std::net::SocketAddr;

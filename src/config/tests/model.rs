@@ -73,6 +73,7 @@ backend be
             tcp_req_conn: vec![],
             tcp_req_sess: vec![],
             tcp_req_cont: vec![],
+            services: Services::default(),
             retired: false,
         }],
         backends: vec![Backend {
@@ -112,6 +113,7 @@ backend be
             tcp_req_cont: vec![],
             stick_rules: vec![],
             http_check: None,
+            services: Services::default(),
             retired: false,
         }],
         tables: vec![],

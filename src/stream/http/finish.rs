@@ -200,6 +200,16 @@ impl Shard {
         let term = st
             .term
             .unwrap_or(Termination::new(Cause::None, Phase::Data));
+        // A transaction a server answered: into this shard's latency
+        // histograms of its backend (one uncontended lock, no allocation
+        // after the backend's first transaction on this shard).
+        if let (false, Some(b)) = (txn.internal, st.backend) {
+            let t = &txn.times;
+            let response = (t.rsp_head_us != 0 && t.sent_us != 0)
+                .then(|| t.rsp_head_us.saturating_sub(t.sent_us));
+            let total = self.now_us.saturating_sub(t.start_us);
+            self.rt.latency.shard(self.id).record(b, response, total);
+        }
         self.stream_log(sk, term);
         if let Some(s) = self.sessions.get_mut(session) {
             s.last_txn_end = now;

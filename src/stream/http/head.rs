@@ -19,6 +19,7 @@ use crate::proto::http1::{
 };
 use crate::runtime::Runtime;
 use crate::session::SessionAddrs;
+use crate::stats::service;
 
 /// What to do with a complete request head.
 #[derive(Debug)]
@@ -66,6 +67,11 @@ pub struct AnswerMeta {
     pub backend: Option<usize>,
     /// How the log's termination state records the answer.
     pub term: Termination,
+    /// Answered by an internal service (stats page, monitor-uri,
+    /// use-service): counted as intercepted by the frontend.
+    pub intercepted: bool,
+    /// Not logged (monitor-uri).
+    pub nolog: bool,
 }
 
 impl AnswerMeta {
@@ -124,9 +130,18 @@ pub fn request_outcome(
     {
         return ReqOutcome::Reject;
     }
+    // Internal services: monitor-uri before any rule, a proxy's stats page
+    // after its rules (HAProxy's order).
+    let keep = !meta.close && !has_body;
+    if let Some(r) = service::monitor(&fe_cfg.services, &view) {
+        return service_answer(r, meta, has_body, None);
+    }
     let verdict = apply_request_rules(&fe_cfg.http_request, &view, edits, trk);
-    if let Some(o) = verdict_answer(verdict, &view, edits, meta, has_body, out) {
+    if let Some(o) = verdict_answer(rt, verdict, &view, edits, meta, has_body, out) {
         return o;
+    }
+    if let Some(r) = service::stats(rt, fe_cfg.services.stats.as_deref(), &view, keep) {
+        return service_answer(r, meta, has_body, None);
     }
     let Some(backend) = select_backend(fe_cfg, &view, edits) else {
         // No backend: HAProxy answers 503 ("SC" with no server).
@@ -145,11 +160,14 @@ pub fn request_outcome(
             return ReqOutcome::Reject;
         }
         let verdict = apply_request_rules(&be_cfg.http_request, &view, edits, trk);
-        if let Some(mut o) = verdict_answer(verdict, &view, edits, meta, has_body, out) {
+        if let Some(mut o) = verdict_answer(rt, verdict, &view, edits, meta, has_body, out) {
             if let ReqOutcome::Answer { meta, .. } = &mut o {
                 meta.backend = Some(backend);
             }
             return o;
+        }
+        if let Some(r) = service::stats(rt, be_cfg.services.stats.as_deref(), &view, keep) {
+            return service_answer(r, meta, has_body, Some(backend));
         }
     }
     apply_forwardfor(fe_cfg, be_cfg, &view, edits);
@@ -225,14 +243,33 @@ fn answer(status: u16, bytes: Option<Vec<u8>>, req: ReqMeta, has_body: bool) -> 
             denied: false,
             backend: None,
             term: Termination::new(Cause::Local, Phase::Request),
+            intercepted: false,
+            nolog: false,
         },
     }
+}
+
+/// The answer of an internal service (`crate::stats::service`).
+fn service_answer(
+    r: service::Reply,
+    req: ReqMeta,
+    has_body: bool,
+    backend: Option<usize>,
+) -> ReqOutcome {
+    let mut a = answer(r.status, r.bytes, req, has_body);
+    if let ReqOutcome::Answer { meta, .. } = &mut a {
+        meta.intercepted = true;
+        meta.nolog = r.nolog;
+        meta.backend = backend;
+    }
+    a
 }
 
 /// The answer a final rule asks for; None to go on. `deny` closes the
 /// connection (HAProxy's reply is final); `return` and `redirect` keep it
 /// when the request allows.
 fn verdict_answer(
+    rt: &Runtime,
     v: Verdict<'_>,
     view: &RequestView<'_>,
     edits: &HeaderEdits,
@@ -253,7 +290,12 @@ fn verdict_answer(
             }
             Some(a)
         }
-        Verdict::UseService(_) => Some(answer(503, None, req, has_body)),
+        Verdict::UseService(name) => Some(service_answer(
+            service::use_service(rt, name, view, keep),
+            req,
+            has_body,
+            None,
+        )),
         Verdict::Redirect { status, location } => {
             out.clear();
             let _ = write!(

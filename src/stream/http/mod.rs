@@ -70,6 +70,13 @@ pub struct TxnTimes {
     pub queued: u64,
     pub connected: u64,
     pub rsp_head: u64,
+    /// Microsecond stamps for the latency histograms (`stats::Latency`):
+    /// the transaction's start, the request sent to the server (after its
+    /// head was ready and the connection established, whichever came
+    /// last), the response head received.
+    pub start_us: u64,
+    pub sent_us: u64,
+    pub rsp_head_us: u64,
 }
 
 /// Most bytes of following requests read ahead while a request is served
@@ -111,6 +118,8 @@ pub struct HttpTxn {
     pub times: TxnTimes,
     /// Bytes of the response delivered to the client, head included.
     pub bytes_out: u64,
+    /// Answered by `monitor-uri`: not logged.
+    pub nolog: bool,
     /// The request line as received, for `option httplog` (pooled vector;
     /// kept only when the frontend logs).
     pub req_line: Option<Vec<u8>>,
@@ -146,6 +155,7 @@ impl HttpTxn {
                 ..TxnTimes::default()
             },
             bytes_out: 0,
+            nolog: false,
             req_line: None,
         }
     }

@@ -72,6 +72,9 @@ impl Shard {
             }
             None => Box::new(HttpTxn::new(now)),
         });
+        if let Some(t) = st.http.as_mut() {
+            t.times.start_us = self.now_us;
+        }
         st.state = StreamState::Request { until };
         st.c2s.flow = crate::stream::pipe::Flow::Open;
         st.s2c.flow = crate::stream::pipe::Flow::Open;
@@ -319,7 +322,13 @@ impl Shard {
                         &self.rt.frontends[st.frontend].counters.denied_req,
                     );
                 }
+                if meta.intercepted {
+                    crate::stats::Counters::inc(
+                        &self.rt.frontends[st.frontend].counters.intercepted,
+                    );
+                }
                 let txn = st.http.as_mut().expect("http");
+                txn.nolog = meta.nolog;
                 txn.times.req_head = now;
                 txn.meta = Some(meta.req);
                 txn.req = ReqPhase::Done;
@@ -351,6 +360,7 @@ impl Shard {
                 st.retries_left = st.rt.config.backends[backend].retries;
                 let txn = st.http.as_mut().expect("http");
                 txn.times.req_head = now;
+                txn.times.sent_us = self.now_us;
                 txn.meta = Some(meta.req);
                 txn.srv_close = meta.srv_close;
                 let tracker = BodyTracker::new(framing);

@@ -190,6 +190,7 @@ impl Shard {
             return;
         }
         txn.times.rsp_head = now;
+        txn.times.rsp_head_us = self.now_us;
         txn.status = o.status;
         self.rt.frontends[st.frontend].counters.response(o.status);
         if let Some(b) = st.backend {
