@@ -447,7 +447,7 @@ stick_vars() {
     fi
     common=("STICK_NOTE=$note" "STICK_REQ_RATE_MAX=$rate_max" "STICK_CONN_MAX=$STICK_CONN_MAX"
         "NGINX_REQ_RATE=$nrate" "NGINX_REQ_BURST=$burst")
-    part="$RUN_DIR/conf/stick-$v"
+    part="$RUN_DIR/conf/$v-lines"
     render "$BENCH_DIR/conf/stick-haproxy.tmpl" "$part-haproxy.part" "${common[@]}"
     render "$BENCH_DIR/conf/stick-nginx-http.tmpl" "$part-nginx-http.part" "${common[@]}"
     render "$BENCH_DIR/conf/stick-nginx-location.tmpl" "$part-nginx-location.part" "${common[@]}"
