@@ -491,7 +491,22 @@ def pct(x):
     return "–" if x is None else f"{x * 100:+.1f}%"
 
 
-def stick_table(w, mode, points, meta, no_start):
+def stick_pairs(runs, mode, wl, t):
+    """CPU/req overhead of each run pair (the run with tables and the one
+    without, back to back, same run number), in run order."""
+    by = {}
+    for r in runs:
+        if r.get("mode") == mode and r.get("workload") == wl and r.get("ok") and r.get("target") in (t, t + "_st"):
+            by.setdefault(r.get("run"), {})[r["target"]] = r.get("cpu_us_per_req")
+    out = []
+    for run in sorted(by):
+        c0, c1 = by[run].get(t), by[run].get(t + "_st")
+        if c0 and c1:
+            out.append(c1 / c0 - 1)
+    return out
+
+
+def stick_table(w, mode, points, meta, no_start, runs):
     """The stick rows: each proxy with its rate-limited configuration
     (target NAME_st) against the same proxy without tables (NAME), same
     workload, runs back to back."""
@@ -527,8 +542,8 @@ def stick_table(w, mode, points, meta, no_start):
       "connect, in turn), so the table holds that many keys."
       + (f" {meta['stick_keys_note']}." if meta.get("stick_keys_note") else ""))
     w("")
-    w("| workload | proxy | req/s without | req/s with | req/s change | CPU µs/req without | CPU µs/req with | **CPU/req overhead** | p99 µs without | p99 µs with | errors without / with |")
-    w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    w("| workload | proxy | req/s without | req/s with | req/s change | CPU µs/req without | CPU µs/req with | **CPU/req overhead** | overhead, run by run | p99 µs without | p99 µs with | errors without / with |")
+    w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 
     def cell(p, key):
         if p is None:
@@ -565,15 +580,18 @@ def stick_table(w, mode, points, meta, no_start):
             vals[t] = (r1, c1)
             w(f"| {title} | {STICK_LABEL[t]} | {cell(p0, 'rps')} | {cell(p1, 'rps')} | {pct(rchg)} | "
               f"{cell(p0, 'cpu_us_per_req')} | {cell(p1, 'cpu_us_per_req')} | **{pct(over)}** | "
+              f"{', '.join(pct(x) for x in stick_pairs(runs, mode, wl, t)) or '–'} | "
               f"{cell(p0, 'p99')} | {cell(p1, 'p99')} | {errs(p0, t)} / {errs(p1, t + '_st')} |")
             title = ""
             if t == "ringproxy":
                 verdict.append((wl, over, c0, c1))
         if "ringproxy" in vals and "haproxy" in vals:
             (rr, rc), (hr, hc) = vals["ringproxy"], vals["haproxy"]
-            w(f"|  | rp/HAProxy, with tables |  | {fmt_ratio(rr, hr)} |  |  | {fmt_ratio(rc, hc)} |  |  |  |  |")
+            w(f"|  | rp/HAProxy, with tables |  | {fmt_ratio(rr, hr)} |  |  | {fmt_ratio(rc, hc)} |  |  |  |  |  |")
     w("")
-    w("CPU/req overhead = CPU µs/req with tables / without − 1 (the proxy's own cost, the figure to read on this "
+    w("CPU/req overhead = CPU µs/req with tables / without − 1, from the medians (run by run: each run with tables against "
+      "the run without it next to it). "
+      "It is the proxy's own cost, the figure to read on this "
       "machine: req/s is bounded by the core the load generator and the backend share, see the caveat above). "
       "A proxy at 100% CPU loses 1 − 1/(1 + overhead) of its throughput: 10% lost = +11.1% CPU per request.")
     w("")
@@ -775,7 +793,7 @@ def cmd_summarize(a):
         drain_notes(w, mode, runs, meta)
         if show_best:
             target_table(w, mode, points, peers, meta)
-        stick_table(w, mode, points, meta, no_start)
+        stick_table(w, mode, points, meta, no_start, runs)
         # Memory
         w(f"### Memory ({mode.upper()} mode)")
         w("")
