@@ -15,9 +15,9 @@ usage() {
     cat <<'EOF'
 Usage: bench/compare.sh [--quick | --smoke] [options]
 
-Profiles (default: the full suite, about 16 minutes on 2 cores for both modes):
+Profiles (default: the full suite, about 20 minutes on 2 cores for both modes):
   --quick               1 run per point, 2 s per run, idle N = 2000 (~5 min)
-  --smoke               CI check (~1.8 min): 1 run, 1 s, idle N = 200, no
+  --smoke               CI check (~2 min): 1 run, 1 s, idle N = 200, no
                         iperf3 / 1 MiB rows, stick rows stick_ka64 and
                         stick_close64_keys only, wrk row in the first mode only;
                         exits non-zero if a proxy fails to start or a
