@@ -15,10 +15,11 @@ usage() {
     cat <<'EOF'
 Usage: bench/compare.sh [--quick | --smoke] [options]
 
-Profiles (default: the full suite, about 16 minutes on 2 cores for both modes):
+Profiles (default: the full suite, about 20 minutes on 2 cores for both modes):
   --quick               1 run per point, 2 s per run, idle N = 2000 (~5 min)
-  --smoke               CI check (~1.3 min): 1 run, 1 s, idle N = 200, no
-                        iperf3 / 1 MiB rows, wrk row in the first mode only;
+  --smoke               CI check (~2 min): 1 run, 1 s, idle N = 200, no
+                        iperf3 / 1 MiB rows, stick rows stick_ka64 and
+                        stick_close64_keys only, wrk row in the first mode only;
                         exits non-zero if a proxy fails to start or a
                         workload moves nothing or counts errors. Never
                         judges ratios.
@@ -28,9 +29,17 @@ Options:
   --threads N           proxy threads/workers, same for every proxy (default 1)
   --modes LIST          proxy modes to run, in this order (default tcp,http)
   --proxies LIST        targets (default ringproxy,haproxy,nginx,direct)
-  --workloads LIST      default ka64,close64,ka16k,ka1m,tcp_down,tcp_up,iperf3,rate64
+  --workloads LIST      default ka64,close64,ka16k,ka1m,tcp_down,tcp_up,iperf3,rate64,
+                        stick_ka64,stick_close64,stick_close64_keys
                         (HTTP mode runs the HTTP ones: tcp_down, tcp_up and
-                        iperf3 are raw TCP and run in TCP mode only)
+                        iperf3 are raw TCP and run in TCP mode only; the
+                        stick_* rows run in HTTP mode only)
+  --only stick          only the stick-table rows: --modes http (unless
+                        given), --workloads stick_ka64,stick_close64,
+                        stick_close64_keys (unless given), --no-sanity,
+                        --no-idle
+  --stick-keys N        source addresses (table keys) of stick_close64_keys
+                        (default 10000, at most 64000)
   --no-sanity           skip the "ringload vs wrk" row
   --no-idle             skip the idle-connection memory measurement
   --idle-conns N        idle keep-alive connections (default 10000, capped by
@@ -42,7 +51,7 @@ Options:
   --load-cpus LIST      CPUs for the load generator (default 0)
   --backend-cpus LIST   CPUs for the backends (default: --load-cpus)
   --gen-threads N       load generator threads (default 1)
-  --port-base P         ports P..P+32 on 127.0.0.1 (default 18000)
+  --port-base P         ports P..P+35 on 127.0.0.1 (default 18000)
   --ringload PATH       load generator binary (default target/release/ringload)
   --ringproxy PATH      ringproxy binary (default target/release/ringproxy)
   --no-build            never run cargo build (fail if binaries are missing)
@@ -62,7 +71,9 @@ die() {
 PROFILE=full
 RUNS="" DURATION="" IDLE_N="" MAX_S=""
 THREADS=1
-MODES=tcp,http
+MODES=""
+ONLY=""
+STICK_KEYS=10000
 TARGETS_CSV=ringproxy,haproxy,nginx,direct
 WORKLOADS_CSV=""
 SANITY=1 IDLE=1
@@ -83,6 +94,8 @@ while (($#)); do
     --modes) MODES=$2; shift ;;
     --proxies) TARGETS_CSV=$2; shift ;;
     --workloads) WORKLOADS_CSV=$2; shift ;;
+    --only) ONLY=$2; shift ;;
+    --stick-keys) STICK_KEYS=$2; shift ;;
     --no-sanity) SANITY=0 ;;
     --no-idle) IDLE=0 ;;
     --idle-conns) IDLE_N=$2; shift ;;
@@ -104,23 +117,32 @@ while (($#)); do
     shift || die "option needs a value"
 done
 
+case $ONLY in
+"") ;;
+stick)
+    : "${MODES:=http}" "${WORKLOADS_CSV:=stick_ka64,stick_close64,stick_close64_keys}"
+    SANITY=0 IDLE=0
+    ;;
+*) die "--only: 'stick' is the only choice, got '$ONLY'" ;;
+esac
+: "${MODES:=tcp,http}"
 case $PROFILE in
 full)
     : "${RUNS:=3}" "${DURATION:=4}" "${IDLE_N:=10000}"
     MAX_PER_MODE=1500
-    : "${WORKLOADS_CSV:=ka64,close64,ka16k,ka1m,tcp_down,tcp_up,iperf3,rate64}"
+    : "${WORKLOADS_CSV:=ka64,close64,ka16k,ka1m,tcp_down,tcp_up,iperf3,rate64,stick_ka64,stick_close64,stick_close64_keys}"
     IDLE_RUNS=$RUNS
     ;;
 quick)
     : "${RUNS:=1}" "${DURATION:=2}" "${IDLE_N:=2000}"
     MAX_PER_MODE=300
-    : "${WORKLOADS_CSV:=ka64,close64,ka16k,ka1m,tcp_down,tcp_up,iperf3,rate64}"
+    : "${WORKLOADS_CSV:=ka64,close64,ka16k,ka1m,tcp_down,tcp_up,iperf3,rate64,stick_ka64,stick_close64,stick_close64_keys}"
     IDLE_RUNS=1
     ;;
 smoke)
     : "${RUNS:=1}" "${DURATION:=1}" "${IDLE_N:=200}"
     MAX_PER_MODE=150
-    : "${WORKLOADS_CSV:=ka64,close64,ka16k,tcp_down,tcp_up,rate64}"
+    : "${WORKLOADS_CSV:=ka64,close64,ka16k,tcp_down,tcp_up,rate64,stick_ka64,stick_close64_keys}"
     IDLE_RUNS=1
     ;;
 esac
@@ -128,7 +150,7 @@ esac
 IFS=',' read -ra MODE_LIST <<<"$MODES"
 ((${#MODE_LIST[@]} > 0)) || die "--modes: an empty list"
 : "${MAX_S:=$((MAX_PER_MODE * ${#MODE_LIST[@]}))}"
-for v in RUNS DURATION THREADS IDLE_N GEN_THREADS PORT_BASE MAX_S; do
+for v in RUNS DURATION THREADS IDLE_N GEN_THREADS PORT_BASE MAX_S STICK_KEYS; do
     [[ ${!v} =~ ^[0-9]+$ ]] && ((${!v} > 0)) || die "--${v,,}: a positive integer, got '${!v}'"
 done
 IFS=',' read -ra TARGETS <<<"$TARGETS_CSV"
@@ -146,8 +168,12 @@ for t in "${TARGETS[@]}"; do
     case $t in ringproxy | haproxy | nginx | direct) ;; *) die "unknown proxy '$t'" ;; esac
 done
 for w in "${WORKLOADS[@]}"; do
-    case $w in ka64 | close64 | ka16k | ka1m | tcp_down | tcp_up | iperf3 | rate64) ;; *) die "unknown workload '$w'" ;; esac
+    case $w in
+    ka64 | close64 | ka16k | ka1m | tcp_down | tcp_up | iperf3 | rate64 | stick_ka64 | stick_close64 | stick_close64_keys) ;;
+    *) die "unknown workload '$w'" ;;
+    esac
 done
+((STICK_KEYS <= 64000)) || die "--stick-keys: at most 64000 (127.1.0.1 .. 127.1.255.250), got $STICK_KEYS"
 PROXY_TARGETS=()
 for t in "${TARGETS[@]}"; do [[ $t != direct ]] && PROXY_TARGETS+=("$t"); done
 
@@ -228,6 +254,13 @@ NGINX_UPSTREAM_KEEPALIVE=256
 # pools legitimately hold after keep-alive runs is far below it).
 DRAIN_MAX=$((500 + NGINX_UPSTREAM_KEEPALIVE * THREADS))
 DRAIN_S=15
+# Stick rows: the rate-limited configuration is the plain HTTP one plus
+# the lines of conf/stick-*.tmpl. Limits high enough never to trigger:
+# every request pays the lookups and the checks, none is refused.
+STICK_REQ_RATE_MAX=100000000 # requests per 10 s (ringproxy, HAProxy)
+STICK_CONN_MAX=1000          # concurrent connections per source (50 used)
+NGINX_STICK_RATE=100000000r/s
+NGINX_STICK_BURST=1000000
 IDLE_REQ=$IDLE_N
 ((IDLE_N > IDLE_CAP)) && IDLE_N=$IDLE_CAP
 IDLE_NOTE="N = $IDLE_N (asked $IDLE_REQ; capped at (ulimit -Hn - 500) / 2 = ($HARD_NOFILE - 500) / 2 = $IDLE_CAP, since each proxied connection can cost the proxy 2 fds (TCP mode: client + server; HTTP mode: client + pooled server connection) and the hard fd limit here is $HARD_NOFILE)"
@@ -250,7 +283,9 @@ SAFETY_S=$((MAX_S + 120)) # servers' own timeout: outlive the watchdog only a li
 BACKEND_HTTP_PORT=$PORT_BASE
 BACKEND_BULK_PORT=$((PORT_BASE + 1))
 BACKEND_IPERF_PORT=$((PORT_BASE + 2))
-declare -A PORT_OFF=([ringproxy]=10 [haproxy]=20 [nginx]=30)
+# NAME_st: the same proxy with the rate-limited configuration (stick rows,
+# HTTP port only)
+declare -A PORT_OFF=([ringproxy]=10 [haproxy]=20 [nginx]=30 [ringproxy_st]=15 [haproxy_st]=25 [nginx_st]=35)
 port_for() { # TARGET KIND(http|bulk|iperf)
     local t=$1 k=$2 off
     if [[ $t == direct ]]; then
@@ -268,6 +303,8 @@ for t in "${PROXY_TARGETS[@]}"; do
         p=$(port_for "$t" $k)
         port_in_use "$p" && die "port $p is in use (use --port-base)"
     done
+    p=$(port_for "${t}_st" http)
+    port_in_use "$p" && die "port $p is in use (use --port-base)"
 done
 
 WATCHDOG=""
@@ -316,7 +353,9 @@ ver_iperf3=$(iperf3 -v 2>/dev/null | awk 'NR==1 { print $2 }')
     "proxy_cpus=$PROXY_CPUS" "load_cpus=$LOAD_CPUS" "backend_cpus=$BACKEND_CPUS" "gen_threads=$GEN_THREADS" \
     "modes=$MODES" "modes_list[]=$MODES" "targets[]=$TARGETS_CSV" "workloads[]=$WORKLOADS_CSV" \
     "idle_note=$IDLE_NOTE" "nofile=$NOFILE" "maxconn=$MAXCONN" "haproxy_maxpipes=$HAPROXY_MAXPIPES" \
-    "nginx_upstream_keepalive=$NGINX_UPSTREAM_KEEPALIVE" "drain_max=$DRAIN_MAX" "drain_s=$DRAIN_S" || die "cannot write meta.json"
+    "nginx_upstream_keepalive=$NGINX_UPSTREAM_KEEPALIVE" "drain_max=$DRAIN_MAX" "drain_s=$DRAIN_S" \
+    "stick_req_rate_max=$STICK_REQ_RATE_MAX" "stick_conn_max=$STICK_CONN_MAX" "nginx_stick_rate=$NGINX_STICK_RATE" \
+    "nginx_stick_burst=$NGINX_STICK_BURST" "stick_keys=$STICK_KEYS" || die "cannot write meta.json"
 
 # ---------------------------------------------------------------- backends
 head -c 64 /dev/zero | tr '\0' 'a' >"$RUN_DIR/www/64.bin"
@@ -344,6 +383,22 @@ body = r.read()
 sys.exit(0 if r.status == 200 and body else 1)
 EOF
 }
+http_codes() { # PORT PATH N: N GETs, one connection each; prints their statuses
+    timeout 10 python3 - "$1" "$2" "$3" <<'EOF'
+import sys, urllib.error, urllib.request
+codes = []
+for _ in range(int(sys.argv[3])):
+    try:
+        r = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}{sys.argv[2]}", timeout=3)
+        r.read()
+        codes.append(str(r.status))
+    except urllib.error.HTTPError as e:
+        codes.append(str(e.code))
+    except Exception as e:  # refused, reset, timeout
+        codes.append(type(e).__name__)
+print(" ".join(codes))
+EOF
+}
 
 start_backend_nginx() {
     START_SEQ=$((START_SEQ + 1))
@@ -367,42 +422,81 @@ start_backends() {
 }
 
 # ------------------------------------------------------------------ proxies
-proxy_vars() { # TARGET
+proxy_vars() { # NAME (a target, or TARGET_st)
     echo "PORT_HTTP=$(port_for "$1" http)"
-    echo "PORT_BULK=$(port_for "$1" bulk)"
-    echo "PORT_IPERF=$(port_for "$1" iperf)"
+    echo "PORT_BULK=$(port_for "${1%_st}" bulk)"
+    echo "PORT_IPERF=$(port_for "${1%_st}" iperf)"
 }
-render_proxy_conf() { # TARGET MODE -> prints the config path
-    local t=$1 mode=$2 vars
-    mapfile -t vars < <(proxy_vars "$t")
+
+# stick_vars VARIANT: sets STICK_VARS, the template values for VARIANT:
+# plain (no table), stick (the measured configuration), canary (the same
+# with a request-rate limit of 0 for ringproxy and HAProxy, 1r/s burst 1
+# for nginx, so that the first requests are refused: proof that the table
+# counts requests, checked before a stick instance is started).
+stick_vars() {
+    local v=$1 note rate_max=$STICK_REQ_RATE_MAX nrate=$NGINX_STICK_RATE burst=$NGINX_STICK_BURST common part
+    if [[ $v == plain ]]; then
+        STICK_VARS=("STICK=    # (plain configuration: no stick table)"
+            "NGINX_STICK_HTTP=    # (plain configuration: no limit_req / limit_conn)" "NGINX_STICK_LOCATION=")
+        return
+    fi
+    note="these are the limits measured"
+    if [[ $v == canary ]]; then
+        rate_max=0 nrate=1r/s burst=1
+        note="CANARY, not measured: a request-rate limit the first requests exceed, to check that the table counts"
+    fi
+    common=("STICK_NOTE=$note" "STICK_REQ_RATE_MAX=$rate_max" "STICK_CONN_MAX=$STICK_CONN_MAX"
+        "NGINX_REQ_RATE=$nrate" "NGINX_REQ_BURST=$burst")
+    part="$RUN_DIR/conf/$v-lines"
+    render "$BENCH_DIR/conf/stick-haproxy.tmpl" "$part-haproxy.part" "${common[@]}"
+    render "$BENCH_DIR/conf/stick-nginx-http.tmpl" "$part-nginx-http.part" "${common[@]}"
+    render "$BENCH_DIR/conf/stick-nginx-location.tmpl" "$part-nginx-location.part" "${common[@]}"
+    STICK_VARS=("STICK=$(<"$part-haproxy.part")" "NGINX_STICK_HTTP=$(<"$part-nginx-http.part")"
+        "NGINX_STICK_LOCATION=$(<"$part-nginx-location.part")")
+}
+
+render_proxy_conf() { # TARGET MODE [VARIANT] -> prints the config path
+    local t=$1 mode=$2 variant=${3:-plain} vars name=$1 suffix=""
+    if [[ $variant != plain ]]; then
+        name=${t}_st
+        suffix=-$variant
+    fi
+    mapfile -t vars < <(proxy_vars "$name")
+    stick_vars "$variant"
     case $t in
     ringproxy)
-        render "$BENCH_DIR/conf/ringproxy-$mode.cfg.tmpl" "$RUN_DIR/conf/ringproxy-$mode.cfg" "${COMMON_VARS[@]}" "${vars[@]}"
-        echo "$RUN_DIR/conf/ringproxy-$mode.cfg"
+        render "$BENCH_DIR/conf/ringproxy-$mode.cfg.tmpl" "$RUN_DIR/conf/ringproxy-$mode$suffix.cfg" "${COMMON_VARS[@]}" "${vars[@]}" \
+            "${STICK_VARS[@]}"
+        echo "$RUN_DIR/conf/ringproxy-$mode$suffix.cfg"
         ;;
     haproxy)
-        render "$BENCH_DIR/conf/haproxy-$mode.cfg.tmpl" "$RUN_DIR/conf/haproxy-$mode.cfg" "${COMMON_VARS[@]}" "${vars[@]}" \
-            "HAPROXY_CPU_MAP=$(haproxy_cpu_map "$THREADS" "$PROXY_CPUS")" "HAPROXY_MAXPIPES=$HAPROXY_MAXPIPES"
-        echo "$RUN_DIR/conf/haproxy-$mode.cfg"
+        render "$BENCH_DIR/conf/haproxy-$mode.cfg.tmpl" "$RUN_DIR/conf/haproxy-$mode$suffix.cfg" "${COMMON_VARS[@]}" "${vars[@]}" \
+            "HAPROXY_CPU_MAP=$(haproxy_cpu_map "$THREADS" "$PROXY_CPUS")" "HAPROXY_MAXPIPES=$HAPROXY_MAXPIPES" "${STICK_VARS[@]}"
+        echo "$RUN_DIR/conf/haproxy-$mode$suffix.cfg"
         ;;
     nginx)
-        render "$BENCH_DIR/conf/nginx-$mode.conf.tmpl" "$RUN_DIR/conf/nginx-$mode.conf" "${COMMON_VARS[@]}" "${vars[@]}" \
+        # its own pid file: two nginx proxies (plain and stick) run at once
+        render "$BENCH_DIR/conf/nginx-$mode.conf.tmpl" "$RUN_DIR/conf/nginx-$mode$suffix.conf" "${COMMON_VARS[@]}" "${vars[@]}" \
             "NGINX_STREAM_MODULE=$NGINX_STREAM_MODULE" "NGINX_CPU_AFFINITY=$(nginx_affinity "$THREADS" "$PROXY_CPUS")" \
-            "NGINX_UPSTREAM_KEEPALIVE=$NGINX_UPSTREAM_KEEPALIVE"
-        echo "$RUN_DIR/conf/nginx-$mode.conf"
+            "NGINX_UPSTREAM_KEEPALIVE=$NGINX_UPSTREAM_KEEPALIVE" "NGINX_NAME=nginx-proxy$suffix" "${STICK_VARS[@]}"
+        echo "$RUN_DIR/conf/nginx-$mode$suffix.conf"
         ;;
     esac
 }
 
 START_SEQ=0
-# start_proxy TARGET MODE: 0 when it serves GET /64 through its http port
-# (and, in TCP mode, listens on its bulk and iperf3 ports too).
+# start_proxy TARGET MODE [VARIANT]: 0 when it serves GET /64 through its
+# http port (and, in TCP mode, listens on its bulk and iperf3 ports too).
+# VARIANT (HTTP mode): plain (default, server name TARGET), stick or canary
+# (server name TARGET_st, on its own port; see stick_vars); a canary must
+# refuse a request with 429 among its first 4 (then it is stopped).
 start_proxy() {
-    local t=$1 mode=$2 conf log port
+    local t=$1 mode=$2 variant=${3:-plain} conf log port name=$1
+    [[ $variant != plain ]] && name=${t}_st
     START_SEQ=$((START_SEQ + 1))
-    log="$RUN_DIR/logs/$t-$mode-$START_SEQ.log"
-    conf=$(render_proxy_conf "$t" "$mode")
-    port=$(port_for "$t" http)
+    log="$RUN_DIR/logs/$name-$mode-$variant-$START_SEQ.log"
+    conf=$(render_proxy_conf "$t" "$mode" "$variant")
+    port=$(port_for "$name" http)
     case $t in
     ringproxy)
         # check first: a config error is reported as such
@@ -410,8 +504,8 @@ start_proxy() {
             PROXY_ERR="config rejected: $(tail -n 3 "$log" | tr '\n' ' ')"
             return 1
         fi
-        start_server "$t" "$log" "$PROXY_CPUS" "$RINGPROXY" -f "$conf" || { PROXY_ERR="exited at once: $(tail -n 3 "$log" | tr '\n' ' ')"; return 1; }
-        if ! wait_log_line "$log" "ringproxy ready" 15 "${SRV_PID[$t]}"; then
+        start_server "$name" "$log" "$PROXY_CPUS" "$RINGPROXY" -f "$conf" || { PROXY_ERR="exited at once: $(tail -n 3 "$log" | tr '\n' ' ')"; return 1; }
+        if ! wait_log_line "$log" "ringproxy ready" 15 "${SRV_PID[$name]}"; then
             PROXY_ERR="no 'ringproxy ready' line within 15 s: $(tail -n 3 "$log" | tr '\n' ' ')"
             return 1
         fi
@@ -421,27 +515,35 @@ start_proxy() {
             PROXY_ERR="config rejected: $(tail -n 3 "$log" | tr '\n' ' ')"
             return 1
         fi
-        start_server "$t" "$log" "$PROXY_CPUS" haproxy -db -f "$conf" || { PROXY_ERR="exited at once: $(tail -n 3 "$log" | tr '\n' ' ')"; return 1; }
+        start_server "$name" "$log" "$PROXY_CPUS" haproxy -db -f "$conf" || { PROXY_ERR="exited at once: $(tail -n 3 "$log" | tr '\n' ' ')"; return 1; }
         ;;
     nginx)
         if ! timeout 10 nginx -t -q -c "$conf" -p "$RUN_DIR" -g 'daemon off;' >"$log" 2>&1; then
             PROXY_ERR="config rejected: $(tail -n 3 "$log" | tr '\n' ' ')"
             return 1
         fi
-        start_server "$t" "$log" "$PROXY_CPUS" nginx -c "$conf" -p "$RUN_DIR" -g 'daemon off;' || { PROXY_ERR="exited at once: $(tail -n 3 "$log" | tr '\n' ' ')"; return 1; }
+        start_server "$name" "$log" "$PROXY_CPUS" nginx -c "$conf" -p "$RUN_DIR" -g 'daemon off;' || { PROXY_ERR="exited at once: $(tail -n 3 "$log" | tr '\n' ' ')"; return 1; }
         ;;
     esac
-    local pid=${SRV_PID[$t]}
+    local pid=${SRV_PID[$name]}
     if ! wait_listen "$port" 15 "$pid" || { [[ $mode == tcp ]] && { ! wait_listen "$(port_for "$t" bulk)" 5 "$pid" ||
         ! wait_listen "$(port_for "$t" iperf)" 5 "$pid"; }; }; then
         PROXY_ERR="not listening (within 15 s): $(tail -n 3 "$log" | tr '\n' ' ')"
         return 1
     fi
-    if ! http_ok "$port" /64; then
+    if [[ $variant == canary ]]; then
+        local codes
+        codes=$(http_codes "$port" /64 4)
+        CANARY_CODES=$codes
+        if [[ " $codes " != *" 429 "* ]]; then
+            PROXY_ERR="canary: the table does not count: no 429 among 4 requests with a request-rate limit of 0 (statuses: $codes); see $conf"
+            return 1
+        fi
+    elif ! http_ok "$port" /64; then
         PROXY_ERR="GET /64 through it failed: $(tail -n 3 "$log" | tr '\n' ' ')"
         return 1
     fi
-    server_alive "$t" || { PROXY_ERR="exited: $(tail -n 3 "$log" | tr '\n' ' ')"; return 1; }
+    server_alive "$name" || { PROXY_ERR="exited: $(tail -n 3 "$log" | tr '\n' ' ')"; return 1; }
     return 0
 }
 
@@ -450,19 +552,26 @@ RATE=""
 # mode_runs MODE WORKLOAD: 0 when the workload applies to that mode (the raw
 # TCP bulk workloads have no HTTP-mode form).
 mode_runs() {
+    case $2 in stick_*) [[ $1 == http ]]; return ;; esac
     [[ $1 == tcp ]] && return 0
     case $2 in tcp_down | tcp_up | iperf3) return 1 ;; esac
     return 0
 }
 
 # workload_spec NAME: sets WL_KIND (http|tcp|iperf), WL_PATH, WL_BODY (body
-# bytes of each response), WL_CONNS, WL_ARGS
+# bytes of each response), WL_CONNS, WL_ARGS, WL_ENV (a command prefix for
+# the load generator: env VAR=...)
 workload_spec() {
-    WL_ARGS=()
+    WL_ARGS=() WL_ENV=()
     WL_PATH="" WL_CONNS=50 WL_BODY=0
     case $1 in
-    ka64 | sanity) WL_KIND=http WL_PATH=/64 WL_BODY=64 ;;
-    close64) WL_KIND=http WL_PATH=/64 WL_BODY=64 WL_ARGS=(--close) ;;
+    ka64 | sanity | stick_ka64) WL_KIND=http WL_PATH=/64 WL_BODY=64 ;;
+    close64 | stick_close64) WL_KIND=http WL_PATH=/64 WL_BODY=64 WL_ARGS=(--close) ;;
+    stick_close64_keys)
+        # every connection from the next of STICK_KEYS source addresses
+        WL_KIND=http WL_PATH=/64 WL_BODY=64 WL_ARGS=(--close)
+        WL_ENV=(env "LD_PRELOAD=$SRCADDR_SO" "RP_SRC_KEYS=$STICK_KEYS")
+        ;;
     ka16k) WL_KIND=http WL_PATH=/16k WL_BODY=16384 ;;
     ka1m) WL_KIND=http WL_PATH=/1m WL_BODY=1048576 WL_CONNS=8 ;;
     rate64) WL_KIND=http WL_PATH=/64 WL_BODY=64 WL_ARGS=(--rate "$RATE") ;;
@@ -474,7 +583,8 @@ workload_spec() {
 
 backend_of_kind() { case $1 in http) echo backend ;; tcp) echo bulk ;; iperf) echo iperf ;; esac; }
 
-# run_point MODE WORKLOAD TARGET RUN [TOOL]
+# run_point MODE WORKLOAD TARGET RUN [TOOL]  (TARGET: a target, or
+# TARGET_st, its rate-limited instance)
 run_point() {
     local mode=$1 wl=$2 t=$3 run=$4 tool=${5:-ringload}
     workload_spec "$wl"
@@ -492,7 +602,7 @@ run_point() {
     case $tool in
     ringload)
         if [[ $kind == http ]]; then
-            cmd=("$RINGLOAD" http --url "http://127.0.0.1:$port$WL_PATH" -c "$WL_CONNS" -t "$GEN_THREADS" -d "${DURATION}s"
+            cmd=("${WL_ENV[@]}" "$RINGLOAD" http --url "http://127.0.0.1:$port$WL_PATH" -c "$WL_CONNS" -t "$GEN_THREADS" -d "${DURATION}s"
                 --warmup 0s --timeout 5s "${WL_ARGS[@]}" --json "$raw.json" --cpu "$LOAD_CPUS" --quiet)
         else
             cmd=("$RINGLOAD" tcp --addr "127.0.0.1:$port" -c "$WL_CONNS" -t "$GEN_THREADS" -d "${DURATION}s"
@@ -506,7 +616,7 @@ run_point() {
         cmd=(iperf3 -c 127.0.0.1 -p "$port" -t "$DURATION" -J --connect-timeout 3000)
         ;;
     esac
-    printf -- '- %-4s %-9s %-10s run %d/%d (%s)\n' "$mode" "$wl" "$t" "$run" "$RUNS" "$tool"
+    printf -- '- %-4s %-9s %-12s run %d/%d (%s)\n' "$mode" "$wl" "$t" "$run" "$RUNS" "$tool"
     if [[ -n $ptarget ]] && ! server_alive "$ptarget"; then
         "${REPORT[@]}" append --file "$OUT/runs.jsonl" "mode=$mode" "workload=$wl" "target=$t" "run=$run" "tool=$tool" \
             "ok=false" "error=$t is not running"
@@ -587,6 +697,87 @@ run_workload() { # MODE WORKLOAD
                 run_point "$mode" "$wl" "$t" "$run" ringload
             fi
         done < <(rotated_targets "$run")
+    done
+}
+
+# ------------------------------------------------------------ stick rows
+# The proxies whose rate-limited instance (TARGET_st) runs in this mode.
+STICK_ACTIVE=()
+SRCADDR_SO=""
+SRCADDR_NOTE=""
+
+# build_srcaddr: the LD_PRELOAD shim of stick_close64_keys (lib/srcaddr.c),
+# built with the system C compiler into the run directory.
+build_srcaddr() {
+    [[ -n $SRCADDR_SO || -n $SRCADDR_NOTE ]] && return
+    local cc
+    cc=$(command -v cc || command -v gcc || command -v clang)
+    if [[ -z $cc ]]; then
+        SRCADDR_NOTE="stick_close64_keys skipped: no C compiler (cc) for bench/lib/srcaddr.c"
+    elif ! "$cc" -O2 -shared -fPIC -o "$RUN_DIR/srcaddr.so" "$BENCH_DIR/lib/srcaddr.c" -ldl >"$RUN_DIR/logs/srcaddr-cc.log" 2>&1; then
+        SRCADDR_NOTE="stick_close64_keys skipped: bench/lib/srcaddr.c did not build ($(tail -n 2 "$RUN_DIR/logs/srcaddr-cc.log" | tr '\n' ' '))"
+    else
+        SRCADDR_SO="$RUN_DIR/srcaddr.so"
+    fi
+    [[ -n $SRCADDR_NOTE ]] && { echo "-- $SRCADDR_NOTE"; "${REPORT[@]}" meta --dir "$OUT" "stick_keys_note=$SRCADDR_NOTE"; }
+}
+
+# start_stick MODE: for each running proxy, a canary (the table must
+# count: see stick_vars), then its rate-limited instance, next to the plain
+# one, on the same CPUs (an idle proxy costs no CPU; the two are never
+# loaded at once).
+start_stick() {
+    local mode=$1 t
+    STICK_ACTIVE=()
+    for t in "${ACTIVE[@]}"; do
+        [[ $t == direct ]] && continue
+        echo "-- starting $t with the rate-limited configuration (canary first)"
+        PROXY_ERR="" CANARY_CODES=""
+        if ! start_proxy "$t" "$mode" canary; then
+            echo "  FAILED: $t (canary): $PROXY_ERR" >&2
+            startup_record "$mode" "${t}_st" fail "$PROXY_ERR"
+            stop_server "${t}_st"
+            continue
+        fi
+        echo "  canary: statuses of 4 requests with a rate limit of 0: $CANARY_CODES"
+        "${REPORT[@]}" meta --dir "$OUT" "stick_canary_${mode}_$t=$CANARY_CODES"
+        stop_server "${t}_st"
+        if start_proxy "$t" "$mode" stick; then
+            startup_record "$mode" "${t}_st" ok
+            STICK_ACTIVE+=("$t")
+        else
+            echo "  FAILED: $t (rate-limited configuration): $PROXY_ERR" >&2
+            startup_record "$mode" "${t}_st" fail "$PROXY_ERR"
+            stop_server "${t}_st"
+        fi
+    done
+}
+
+stop_stick() {
+    local t
+    for t in "${STICK_ACTIVE[@]}"; do stop_server "${t}_st"; done
+    STICK_ACTIVE=()
+}
+
+# run_stick_workload MODE WORKLOAD: each proxy without tables (its plain
+# instance) and with them (TARGET_st), back to back; the proxies in turn,
+# starting one further each run; which of the two goes first alternates
+# from proxy to proxy and from run to run.
+run_stick_workload() {
+    local mode=$1 wl=$2 run i t order
+    if [[ $wl == stick_close64_keys ]]; then
+        build_srcaddr
+        [[ -n $SRCADDR_SO ]] || return
+    fi
+    local n=${#STICK_ACTIVE[@]}
+    ((n > 0)) || { echo "-- $wl skipped: no proxy runs with the rate-limited configuration"; return; }
+    for ((run = 1; run <= RUNS; run++)); do
+        for ((i = 0; i < n; i++)); do
+            t=${STICK_ACTIVE[(i + run - 1) % n]}
+            if (((i + run) % 2)); then order=("${t}_st" "$t"); else order=("$t" "${t}_st"); fi
+            run_point "$mode" "$wl" "${order[0]}" "$run" ringload
+            run_point "$mode" "$wl" "${order[1]}" "$run" ringload
+        done
     done
 }
 
@@ -675,9 +866,20 @@ for mode in "${MODE_LIST[@]}"; do
             stop_server "$t"
         fi
     done
+    stick_started=0
     for wl in "${WORKLOADS[@]}"; do
-        mode_runs "$mode" "$wl" && run_workload "$mode" "$wl"
+        mode_runs "$mode" "$wl" || continue
+        if [[ $wl == stick_* ]]; then
+            if ((!stick_started)); then
+                start_stick "$mode"
+                stick_started=1
+            fi
+            run_stick_workload "$mode" "$wl"
+        else
+            run_workload "$mode" "$wl"
+        fi
     done
+    stop_stick
     # --smoke: the wrk row once (first mode), to keep CI short
     if ((SANITY)) && [[ $PROFILE != smoke || $mode == "${MODE_LIST[0]}" ]]; then
         if server_alive haproxy; then

@@ -38,7 +38,19 @@ WORKLOAD_TITLE = {
     "tcp_up": "raw TCP bulk, client to server (ringload tcp --direction up)",
     "iperf3": "raw TCP bulk, iperf3 client to iperf3 -s (extra)",
     "rate64": "fixed rate, keep-alive, 64 B bodies (latency)",
+    "stick_ka64": "keep-alive, 64 B bodies, one source address",
+    "stick_close64": "connection per request, 64 B bodies, one source address",
+    "stick_close64_keys": "connection per request, 64 B bodies, many source addresses",
 }
+STICK_WORKLOADS = ["stick_ka64", "stick_close64", "stick_close64_keys"]
+STICK_LABEL = {
+    "ringproxy": "ringproxy",
+    "haproxy": "HAProxy",
+    "nginx": "nginx (limit_req + limit_conn)",
+}
+# The issue's criterion: a rate-limited configuration loses at most this
+# share of the proxy's throughput against the same one without tables.
+STICK_BOUND = 0.10
 
 
 # --------------------------------------------------------------------------
@@ -475,6 +487,138 @@ def target_table(w, mode, points, peers, meta):
     w("")
 
 
+def pct(x):
+    return "–" if x is None else f"{x * 100:+.1f}%"
+
+
+def stick_pairs(runs, mode, wl, t):
+    """CPU/req overhead of each run pair (the run with tables and the one
+    without, back to back, same run number), in run order."""
+    by = {}
+    for r in runs:
+        if r.get("mode") == mode and r.get("workload") == wl and r.get("ok") and r.get("target") in (t, t + "_st"):
+            by.setdefault(r.get("run"), {})[r["target"]] = r.get("cpu_us_per_req")
+    out = []
+    for run in sorted(by):
+        c0, c1 = by[run].get(t), by[run].get(t + "_st")
+        if c0 and c1:
+            out.append(c1 / c0 - 1)
+    return out
+
+
+def stick_table(w, mode, points, meta, no_start, runs):
+    """The stick rows: each proxy with its rate-limited configuration
+    (target NAME_st) against the same proxy without tables (NAME), same
+    workload, runs back to back."""
+    wls = [wl for wl in STICK_WORKLOADS if any(k[0] == mode and k[1] == wl for k in points)]
+    if not wls:
+        return
+    w(f"### Stick tables ({mode.upper()} mode): rate-limited configuration against the same configuration without tables")
+    w("")
+    w("Each proxy runs twice, side by side on the same CPU (only one is loaded at a time): its plain HTTP "
+      "configuration and the same plus, for ringproxy and HAProxy (the same lines), `stick-table type ip size 100k "
+      "expire 30s store conn_cur,conn_rate(10s),http_req_rate(10s)`, `tcp-request connection track-sc0 src`, "
+      f"`tcp-request connection reject if {{ sc0_conn_cur gt {meta.get('stick_conn_max', '?')} }}`, "
+      f"`http-request deny deny_status 429 if {{ sc_http_req_rate(0) gt {meta.get('stick_req_rate_max', '?')} }}`; "
+      "for nginx its own equivalent, `limit_req_zone $binary_remote_addr ... rate="
+      f"{meta.get('nginx_stick_rate', '?')}` + `limit_req ... burst={meta.get('nginx_stick_burst', '?')} nodelay` and "
+      f"`limit_conn_zone $binary_remote_addr` + `limit_conn ... {meta.get('stick_conn_max', '?')}`. "
+      "The limits never trigger: every request pays the lookup and the checks, none may be refused (a refusal "
+      "counts as an error below and fails the run). Before the rows, a canary instance of each (the same "
+      "configuration with a rate limit of 0, nginx 1r/s burst 1) had to answer 429, proof that the table counts: "
+      + "; ".join(
+          f"{STICK_LABEL.get(t, t).split(' ')[0]}: {meta[f'stick_canary_{mode}_{t}']}"
+          for t in PROXIES
+          if meta.get(f"stick_canary_{mode}_{t}")
+      )
+      + ".")
+    w("")
+    w("All load comes from one source address (127.0.0.1) in `stick_ka64` and `stick_close64`: one key, "
+      "the hottest possible entry (with several shards, the worst case for a shared table: every shard "
+      f"updates the same entry; with {meta.get('threads', '?')} proxy thread(s) here, there is "
+      + ("no cross-shard contention, only the lookup and update cost). " if meta.get("threads") == 1 else "contention between shards). ")
+      + f"`stick_close64_keys` spreads the connections over {meta.get('stick_keys', '?')} source addresses "
+      "127.1.x.y (an LD_PRELOAD shim, `bench/lib/srcaddr.c`, binds each socket of the load generator before "
+      "connect, in turn), so the table holds that many keys."
+      + (f" {meta['stick_keys_note']}." if meta.get("stick_keys_note") else ""))
+    w("")
+    w("| workload | proxy | req/s without | req/s with | req/s change | CPU µs/req without | CPU µs/req with | **CPU/req overhead** | overhead, run by run | p99 µs without | p99 µs with | errors without / with |")
+    w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+
+    def cell(p, key):
+        if p is None:
+            return "–"
+        if not p["ok_runs"]:
+            return "FAIL"
+        return fmt(p.get(key), key)
+
+    def errs(p, t):
+        if p is None:
+            return "FAIL (start)" if (mode, t) in no_start else "–"
+        if not p["ok_runs"]:
+            return "FAIL"
+        e = fmt(p.get("errors_total"), "errors_total") if p.get("errors_total") is not None else "0"
+        return e + (f" ({p['failed_runs']} failed runs)" if p["failed_runs"] else "")
+
+    verdict = []
+    for wl in wls:
+        title = wl
+        vals = {}
+        for t in PROXIES:
+            p0 = points.get((mode, wl, t, "ringload"))
+            p1 = points.get((mode, wl, t + "_st", "ringload"))
+            if not p0 and not p1:
+                continue
+            ok0 = p0 and p0["ok_runs"]
+            ok1 = p1 and p1["ok_runs"]
+            c0 = p0.get("cpu_us_per_req") if ok0 else None
+            c1 = p1.get("cpu_us_per_req") if ok1 else None
+            r0 = p0.get("rps") if ok0 else None
+            r1 = p1.get("rps") if ok1 else None
+            over = (c1 / c0 - 1) if (c0 and c1) else None
+            rchg = (r1 / r0 - 1) if (r0 and r1) else None
+            vals[t] = (r1, c1)
+            w(f"| {title} | {STICK_LABEL[t]} | {cell(p0, 'rps')} | {cell(p1, 'rps')} | {pct(rchg)} | "
+              f"{cell(p0, 'cpu_us_per_req')} | {cell(p1, 'cpu_us_per_req')} | **{pct(over)}** | "
+              f"{', '.join(pct(x) for x in stick_pairs(runs, mode, wl, t)) or '–'} | "
+              f"{cell(p0, 'p99')} | {cell(p1, 'p99')} | {errs(p0, t)} / {errs(p1, t + '_st')} |")
+            title = ""
+            if t == "ringproxy":
+                verdict.append((wl, over, c0, c1))
+        if "ringproxy" in vals and "haproxy" in vals:
+            (rr, rc), (hr, hc) = vals["ringproxy"], vals["haproxy"]
+            w(f"|  | rp/HAProxy, with tables |  | {fmt_ratio(rr, hr)} |  |  | {fmt_ratio(rc, hc)} |  |  |  |  |  |")
+    w("")
+    w("CPU/req overhead = CPU µs/req with tables / without − 1, from the medians (run by run: each run with tables against "
+      "the run without it next to it). "
+      "It is the proxy's own cost, the figure to read on this "
+      "machine: req/s is bounded by the core the load generator and the backend share, see the caveat above). "
+      "A proxy at 100% CPU loses 1 − 1/(1 + overhead) of its throughput: 10% lost = +11.1% CPU per request.")
+    w("")
+    if verdict:
+        profile = meta.get("profile")
+        w(f"**Criterion (issue 7): a rate-limited configuration loses at most {STICK_BOUND:.0%} of ringproxy's throughput "
+          "against the same configuration without tables**, judged here on CPU per request (throughput at saturation = 1 / CPU per request):")
+        w("")
+        if profile == "smoke":
+            w(f"(--smoke: not judged; {meta.get('runs', '?')} run(s) of {meta.get('duration_s', '?')} s prove only that the rows work.)")
+            w("")
+        elif profile == "quick" or (meta.get("runs") or 0) < 3:
+            w(f"({meta.get('runs', '?')} run(s) per point of {meta.get('duration_s', '?')} s: indicative only; CPU time is read in 10 ms ticks.)")
+            w("")
+        w("| workload | ringproxy CPU µs/req without → with | throughput lost at saturation | target | met |")
+        w("|---|---:|---:|---:|---|")
+        for wl, over, c0, c1 in verdict:
+            lost = (1 - 1 / (1 + over)) if over is not None else None
+            if profile == "smoke" or lost is None:
+                met = "–"
+            else:
+                met = "yes" if lost <= STICK_BOUND else "**no**"
+            w(f"| {wl} | {fmt(c0, 'cpu_us_per_req')} → {fmt(c1, 'cpu_us_per_req')} | "
+              f"{'–' if lost is None else f'{lost * 100:.1f}%'} | ≤ {STICK_BOUND:.0%} | {met} |")
+        w("")
+
+
 def summarize_points(runs):
     """(mode, workload, target, tool) -> point with medians."""
     groups = {}
@@ -576,7 +720,7 @@ def cmd_summarize(a):
 
     modes = meta.get("modes_list") or sorted({k[0] for k in points})
     targets = meta.get("targets") or ["ringproxy", "haproxy", "nginx", "direct"]
-    workloads = meta.get("workloads") or list(WORKLOAD_TITLE)
+    workloads = [wl for wl in (meta.get("workloads") or list(WORKLOAD_TITLE)) if wl not in STICK_WORKLOADS]
     for mode in modes:
         w(f"## {mode.upper()} mode")
         w("")
@@ -591,8 +735,11 @@ def cmd_summarize(a):
             hdr += [f"rp/{TARGET_LABEL.get(t, t)}" for t in others]
         if show_best:
             hdr += ["rp/best peer"]
-        w("| " + " | ".join(hdr) + " |")
-        w("|" + "|".join(["---", "---"] + ["---:"] * (len(hdr) - 2)) + "|")
+        # (none with --only stick: the stick rows have their own table)
+        has_main = any(points.get((mode, wl, t, tool)) for wl in workloads for t in targets for tool in ("ringload", "iperf3"))
+        if has_main:
+            w("| " + " | ".join(hdr) + " |")
+            w("|" + "|".join(["---", "---"] + ["---:"] * (len(hdr) - 2)) + "|")
         saturated = False
         for wl in workloads:
             pts = {t: points.get((mode, wl, t, "ringload")) or points.get((mode, wl, t, "iperf3")) for t in targets}
@@ -639,13 +786,14 @@ def cmd_summarize(a):
         if saturated:
             w("")
             w("(saturated) = achieved less than 95% of the fixed rate: that target could not keep up (or the machine was busier than during `ka64`), so its latency there is queueing delay, not service time.")
-        if show_best:
+        if show_best and has_main:
             w("")
             w("rp/best peer = ringproxy's value / the better of HAProxy's and nginx's for that metric (higher req/s and MB/s, lower CPU and p99), the peer named.")
         w("")
         drain_notes(w, mode, runs, meta)
         if show_best:
             target_table(w, mode, points, peers, meta)
+        stick_table(w, mode, points, meta, no_start, runs)
         # Memory
         w(f"### Memory ({mode.upper()} mode)")
         w("")
