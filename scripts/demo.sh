@@ -114,6 +114,11 @@ From another terminal, try:
     echo "show stat" | socat stdio unix-connect:$API_SOCKET
         the runtime API (apt-get install socat): also "show servers state",
         "disable server demo_http/s1", "help"
+    http://127.0.0.1:$HTTP_PORT/stats in a browser, curl http://127.0.0.1:$HTTP_PORT/metrics
+        the stats page and the Prometheus exporter
+    for i in \$(seq 12); do curl -s -o /dev/null -w '%{http_code} ' http://127.0.0.1:8082/; done
+        rate limiting: 10 requests per 10 s per client, then 429; then
+        echo "show table demo_limited" | socat stdio unix-connect:$API_SOCKET
     kill -HUP <ringproxy's pid>
         reload: edit examples/demo.cfg first (e.g. a server's weight);
         "reload 1 applied: ..." here, and "Reloads: 1" in "show info"

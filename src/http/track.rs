@@ -102,12 +102,25 @@ pub(crate) fn parse_track(
 ) -> Result<(TrackSpec, usize), String> {
     let act = words.get(at).map(String::as_str).unwrap_or_default();
     let sc = track_sc(act).ok_or_else(|| format!("'{what}': unknown action"))?;
+    let (key, table, next) = parse_key_table(words, at + 1, what, cx)?;
+    Ok((TrackSpec { sc, key, table }, next))
+}
+
+/// `EXPR [table T]` from `words[at]` (`track-scN`, `stick`): the sample
+/// expression, the table's index (the current proxy's by default) and the
+/// index of the next word.
+fn parse_key_table(
+    words: &[String],
+    at: usize,
+    what: &str,
+    cx: &mut ParseCx<'_>,
+) -> Result<(SampleExpr, usize, usize), String> {
     let key_text = words
-        .get(at + 1)
+        .get(at)
         .filter(|w| !w.is_empty() && !matches!(w.as_str(), "if" | "unless" | "table"))
         .ok_or_else(|| format!("'{what}' expects a sample expression (e.g. 'src') as key"))?;
     let (key, _) = parse_expr(key_text, false, cx.tables).map_err(|e| format!("'{what}': {e}"))?;
-    let mut next = at + 2;
+    let mut next = at + 1;
     let table_name = match words.get(next).map(String::as_str) {
         Some("table") => {
             let t = words
@@ -119,8 +132,7 @@ pub(crate) fn parse_track(
         }
         _ => None,
     };
-    let table = cx.tables.id(table_name);
-    Ok((TrackSpec { sc, key, table }, next))
+    Ok((key, cx.tables.id(table_name), next))
 }
 
 /// `track-sc0`.. → 0..
@@ -396,24 +408,7 @@ pub(crate) fn parse_stick_rule(
         }
     };
     let what = format!("stick {}", words[1]);
-    let key_text = words
-        .get(2)
-        .filter(|w| !w.is_empty() && !matches!(w.as_str(), "if" | "unless" | "table"))
-        .ok_or_else(|| format!("'{what}' expects a fetch method (e.g. 'src')"))?;
-    let (key, _) = parse_expr(key_text, false, cx.tables).map_err(|e| format!("'{what}': {e}"))?;
-    let mut next = 3;
-    let table_name = match words.get(next).map(String::as_str) {
-        Some("table") => {
-            let t = words
-                .get(next + 1)
-                .filter(|w| !w.is_empty())
-                .ok_or_else(|| format!("'{what}': 'table' expects a table name"))?;
-            next += 2;
-            Some(t.as_str())
-        }
-        _ => None,
-    };
-    let table = cx.tables.id(table_name);
+    let (key, table, next) = parse_key_table(words, 2, &what, cx)?;
     let cond = match words.get(next).map(String::as_str) {
         None => None,
         Some("if" | "unless") => Some(
