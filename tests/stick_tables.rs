@@ -686,3 +686,35 @@ fn stick_on_src_keeps_a_client_on_its_server() {
     assert_eq!(greeted_by(src, addr), target);
     p.stop();
 }
+
+#[test]
+fn a_long_tunnel_reports_its_bytes_as_they_flow() {
+    let dir = TempDir::new();
+    let be = Backend::echo("s1");
+    let port = free_port();
+    let extra = "stick-table type ip size 1k expire 60s store bytes_in_cnt,bytes_out_cnt,bytes_in_rate(60s)\ntcp-request connection track-sc0 src";
+    let (p, mut api) = start(&dir, 2, "tcp", &tcp_listen(port, extra, be.addr));
+    let mut s = connect(SocketAddr::new(LOCALHOST, port));
+    for _ in 0..3 {
+        echo(&mut s);
+    }
+    // Still open: the counts are there already, not at the tunnel's end.
+    let e = entry_until(&mut api, "px", "127.0.0.1", "15 bytes each way", |e| {
+        e.is_some_and(|e| num(e, "bytes_in_cnt") == 15 && num(e, "bytes_out_cnt") == 15)
+    })
+    .unwrap();
+    assert_eq!(num(&e, "bytes_in_rate"), 15, "{e:?}");
+    echo(&mut s);
+    drop(s);
+    // The end adds what was not reported yet, nothing twice.
+    let e = entry_until(&mut api, "px", "127.0.0.1", "closed", |e| {
+        e.is_some_and(|e| num(e, "use") == 0)
+    })
+    .unwrap();
+    assert_eq!(
+        (num(&e, "bytes_in_cnt"), num(&e, "bytes_out_cnt")),
+        (20, 20),
+        "{e:?}"
+    );
+    p.stop();
+}

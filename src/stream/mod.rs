@@ -172,6 +172,9 @@ pub struct Stream {
     /// Keys of the backend's `stick` rules, chosen when the request was
     /// at hand, used when a server is assigned.
     pub stick: Option<Box<crate::http::StickKeys>>,
+    /// Bytes (client to server, server to client) already added to the
+    /// stick counters the stream sees: a TCP tunnel reports as it flows.
+    pub stk_bytes: (u64, u64),
 }
 
 impl Stream {

@@ -417,6 +417,7 @@ impl Shard {
             return;
         }
         super::tcp::touch(st, side, now);
+        let tcp = st.http.is_none();
         let pipe = st.pipe_mut(dir);
         pipe.sending = false;
         pipe.bytes += res as u64;
@@ -427,6 +428,9 @@ impl Shard {
         if front.remaining() == 0 {
             let done = pipe.pop().expect("front exists");
             done.release(&mut self.io);
+        }
+        if tcp {
+            self.stream_stick_bytes(sk);
         }
         self.pipe_pump(sk, dir);
         if self.streams.get(sk).is_some_and(|st| st.http.is_some()) {

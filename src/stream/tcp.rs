@@ -91,6 +91,7 @@ impl Shard {
             lb_key: None,
             stk: crate::stick::Trackers::default(),
             stick: None,
+            stk_bytes: (0, 0),
             times: super::log::StreamTimes {
                 start: self.now,
                 ..Default::default()
@@ -976,7 +977,11 @@ impl Shard {
             return;
         }
         let sc = crate::stick::Sc::new(sess, Some(&st.stk));
-        sc.count_bytes(st.c2s.bytes, st.s2c.bytes, self.now);
+        sc.count_bytes(
+            st.c2s.bytes - st.stk_bytes.0,
+            st.s2c.bytes - st.stk_bytes.1,
+            self.now,
+        );
         if st
             .http
             .as_ref()
@@ -984,6 +989,21 @@ impl Shard {
         {
             sc.count_http_error(self.now);
         }
+    }
+
+    /// A TCP tunnel moved bytes: the stick counters it sees get them now
+    /// (their `bytes_*_rate` stay true for long tunnels), not at its end.
+    pub(crate) fn stream_stick_bytes(&mut self, sk: Key) {
+        let Some(st) = self.streams.get_mut(sk) else {
+            return;
+        };
+        let sess = self.sessions.get(st.session).and_then(|s| s.stk.as_deref());
+        if sess.is_none() && st.stk.is_empty() {
+            return;
+        }
+        let (i, o) = (st.c2s.bytes - st.stk_bytes.0, st.s2c.bytes - st.stk_bytes.1);
+        st.stk_bytes = (st.c2s.bytes, st.s2c.bytes);
+        crate::stick::Sc::new(sess, Some(&st.stk)).count_bytes(i, o, self.now);
     }
 
     /// The proxy answers the request itself; no server is needed any more.
