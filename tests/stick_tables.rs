@@ -718,3 +718,23 @@ fn a_long_tunnel_reports_its_bytes_as_they_flow() {
     );
     p.stop();
 }
+
+#[test]
+fn use_backend_reads_the_counters() {
+    let dir = TempDir::new();
+    let (fast, slow) = (HttpBackend::start("fast"), HttpBackend::start("slow"));
+    let port = free_port();
+    let body = format!(
+        "frontend fe\n    bind 127.0.0.1:{port}\n{}    default_backend fast\n\nbackend fast\n    server s1 {}\n\nbackend slow\n    server s1 {}\n",
+        indent(&format!(
+            "{TABLE}\ntcp-request connection track-sc0 src\nuse_backend slow if {{ sc0_http_req_rate gt 3 }}"
+        )),
+        cfg_addr(fast.addr),
+        cfg_addr(slow.addr)
+    );
+    let (p, _api) = start(&dir, 2, "http", &body);
+    let mut c = HttpClient::connect(SocketAddr::new(LOCALHOST, port));
+    let got: Vec<String> = (0..5).map(|_| c.get("/", "").server()).collect();
+    assert_eq!(got, ["fast", "fast", "fast", "slow", "slow"]);
+    p.stop();
+}

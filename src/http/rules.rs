@@ -364,13 +364,20 @@ fn location(spec: &RedirectSpec, cx: &Cx<'_, '_>) -> Option<String> {
 /// The backend for a request: the first `use_backend` whose condition
 /// matches, else `default_backend`. Pass the edits of the frontend's
 /// `http-request` rules (HAProxy evaluates switching rules after them).
-pub fn select_backend(fe: &Frontend, req: &RequestView<'_>, edits: &HeaderEdits) -> Option<usize> {
+/// `stk`: the stick counters conditions may read (`use_backend slow if {
+/// sc0_http_req_rate gt 100 }`), when the stream has any.
+pub fn select_backend(
+    fe: &Frontend,
+    req: &RequestView<'_>,
+    edits: &HeaderEdits,
+    stk: Option<&super::StkCx<'_>>,
+) -> Option<usize> {
     let cx = Cx {
         side: Side::Request,
         req,
         req_edits: edits,
         res: None,
-        stk: None,
+        stk,
     };
     fe.use_backends
         .iter()

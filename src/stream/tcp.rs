@@ -56,7 +56,13 @@ impl Shard {
             let a = self.session_known_addrs(session);
             let view = crate::http::RequestView::l4(a.src, a.dst);
             self.edits.clear();
-            crate::http::select_backend(fe_cfg, &view, &self.edits)
+            // The session's counters (tcp-request connection/session).
+            let stk = crate::http::StkCx {
+                sc: crate::stick::Sc::new(s.stk.as_deref(), None),
+                tables: &rt.tables,
+                now: self.now,
+            };
+            crate::http::select_backend(fe_cfg, &view, &self.edits, Some(&stk))
         } else {
             fe_cfg.target_backend()
         };

@@ -453,7 +453,7 @@ fn use_backend_selection_order() {
         let mut edits = HeaderEdits::new();
         let v = apply_req(&fe.http_request, req, &mut edits);
         assert_eq!(v, Verdict::Continue);
-        let b = select_backend(fe, req, &edits).expect("a backend");
+        let b = select_backend(fe, req, &edits, None).expect("a backend");
         cfg.backends[b].name.clone()
     };
     assert_eq!(pick(&view("POST", "/api/x", &[])), "a");
@@ -469,12 +469,13 @@ fn use_backend_selection_order() {
     // Without edits, the original path decides.
     let legacy = view("POST", "/legacy/x", &[]);
     assert_eq!(
-        select_backend(fe, &legacy, &HeaderEdits::new()).map(|b| cfg.backends[b].name.as_str()),
+        select_backend(fe, &legacy, &HeaderEdits::new(), None)
+            .map(|b| cfg.backends[b].name.as_str()),
         Some("e")
     );
     // TCP streams: only layer 4 fetches can match.
     let l4 = RequestView::l4(sa("10.9.9.9:1"), sa("10.0.0.1:80"));
-    assert_eq!(select_backend(fe, &l4, &HeaderEdits::new()), Some(3));
+    assert_eq!(select_backend(fe, &l4, &HeaderEdits::new(), None), Some(3));
 }
 
 #[test]
@@ -497,7 +498,7 @@ fn acl_lines_after_a_rule_extend_it() {
     let mut out = Vec::new();
     edits.write_headers(req.headers, &mut out);
     assert_eq!(out, b"X-Api: 1\r\n");
-    assert_eq!(select_backend(fe, &req, &edits), Some(0));
+    assert_eq!(select_backend(fe, &req, &edits, None), Some(0));
     // But an ACL must exist before its first use.
     let errs = config_errors(
         "frontend fe\n    bind :80\n    use_backend a if later\n    acl later path /\nbackend a\n",

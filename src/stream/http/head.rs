@@ -143,7 +143,8 @@ pub fn request_outcome(
     if let Some(r) = service::stats(rt, fe_cfg.services.stats.as_deref(), &view, keep) {
         return service_answer(r, meta, has_body, None);
     }
-    let Some(backend) = select_backend(fe_cfg, &view, edits) else {
+    let stk = trk.cx();
+    let Some(backend) = select_backend(fe_cfg, &view, edits, Some(&stk)) else {
         // No backend: HAProxy answers 503 ("SC" with no server).
         let mut a = answer(503, None, meta, has_body);
         if let ReqOutcome::Answer { meta, .. } = &mut a {
