@@ -561,3 +561,37 @@ fn stats_and_services_config_checks() {
         assert!(out.contains(".cfg:"), "{line}: no file:line in {out}");
     }
 }
+
+#[test]
+fn session_and_request_rates_are_exported_and_shown() {
+    let b1 = HttpBackend::start("s1");
+    let b2 = HttpBackend::start("s2");
+    let port = free_port();
+    let p = Proxy::start_checked(&exporter_config(port, b1.addr, b2.addr, 2));
+    const N: usize = 5;
+    let t0 = Instant::now();
+    for i in 0..N {
+        let r = HttpClient::connect(addr(port)).get(&format!("/{i}"), "");
+        assert_eq!(r.status, 200, "request {i}");
+    }
+    let mut c = HttpClient::connect(addr(port));
+    let r = c.get("/metrics", "");
+    let within_a_second = t0.elapsed() < Duration::from_millis(900);
+    let (_, s) = parse_exposition(&r.body_str());
+    let fe = [("proxy", "fe")];
+    let be = [("proxy", "be")];
+    let got = (
+        value(&s, "haproxy_frontend_max_session_rate", &fe),
+        value(&s, "haproxy_frontend_http_requests_rate_max", &fe),
+        value(&s, "haproxy_backend_max_session_rate", &be),
+    );
+    // Every event within one second (the window starts at the first):
+    // the highest rates are the counts; the exporter's own connection is a
+    // session, its request is counted once answered.
+    if within_a_second {
+        assert_eq!(got, ((N + 1) as f64, N as f64, N as f64));
+    } else {
+        assert!(got.0 >= 1.0 && got.0 <= (N + 1) as f64, "{got:?}");
+    }
+    p.stop();
+}

@@ -202,6 +202,7 @@ impl Common<'_> {
         r.set("pxname", self.pxname).set("svname", self.svname);
         r.set("scur", self.scur).set("smax", c.max.max(self.scur));
         r.set("stot", c.total);
+        r.set("rate", c.rate).set("rate_max", c.rate_max);
         r.set("bin", c.bytes_in).set("bout", c.bytes_out);
         r.set("pid", 1).set("iid", self.iid).set("sid", self.sid);
         r.set("type", self.kind);
@@ -276,7 +277,11 @@ pub fn fe_row(f: &FeStat) -> Row {
     r.set("dcon", f.c.denied_conn).set("dses", f.c.denied_sess);
     r.set("ereq", f.c.err_req).set("status", "OPEN");
     r.set("rate_lim", 0);
+    r.set("conn_rate", f.c.conn_rate)
+        .set("conn_rate_max", f.c.conn_rate_max);
     if f.http {
+        r.set("req_rate", f.c.req_rate)
+            .set("req_rate_max", f.c.req_rate_max);
         r.zeros(&CACHE);
         r.set("intercepted", f.c.intercepted);
     }

@@ -134,8 +134,8 @@ impl Shard {
         self.sessions.get_mut(sk).expect("just inserted").cli = ck;
         let c = &self.rt.frontends[fe].counters;
         c.enter();
-        crate::stats::Counters::inc(&c.conn_tot);
-        crate::stats::Counters::inc(&self.rt.counters.conn_tot);
+        c.connection();
+        self.rt.counters.connection();
         if !self.rt.config.frontends[fe].tcp_req_conn.is_empty()
             && !self.session_tcp_rules(sk, TcpPhase::Connection)
         {

@@ -13,9 +13,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 mod latency;
 pub mod page;
 pub mod prometheus;
+mod rate;
 pub mod service;
 
 pub use latency::{BUCKETS_US, Cumulative, Latency, Merged, ShardLatency};
+pub use rate::{Rate, coarse_ms};
 
 /// Counters of one proxy (frontend or backend) or server. Which fields a
 /// kind of object uses follows HAProxy's `show stat` (for example `econ` is
@@ -72,6 +74,12 @@ pub struct Counters {
     /// HTTP requests answered by the proxy itself (stats page,
     /// monitor-uri, services), HAProxy's `intercepted` (frontend).
     pub intercepted: AtomicU64,
+    /// Sessions (frontend) or streams (backend, server) per second.
+    pub sess_rate: Rate,
+    /// HTTP requests per second (frontend).
+    pub req_rate: Rate,
+    /// Connections accepted per second (frontend).
+    pub conn_rate: Rate,
 }
 
 /// A plain copy of `Counters`, for formatting.
@@ -100,6 +108,14 @@ pub struct Snapshot {
     pub queue_cur: u64,
     pub queue_max: u64,
     pub intercepted: u64,
+    /// Per second now, and the highest seen: sessions (streams for
+    /// backends and servers), HTTP requests, connections.
+    pub rate: u64,
+    pub rate_max: u64,
+    pub req_rate: u64,
+    pub req_rate_max: u64,
+    pub conn_rate: u64,
+    pub conn_rate_max: u64,
 }
 
 #[inline]
@@ -113,6 +129,19 @@ impl Counters {
         let now = self.cur.fetch_add(1, Ordering::Relaxed) + 1;
         self.max.fetch_max(now, Ordering::Relaxed);
         add(&self.total, 1);
+        self.sess_rate.add(coarse_ms());
+    }
+
+    /// A connection accepted (frontend): `conn_tot`, `conn_rate`.
+    pub fn connection(&self) {
+        add(&self.conn_tot, 1);
+        self.conn_rate.add(coarse_ms());
+    }
+
+    /// An HTTP request (frontend): `req_tot`, `req_rate`.
+    pub fn request(&self) {
+        add(&self.req_tot, 1);
+        self.req_rate.add(coarse_ms());
     }
 
     /// One current item fewer.
@@ -153,6 +182,7 @@ impl Counters {
 
     pub fn snapshot(&self) -> Snapshot {
         let l = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let now = coarse_ms();
         Snapshot {
             cur: l(&self.cur),
             max: l(&self.max),
@@ -177,6 +207,12 @@ impl Counters {
             queue_cur: l(&self.queue_cur),
             queue_max: l(&self.queue_max),
             intercepted: l(&self.intercepted),
+            rate: self.sess_rate.read(now),
+            rate_max: self.sess_rate.max(),
+            req_rate: self.req_rate.read(now),
+            req_rate_max: self.req_rate.max(),
+            conn_rate: self.conn_rate.read(now),
+            conn_rate_max: self.conn_rate.max(),
         }
     }
 }

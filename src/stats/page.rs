@@ -5,8 +5,8 @@
 //! refresh is the `Refresh` header the service adds.
 //!
 //! The figures are the `show stat` / `show info` ones, gathered by
-//! `api::view` (nothing is computed twice). Rates are not shown:
-//! ringproxy keeps no per-second counters.
+//! `api::view` (nothing is computed twice), rates included (sessions per
+//! second: `rate`, `rate_max`).
 
 use std::fmt::Write as _;
 
@@ -143,10 +143,10 @@ fn text(out: &mut String, class: &str, v: &str) {
 }
 
 const HEAD_ROWS: &str = "<tr class=\"titre\"><th rowspan=\"2\"></th><th colspan=\"3\">Queue</th>\
-<th colspan=\"5\">Sessions</th><th colspan=\"2\">Bytes</th><th colspan=\"2\">Denied</th>\
+<th colspan=\"3\">Session rate</th><th colspan=\"5\">Sessions</th><th colspan=\"2\">Bytes</th><th colspan=\"2\">Denied</th>\
 <th colspan=\"3\">Errors</th><th colspan=\"2\">Warnings</th><th colspan=\"8\">Server</th></tr>\
 <tr class=\"titre\"><th>Cur</th><th>Max</th><th>Limit</th><th>Cur</th><th>Max</th><th>Limit</th>\
-<th>Total</th><th>LbTot</th><th>In</th><th>Out</th><th>Req</th><th>Resp</th><th>Req</th>\
+<th>Cur</th><th>Max</th><th>Limit</th><th>Total</th><th>LbTot</th><th>In</th><th>Out</th><th>Req</th><th>Resp</th><th>Req</th>\
 <th>Conn</th><th>Resp</th><th>Retr</th><th>Redis</th><th>Status</th><th>LastChk</th>\
 <th>Wght</th><th>Act</th><th>Bck</th><th>Chk</th><th>Dwn</th><th>Dwntme</th></tr>";
 
@@ -155,6 +155,7 @@ fn fe_row(out: &mut String, f: &FeStat) {
     out.push_str(
         "<tr class=\"frontend\"><td class=\"al\">Frontend</td><td></td><td></td><td></td>",
     );
+    rates(out, c);
     num(out, Some(f.scur));
     num(out, Some(c.max.max(f.scur)));
     num(out, Some(f.slim));
@@ -168,6 +169,13 @@ fn fe_row(out: &mut String, f: &FeStat) {
     out.push_str("<td></td><td></td><td></td><td></td>");
     text(out, "ac", "OPEN");
     out.push_str("<td></td><td></td><td></td><td></td><td></td><td></td><td></td></tr>");
+}
+
+/// The session rate cells: now, the highest seen, no limit.
+fn rates(out: &mut String, c: &crate::stats::Snapshot) {
+    num(out, Some(c.rate));
+    num(out, Some(c.rate_max.max(c.rate)));
+    out.push_str("<td></td>");
 }
 
 fn sv_row(out: &mut String, s: &SvStat) {
@@ -185,6 +193,7 @@ fn sv_row(out: &mut String, s: &SvStat) {
     num(out, Some(c.queue_cur));
     num(out, Some(c.queue_max));
     out.push_str("<td></td>");
+    rates(out, c);
     num(out, Some(s.scur));
     num(out, Some(c.max.max(s.scur)));
     num(out, (s.maxconn > 0).then_some(u64::from(s.maxconn)));
@@ -230,6 +239,7 @@ fn be_row(out: &mut String, b: &crate::api::format::BeStat) {
     num(out, Some(b.qcur));
     num(out, Some(c.queue_max.max(b.qcur)));
     out.push_str("<td></td>");
+    rates(out, c);
     num(out, Some(c.cur));
     num(out, Some(c.max.max(c.cur)));
     num(out, Some(b.slim));

@@ -294,8 +294,8 @@ impl Shard {
     fn http_request_ready(&mut self, sk: Key, outcome: ReqOutcome, rest: Option<Chunk>) {
         let now = self.now;
         if let Some(st) = self.streams.get(sk) {
-            crate::stats::Counters::inc(&self.rt.frontends[st.frontend].counters.req_tot);
-            crate::stats::Counters::inc(&self.rt.counters.req_tot);
+            self.rt.frontends[st.frontend].counters.request();
+            self.rt.counters.request();
         }
         match outcome {
             ReqOutcome::Reject => {
