@@ -155,6 +155,13 @@ fn prometheus_exporter_counts_what_the_test_caused() {
         value(&s, "haproxy_backend_loadbalanced_total", &be),
         N as f64
     );
+    // HAProxy's sliding averages: every response took the backend's 30 ms
+    // at least (no upper bound: the machine's load decides it).
+    let rtime = value(&s, "haproxy_backend_response_time_average_seconds", &be);
+    let ttime = value(&s, "haproxy_backend_total_time_average_seconds", &be);
+    assert!(rtime >= 0.03, "response time average {rtime}");
+    assert!(ttime >= rtime, "total {ttime} < response {rtime}");
+    assert!(has(&s, "haproxy_server_queue_time_average_seconds"));
     assert_eq!(value(&s, "haproxy_backend_sessions_total", &be), N as f64);
     assert_eq!(
         value(

@@ -351,6 +351,13 @@ fn checks_enabled(c: &CheckSnapshot) -> bool {
 /// not paused by maintenance; `check_code` for layer 7 results only;
 /// `check_duration` once a check finished. `hanafail` stays empty
 /// (ringproxy has no `observe`).
+/// `qtime`, `ctime`, `rtime`, `ttime`: averages (ms) over the last 1024
+/// HTTP transactions a server answered (0 in TCP mode, as HAProxy).
+fn times(r: &mut Row, c: &Snapshot) {
+    r.set("qtime", c.qtime).set("ctime", c.ctime);
+    r.set("rtime", c.rtime).set("ttime", c.ttime);
+}
+
 pub fn sv_row(s: &SvStat) -> Row {
     let mut r = Common {
         pxname: &s.backend,
@@ -363,6 +370,7 @@ pub fn sv_row(s: &SvStat) -> Row {
         scur: s.scur,
     }
     .row();
+    times(&mut r, &s.c);
     let chk = &s.check;
     r.set("qcur", s.c.queue_cur).set("qmax", s.c.queue_max);
     if s.maxconn > 0 {
@@ -449,6 +457,7 @@ pub fn be_row(b: &BeStat) -> Row {
     }
     .row();
     r.set("qcur", b.qcur).set("qmax", b.c.queue_max.max(b.qcur));
+    times(&mut r, &b.c);
     r.set("slim", b.slim);
     r.set("dreq", b.c.denied_req).set("dresp", b.c.denied_resp);
     r.set("econ", b.c.err_conn).set("eresp", b.c.err_resp);

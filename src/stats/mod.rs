@@ -17,7 +17,7 @@ mod rate;
 pub mod service;
 
 pub use latency::{BUCKETS_US, Cumulative, Latency, Merged, ShardLatency};
-pub use rate::{Rate, coarse_ms};
+pub use rate::{Avg, Rate, coarse_ms};
 
 /// Counters of one proxy (frontend or backend) or server. Which fields a
 /// kind of object uses follows HAProxy's `show stat` (for example `econ` is
@@ -80,6 +80,12 @@ pub struct Counters {
     pub req_rate: Rate,
     /// Connections accepted per second (frontend).
     pub conn_rate: Rate,
+    /// Average queue, connect, response and total times (ms) of the last
+    /// 1024 HTTP transactions a server answered (backend, server).
+    pub qtime: Avg,
+    pub ctime: Avg,
+    pub rtime: Avg,
+    pub ttime: Avg,
 }
 
 /// A plain copy of `Counters`, for formatting.
@@ -116,6 +122,11 @@ pub struct Snapshot {
     pub req_rate_max: u64,
     pub conn_rate: u64,
     pub conn_rate_max: u64,
+    /// Average times (ms): queue, connect, response, total.
+    pub qtime: u64,
+    pub ctime: u64,
+    pub rtime: u64,
+    pub ttime: u64,
 }
 
 #[inline]
@@ -130,6 +141,14 @@ impl Counters {
         self.max.fetch_max(now, Ordering::Relaxed);
         add(&self.total, 1);
         self.sess_rate.add(coarse_ms());
+    }
+
+    /// The times (ms) of an HTTP transaction a server answered.
+    pub fn times(&self, queue: u64, connect: u64, response: u64, total: u64) {
+        self.qtime.add(queue);
+        self.ctime.add(connect);
+        self.rtime.add(response);
+        self.ttime.add(total);
     }
 
     /// A connection accepted (frontend): `conn_tot`, `conn_rate`.
@@ -213,6 +232,10 @@ impl Counters {
             req_rate_max: self.req_rate.max(),
             conn_rate: self.conn_rate.read(now),
             conn_rate_max: self.conn_rate.max(),
+            qtime: self.qtime.get(),
+            ctime: self.ctime.get(),
+            rtime: self.rtime.get(),
+            ttime: self.ttime.get(),
         }
     }
 }

@@ -130,3 +130,63 @@ mod tests {
         assert_eq!(r.max(), 4000);
     }
 }
+
+/// HAProxy's `swrate`: a sliding average over the last `AVG_SAMPLES`
+/// samples, kept as a sum (`sum - sum/N + v`): `qtime`, `ctime`, `rtime`,
+/// `ttime` of `show stat`. Until `AVG_SAMPLES` samples arrived it is the
+/// plain mean of those seen (HAProxy's `swrate_add_dynamic`), so a fresh
+/// process reports real averages at once.
+#[derive(Debug, Default)]
+pub struct Avg {
+    sum: AtomicU64,
+    samples: AtomicU64,
+}
+
+/// HAProxy's `TIME_STATS_SAMPLES`.
+pub const AVG_SAMPLES: u64 = 1024;
+
+impl Avg {
+    pub fn add(&self, v: u64) {
+        let seen = self.samples.fetch_add(1, Ordering::Relaxed);
+        let _ = self
+            .sum
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |sum| {
+                Some(if seen < AVG_SAMPLES {
+                    sum + v
+                } else {
+                    sum - sum.div_ceil(AVG_SAMPLES).min(sum) + v
+                })
+            });
+    }
+
+    /// The average.
+    pub fn get(&self) -> u64 {
+        let n = self.samples.load(Ordering::Relaxed).min(AVG_SAMPLES);
+        if n == 0 {
+            return 0;
+        }
+        self.sum.load(Ordering::Relaxed) / n
+    }
+}
+
+#[cfg(test)]
+mod avg_tests {
+    use super::*;
+
+    #[test]
+    fn converges_to_a_steady_value() {
+        let a = Avg::default();
+        assert_eq!(a.get(), 0);
+        a.add(30);
+        a.add(50);
+        assert_eq!(a.get(), 40, "the plain mean of the first samples");
+        for _ in 0..20_000 {
+            a.add(40);
+        }
+        assert!((39..=41).contains(&a.get()), "{}", a.get());
+        for _ in 0..20_000 {
+            a.add(10);
+        }
+        assert!((9..=11).contains(&a.get()), "{}", a.get());
+    }
+}

@@ -209,6 +209,17 @@ impl Shard {
                 .then(|| t.rsp_head_us.saturating_sub(t.sent_us));
             let total = self.now_us.saturating_sub(t.start_us);
             self.rt.latency.shard(self.id).record(b, response, total);
+            // And HAProxy's sliding averages (`qtime`..`ttime`, ms).
+            if let Some(r) = response {
+                let s = &st.times;
+                let q = s.queue_end.saturating_sub(s.queue_start);
+                let c = s.connected.saturating_sub(s.connect_start);
+                let (r, t) = (r / 1000, total / 1000);
+                self.rt.backends[b].counters.times(q, c, r, t);
+                if let Some(srv) = st.server_ref.as_ref() {
+                    srv.counters.times(q, c, r, t);
+                }
+            }
         }
         self.stream_log(sk, term);
         if let Some(s) = self.sessions.get_mut(session) {
