@@ -738,3 +738,42 @@ fn use_backend_reads_the_counters() {
     assert_eq!(got, ["fast", "fast", "fast", "slow", "slow"]);
     p.stop();
 }
+
+#[test]
+fn a_queued_stream_stores_the_server_it_finally_gets() {
+    let dir = TempDir::new();
+    let a = Backend::hello("a");
+    let port = free_port();
+    let body = format!(
+        "listen px\n    bind 127.0.0.1:{port}\n    timeout queue 10s\n    stick-table type ip size 1k expire 60s\n    stick on src\n    server a {} maxconn 1\n",
+        cfg_addr(a.addr)
+    );
+    let (p, mut api) = start(&dir, 1, "tcp", &body);
+    let addr = SocketAddr::new(LOCALHOST, port);
+    let first = Ipv4Addr::new(127, 0, 0, 21);
+    let mut holder = connect_from(first, addr);
+    let mut b = [0u8; 2];
+    holder.read_exact(&mut b).expect("greeting");
+    // The only server is full: the next client waits in the queue.
+    let mut queued = connect_from(Ipv4Addr::new(127, 0, 0, 22), addr);
+    let stat = (0..200)
+        .map(|_| {
+            thread::sleep(Duration::from_millis(10));
+            api.cmd("show stat")
+        })
+        .find(|s| stat_field(s, "px", "BACKEND", "qcur") == "1")
+        .expect("the second client queued");
+    assert_eq!(stat_field(&stat, "px", "BACKEND", "qcur"), "1");
+    assert!(
+        entry(&mut api, "px", "127.0.0.22").is_none(),
+        "no server yet"
+    );
+    drop(holder);
+    queued
+        .read_exact(&mut b)
+        .expect("served once the slot freed");
+    assert_eq!(&b, b"a\n");
+    let e = entry(&mut api, "px", "127.0.0.22").expect("stored at last");
+    assert_eq!(num(&e, "server_id"), 1);
+    p.stop();
+}

@@ -195,7 +195,6 @@ impl Shard {
         match self.table.backends[b].pick(src, avoid, key) {
             Pick::Server(i) => {
                 self.stream_bind_server(sk, b, i, true);
-                self.stream_stick_store(sk, b, i);
                 self.stream_connect(sk);
             }
             Pick::Queue => self.stream_enqueue(sk, b),
@@ -243,7 +242,6 @@ impl Shard {
             return true;
         }
         if self.stream_bind_server(sk, b, i, false) {
-            self.stream_stick_store(sk, b, i);
             self.stream_connect(sk);
         }
         true
@@ -479,6 +477,9 @@ impl Shard {
             crate::stats::Counters::inc(&self.rt.backends[b].counters.lb_total);
         }
         st.server_ref = Some(srv);
+        // Whatever chose the server (balancing, a stick match, a queue, a
+        // private connection): `stick store-request` / `stick on` record it.
+        self.stream_stick_store(sk, b, i);
         true
     }
 
