@@ -16,8 +16,9 @@ pub mod prometheus;
 mod rate;
 pub mod service;
 
+use crate::shard::timer::coarse_ms;
 pub use latency::{BUCKETS_US, Cumulative, Latency, Merged, ShardLatency};
-pub use rate::{Avg, Rate, coarse_ms};
+pub use rate::{Avg, Rate};
 
 /// Counters of one proxy (frontend or backend) or server. Which fields a
 /// kind of object uses follows HAProxy's `show stat` (for example `econ` is

@@ -23,19 +23,6 @@ pub struct Rate {
     max: AtomicU64,
 }
 
-/// A coarse monotonic clock (ms): a vDSO read, no syscall, a few ms of
-/// resolution, which a per-second rate does not notice.
-pub fn coarse_ms() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid pointer to a timespec; CLOCK_MONOTONIC_COARSE exists on
-    // every Linux ringproxy runs on.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
-}
-
 impl Rate {
     /// One event at `now`.
     pub fn add(&self, now: u64) {
