@@ -133,9 +133,9 @@ impl Shard {
         let ck = self.conns.insert(Connection::new(fd, Owner::Session(sk)));
         self.sessions.get_mut(sk).expect("just inserted").cli = ck;
         let c = &self.rt.frontends[fe].counters;
-        c.enter();
-        c.connection();
-        self.rt.counters.connection();
+        c.enter(self.now);
+        c.connection(self.now);
+        self.rt.counters.connection(self.now);
         if !self.rt.config.frontends[fe].tcp_req_conn.is_empty()
             && !self.session_tcp_rules(sk, TcpPhase::Connection)
         {

@@ -38,34 +38,26 @@ impl TimerEntry {
     }
 }
 
-/// Reads a monotonic clock (a vDSO call, no syscall).
-fn read(clock: libc::clockid_t) -> libc::timespec {
+/// Reads CLOCK_MONOTONIC (a vDSO call, no syscall).
+fn monotonic() -> libc::timespec {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: valid pointer to a timespec; CLOCK_MONOTONIC and
-    // CLOCK_MONOTONIC_COARSE exist on every Linux ringproxy runs on.
-    unsafe { libc::clock_gettime(clock, &mut ts) };
+    // SAFETY: valid pointer to a timespec; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts
 }
 
 /// Monotonic microseconds since the origin of [`now_ms`].
 pub fn now_us() -> u64 {
-    let ts = read(libc::CLOCK_MONOTONIC);
+    let ts = monotonic();
     ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000
 }
 
 /// Monotonic milliseconds since an arbitrary origin (CLOCK_MONOTONIC).
 pub fn now_ms() -> u64 {
-    let ts = read(libc::CLOCK_MONOTONIC);
-    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
-}
-
-/// [`now_ms`] from the coarse clock (a few ms of resolution, cheaper):
-/// enough for per-second rates.
-pub fn coarse_ms() -> u64 {
-    let ts = read(libc::CLOCK_MONOTONIC_COARSE);
+    let ts = monotonic();
     ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
 }
 

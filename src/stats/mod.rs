@@ -16,7 +16,7 @@ pub mod prometheus;
 mod rate;
 pub mod service;
 
-use crate::shard::timer::coarse_ms;
+use crate::shard::timer::now_ms;
 pub use latency::{BUCKETS_US, Cumulative, Latency, Merged, ShardLatency};
 pub use rate::{Avg, Rate};
 
@@ -136,12 +136,13 @@ fn add(c: &AtomicU64, n: u64) {
 }
 
 impl Counters {
-    /// One more current item (session or stream): `cur`, `max`, `total`.
-    pub fn enter(&self) {
-        let now = self.cur.fetch_add(1, Ordering::Relaxed) + 1;
-        self.max.fetch_max(now, Ordering::Relaxed);
+    /// One more current item (session or stream) at `now` (the shard's
+    /// clock, ms): `cur`, `max`, `total`, `rate`.
+    pub fn enter(&self, now: u64) {
+        let cur = self.cur.fetch_add(1, Ordering::Relaxed) + 1;
+        self.max.fetch_max(cur, Ordering::Relaxed);
         add(&self.total, 1);
-        self.sess_rate.add(coarse_ms());
+        self.sess_rate.add(now);
     }
 
     /// The times (ms) of an HTTP transaction a server answered.
@@ -152,16 +153,16 @@ impl Counters {
         self.ttime.add(total);
     }
 
-    /// A connection accepted (frontend): `conn_tot`, `conn_rate`.
-    pub fn connection(&self) {
+    /// A connection accepted at `now` (frontend): `conn_tot`, `conn_rate`.
+    pub fn connection(&self, now: u64) {
         add(&self.conn_tot, 1);
-        self.conn_rate.add(coarse_ms());
+        self.conn_rate.add(now);
     }
 
-    /// An HTTP request (frontend): `req_tot`, `req_rate`.
-    pub fn request(&self) {
+    /// An HTTP request at `now` (frontend): `req_tot`, `req_rate`.
+    pub fn request(&self, now: u64) {
         add(&self.req_tot, 1);
-        self.req_rate.add(coarse_ms());
+        self.req_rate.add(now);
     }
 
     /// One current item fewer.
@@ -202,7 +203,7 @@ impl Counters {
 
     pub fn snapshot(&self) -> Snapshot {
         let l = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let now = coarse_ms();
+        let now = now_ms();
         Snapshot {
             cur: l(&self.cur),
             max: l(&self.max),
@@ -248,10 +249,10 @@ mod tests {
     #[test]
     fn enter_leave_tracks_current_max_and_total() {
         let c = Counters::default();
-        c.enter();
-        c.enter();
+        c.enter(1);
+        c.enter(1);
         c.leave();
-        c.enter();
+        c.enter(1);
         let s = c.snapshot();
         assert_eq!((s.cur, s.max, s.total), (2, 2, 3));
         c.response(204);

@@ -468,7 +468,7 @@ impl Shard {
             return false;
         };
         local.streams += 1;
-        srv.counters.enter();
+        srv.counters.enter(self.now);
         if st.http.is_some() {
             crate::stats::Counters::inc(&srv.counters.req_tot);
         }
@@ -490,7 +490,7 @@ impl Shard {
             && let Some(b) = st.backend
         {
             st.be_counted = true;
-            self.rt.backends[b].counters.enter();
+            self.rt.backends[b].counters.enter(self.now);
         }
     }
 

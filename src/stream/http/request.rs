@@ -294,8 +294,8 @@ impl Shard {
     fn http_request_ready(&mut self, sk: Key, outcome: ReqOutcome, rest: Option<Chunk>) {
         let now = self.now;
         if let Some(st) = self.streams.get(sk) {
-            self.rt.frontends[st.frontend].counters.request();
-            self.rt.counters.request();
+            self.rt.frontends[st.frontend].counters.request(now);
+            self.rt.counters.request(now);
         }
         match outcome {
             ReqOutcome::Reject => {
