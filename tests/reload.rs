@@ -19,11 +19,11 @@ mod common;
 
 use common::*;
 use std::collections::BTreeSet;
-use std::io::{ErrorKind, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -244,18 +244,6 @@ fn assert_refused(addr: SocketAddr, what: &str) {
     }
 }
 
-/// A TCP session to a hello backend (`NAME\n` on accept, then echo): the
-/// stream and the server's name.
-fn hello_session(addr: SocketAddr) -> Result<(TcpStream, String), String> {
-    let mut s = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
-        .map_err(|e| format!("connect to {addr}: {e}"))?;
-    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    s.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
-    s.set_nodelay(true).unwrap();
-    let name = read_line(&mut s).map_err(|e| format!("greeting via {addr}: {e}"))?;
-    Ok((s, name))
-}
-
 // ---------------------------------------------------------------------------
 // A gated HTTP server: holds chosen requests until the test releases them
 // ---------------------------------------------------------------------------
@@ -365,273 +353,6 @@ fn gated_serve(
 }
 
 // ---------------------------------------------------------------------------
-// Client load: threads that count what they did and every failure
-// ---------------------------------------------------------------------------
-
-#[derive(Clone, Copy, Debug)]
-enum Kind {
-    /// GETs on one keep-alive connection, kept for the whole run.
-    HttpKeepAlive,
-    /// One GET per connection (`Connection: close`), then the close.
-    HttpClose,
-    /// Echo exchanges on one long-lived TCP session.
-    TcpLong,
-    /// One echo exchange per TCP connection.
-    TcpShort,
-}
-
-struct Client {
-    name: String,
-    kind: Kind,
-    addr: SocketAddr,
-    /// Names of the servers that may answer.
-    servers: Vec<String>,
-    /// Operations completed (an HTTP answer checked, an echo checked).
-    done: AtomicU64,
-}
-
-struct Load {
-    stop: AtomicBool,
-    clients: Vec<Client>,
-    failures: Mutex<Vec<String>>,
-    failed: AtomicU64,
-}
-
-/// Sets the flag when dropped: client threads stop even when the test
-/// thread panics (a scope joins its threads before unwinding further).
-struct StopOnDrop<'a>(&'a AtomicBool);
-
-impl Drop for StopOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
-impl Load {
-    fn new() -> Load {
-        Load {
-            stop: AtomicBool::new(false),
-            clients: Vec::new(),
-            failures: Mutex::new(Vec::new()),
-            failed: AtomicU64::new(0),
-        }
-    }
-
-    fn add(&mut self, name: &str, kind: Kind, addr: SocketAddr, servers: &[&str]) {
-        self.clients.push(Client {
-            name: name.to_string(),
-            kind,
-            addr,
-            servers: servers.iter().map(|s| s.to_string()).collect(),
-            done: AtomicU64::new(0),
-        });
-    }
-
-    /// Starts one thread per client in `scope`; they run until `stop`.
-    fn spawn<'s, 'e: 's>(&'e self, scope: &'s thread::Scope<'s, 'e>) {
-        for c in &self.clients {
-            thread::Builder::new()
-                .name(c.name.clone())
-                .spawn_scoped(scope, move || run_client(self, c))
-                .expect("spawn client");
-        }
-    }
-
-    fn fail(&self, c: &Client, what: String) {
-        let n = self.failed.fetch_add(1, Ordering::SeqCst) + 1;
-        let mut g = self.failures.lock().unwrap();
-        if g.len() < 10 {
-            g.push(format!("#{n} {} ({:?}): {what}", c.name, c.kind));
-        }
-    }
-
-    fn progress(&self) -> Vec<u64> {
-        self.clients
-            .iter()
-            .map(|c| c.done.load(Ordering::SeqCst))
-            .collect()
-    }
-
-    /// Each client completed at least `n` more operations than in `since`.
-    fn try_wait_progress(&self, since: &[u64], n: u64) -> Result<(), String> {
-        let ok = wait_for(IO_TIMEOUT, || {
-            self.progress()
-                .iter()
-                .zip(since)
-                .all(|(now, s)| *now >= s + n)
-        });
-        if ok {
-            Ok(())
-        } else {
-            Err(format!(
-                "some client made no progress within {IO_TIMEOUT:?}: {:?} -> {:?}\n{}",
-                since,
-                self.progress(),
-                self.report()
-            ))
-        }
-    }
-
-    fn report(&self) -> String {
-        let mut s = format!("failures: {}\n", self.failed.load(Ordering::SeqCst));
-        for f in self.failures.lock().unwrap().iter() {
-            s.push_str(f);
-            s.push('\n');
-        }
-        for c in &self.clients {
-            s.push_str(&format!(
-                "{} ({:?}): {} done\n",
-                c.name,
-                c.kind,
-                c.done.load(Ordering::SeqCst)
-            ));
-        }
-        s
-    }
-
-    /// No failure at all, and every client completed at least `min` operations.
-    #[track_caller]
-    fn assert_clean(&self, min: u64) {
-        assert_eq!(
-            self.failed.load(Ordering::SeqCst),
-            0,
-            "clients saw failures:\n{}",
-            self.report()
-        );
-        for c in &self.clients {
-            let done = c.done.load(Ordering::SeqCst);
-            assert!(
-                done >= min,
-                "{} made {done} operations (expected at least {min})\n{}",
-                c.name,
-                self.report()
-            );
-        }
-    }
-}
-
-/// Checks an answer of the HTTP test server to `GET path`.
-fn check_answer(r: &HttpResponse, path: &str, servers: &[String]) -> Result<(), String> {
-    if r.status != 200 {
-        return Err(format!("GET {path}: status {}: {}", r.status, r.head_str()));
-    }
-    let server = r.field("server").unwrap_or_default();
-    if r.field("path").as_deref() != Some(path) || !servers.contains(&server) {
-        return Err(format!(
-            "GET {path}: unexpected body {:?} (servers allowed: {servers:?})",
-            r.body_str()
-        ));
-    }
-    Ok(())
-}
-
-/// One request on `c`: its answer, checked.
-fn http_exchange(
-    c: &mut HttpClient,
-    path: &str,
-    extra: &str,
-    servers: &[String],
-) -> Result<HttpResponse, String> {
-    c.try_send(get_req(path, extra))
-        .map_err(|e| format!("GET {path}: write: {e}"))?;
-    let r = match c.read_final(false) {
-        Ok((_, r)) => r,
-        Err(e) if e.kind() == ErrorKind::UnexpectedEof => {
-            return Err(format!("GET {path}: EOF before the answer: {e}"));
-        }
-        Err(e) => return Err(format!("GET {path}: {:?}: {e}", e.kind())),
-    };
-    check_answer(&r, path, servers)?;
-    Ok(r)
-}
-
-/// Per-thread state of a client: its connection, when it keeps one.
-#[derive(Default)]
-struct ClientConn {
-    http: Option<HttpClient>,
-    tcp: Option<TcpStream>,
-}
-
-fn check_session_server(c: &Client, name: &str) -> Result<(), String> {
-    if c.servers.iter().any(|s| s == name) {
-        Ok(())
-    } else {
-        Err(format!(
-            "session served by {name:?} (allowed: {:?})",
-            c.servers
-        ))
-    }
-}
-
-/// One operation of client `c` (number `n`).
-fn client_op(c: &Client, n: u64, conn: &mut ClientConn) -> Result<(), String> {
-    match c.kind {
-        Kind::HttpKeepAlive => {
-            if conn.http.is_none() {
-                conn.http = Some(HttpClient::try_connect(c.addr)?);
-            }
-            let cl = conn.http.as_mut().unwrap();
-            let path = format!("/{}/{n}", c.name);
-            let r = http_exchange(cl, &path, "", &c.servers)?;
-            if r.has_token("connection", "close") {
-                return Err(format!(
-                    "GET {path}: keep-alive ended by the proxy (Connection: close)"
-                ));
-            }
-            Ok(())
-        }
-        Kind::HttpClose => {
-            let mut cl = HttpClient::try_connect(c.addr)?;
-            let path = format!("/{}/{n}", c.name);
-            http_exchange(&mut cl, &path, "Connection: close\r\n", &c.servers)?;
-            let mut rest = Vec::new();
-            cl.r.read_to_eof_to(Instant::now() + IO_TIMEOUT, |b| rest.extend_from_slice(b))
-                .map_err(|e| format!("GET {path}: no close after the answer: {e}"))?;
-            if rest.is_empty() {
-                Ok(())
-            } else {
-                Err(format!(
-                    "GET {path}: {} stray bytes after the answer",
-                    rest.len()
-                ))
-            }
-        }
-        Kind::TcpLong => {
-            if conn.tcp.is_none() {
-                let (s, name) = hello_session(c.addr)?;
-                check_session_server(c, &name)?;
-                conn.tcp = Some(s);
-            }
-            try_echo_line(conn.tcp.as_mut().unwrap(), &format!("{} {n}", c.name))
-        }
-        Kind::TcpShort => {
-            let (mut s, name) = hello_session(c.addr)?;
-            check_session_server(c, &name)?;
-            try_echo_line(&mut s, &format!("{} {n}", c.name))
-        }
-    }
-}
-
-fn run_client(load: &Load, c: &Client) {
-    let mut n = 0u64;
-    let mut conn = ClientConn::default();
-    while !load.stop.load(Ordering::SeqCst) {
-        n += 1;
-        match client_op(c, n, &mut conn) {
-            Ok(()) => {
-                c.done.fetch_add(1, Ordering::SeqCst);
-            }
-            Err(e) => {
-                load.fail(c, e);
-                // Start over on a new connection, a little later.
-                conn = ClientConn::default();
-                thread::sleep(Duration::from_millis(10));
-            }
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------
 // a) The main one: 100 reloads under load, zero failures
 // ---------------------------------------------------------------------------
 
@@ -722,7 +443,7 @@ fn check_load_config(rig: &Rig, ports: &LoadPorts, b: bool, i: u64) -> Result<()
     };
     let get = |port: u16, path: &str, allowed: &[String]| -> Result<(), String> {
         let mut c = HttpClient::try_connect(local(port))?;
-        http_exchange(&mut c, path, "Connection: close\r\n", allowed).map(|_| ())
+        http_exchange(&mut c, path, "Connection: close\r\n", allowed, 1).map(|_| ())
     };
     get(ports.http, &format!("/main/{i}"), &web)?;
     get(ports.http, &format!("/extra/{i}"), &extra)?;
@@ -765,7 +486,7 @@ fn reload_under_load_zero_failures() {
     // Clients target only the binds present in both configurations.
     let web = ["s1", "s2", "s3"];
     let tcp = ["e1", "e2", "e3"];
-    let mut load = Load::new();
+    let mut load = Load::new(OnClose::Fail);
     load.add("ka", Kind::HttpKeepAlive, local(ports.http), &web);
     load.add("close", Kind::HttpClose, local(ports.http), &web);
     load.add("long1", Kind::TcpLong, local(ports.tcp), &tcp);
@@ -775,7 +496,7 @@ fn reload_under_load_zero_failures() {
     thread::scope(|scope| {
         let stop = StopOnDrop(&load.stop);
         load.spawn(scope);
-        load.try_wait_progress(&[0; 5], 1)
+        load.try_wait_progress(&[0; 5], 1, IO_TIMEOUT)
             .unwrap_or_else(|e| panic!("before the first reload: {e}"));
         for i in 1..=RELOADS {
             let to_b = i % 2 == 1;
@@ -798,7 +519,7 @@ fn reload_under_load_zero_failures() {
             // Every client works on this configuration before the next
             // reload.
             let since = load.progress();
-            if let Err(e) = load.try_wait_progress(&since, 1) {
+            if let Err(e) = load.try_wait_progress(&since, 1, IO_TIMEOUT) {
                 panic!("after reload {i}: {e}");
             }
         }
@@ -893,7 +614,7 @@ fn broken_reload_under_load_changes_nothing() {
         line_of("notaport"),
     ];
 
-    let mut load = Load::new();
+    let mut load = Load::new(OnClose::Fail);
     load.add("ka", Kind::HttpKeepAlive, local(ports.http), &["s1", "s2"]);
     load.add("extra", Kind::HttpClose, local(ports.extra), &["x1"]);
     load.add("long", Kind::TcpLong, local(ports.tcp), &["e1", "e2"]);
@@ -902,14 +623,14 @@ fn broken_reload_under_load_changes_nothing() {
     thread::scope(|scope| {
         let stop = StopOnDrop(&load.stop);
         load.spawn(scope);
-        load.try_wait_progress(&[0; 3], 5)
+        load.try_wait_progress(&[0; 3], 5, IO_TIMEOUT)
             .unwrap_or_else(|e| panic!("before the reload: {e}"));
         rig.reload_unchecked(&b, libc::SIGHUP);
         if let Err(e) = rig.try_wait_info(0, 1) {
             panic!("{e}\n{}", load.report());
         }
         let since = load.progress();
-        load.try_wait_progress(&since, 5)
+        load.try_wait_progress(&since, 5, IO_TIMEOUT)
             .unwrap_or_else(|e| panic!("after the refused reload: {e}"));
         drop(stop);
     });

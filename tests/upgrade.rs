@@ -25,10 +25,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Bound on "the old process exits" once nothing holds it up.
 const EXIT_BOUND: Duration = Duration::from_secs(10);
@@ -271,20 +270,10 @@ fn fresh_get(addr: SocketAddr, path: &str) {
     assert!(WEB.contains(&r.server().as_str()), "{}", r.body_str());
 }
 
-/// A TCP session to a hello server: the stream and the server's name.
-fn hello_session(addr: SocketAddr) -> Result<(TcpStream, String), String> {
-    let mut s = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
-        .map_err(|e| format!("connect to {addr}: {e}"))?;
-    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    s.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
-    s.set_nodelay(true).unwrap();
-    let name = read_line(&mut s).map_err(|e| {
-        if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
-            format!("no greeting via {addr} within {IO_TIMEOUT:?} (connected: accepted by nobody?)")
-        } else {
-            format!("greeting via {addr}: {e}")
-        }
-    })?;
+/// A TCP session to a `tcp_be` server ([`hello_session`], greeted by one of
+/// `TCP`): the stream and the server's name.
+fn tcp_session(addr: SocketAddr) -> Result<(TcpStream, String), String> {
+    let (s, name) = hello_session(addr)?;
     if !TCP.contains(&name.as_str()) {
         return Err(format!(
             "session greeted by {name:?} (expected one of {TCP:?})"
@@ -309,304 +298,8 @@ fn closed_by_peer(s: &mut TcpStream) -> bool {
 /// A TCP session through `addr` that echoes.
 #[track_caller]
 fn fresh_echo(addr: SocketAddr, line: &str) {
-    let (mut s, _) = hello_session(addr).unwrap_or_else(|e| panic!("{e}"));
+    let (mut s, _) = tcp_session(addr).unwrap_or_else(|e| panic!("{e}"));
     try_echo_line(&mut s, line).unwrap_or_else(|e| panic!("{e}"));
-}
-
-// ---------------------------------------------------------------------------
-// Client load: threads that count what they did and every failure
-// ---------------------------------------------------------------------------
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    /// GETs on a keep-alive connection; after an answer with `Connection:
-    /// close` (and the close that follows it), a new connection.
-    HttpKeepAlive,
-    /// One GET per connection (`Connection: close`), then the close.
-    HttpClose,
-    /// One echo exchange per TCP connection.
-    TcpShort,
-    /// Echo exchanges on one TCP session, until the test asks it to end
-    /// ([`Client::end`]); then on a new one.
-    TcpLong,
-}
-
-struct Client {
-    name: String,
-    kind: Kind,
-    addr: SocketAddr,
-    /// Operations completed (an HTTP answer checked, an echo checked).
-    done: AtomicU64,
-    /// Keep-alive connections the proxy ended with `Connection: close`.
-    closes: AtomicU64,
-    /// TcpLong: the test asks it to close its session...
-    end: AtomicBool,
-    /// ... and it did.
-    ended: AtomicBool,
-}
-
-struct Load {
-    stop: AtomicBool,
-    clients: Vec<Client>,
-    failures: Mutex<Vec<String>>,
-    failed: AtomicU64,
-    t0: Instant,
-    /// What the test thread did, and when (for the report).
-    phases: Mutex<Vec<String>>,
-}
-
-/// Sets the flag when dropped: client threads stop even when the test
-/// thread panics (a scope joins its threads before unwinding further).
-struct StopOnDrop<'a>(&'a AtomicBool);
-
-impl Drop for StopOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
-impl Load {
-    fn new() -> Load {
-        Load {
-            stop: AtomicBool::new(false),
-            clients: Vec::new(),
-            failures: Mutex::new(Vec::new()),
-            failed: AtomicU64::new(0),
-            t0: Instant::now(),
-            phases: Mutex::new(Vec::new()),
-        }
-    }
-
-    /// Adds a client; its index in `clients`.
-    fn add(&mut self, name: &str, kind: Kind, addr: SocketAddr) -> usize {
-        self.clients.push(Client {
-            name: name.to_string(),
-            kind,
-            addr,
-            done: AtomicU64::new(0),
-            closes: AtomicU64::new(0),
-            end: AtomicBool::new(false),
-            ended: AtomicBool::new(false),
-        });
-        self.clients.len() - 1
-    }
-
-    /// Starts one thread per client in `scope`; they run until `stop`.
-    fn spawn<'s, 'e: 's>(&'e self, scope: &'s thread::Scope<'s, 'e>) {
-        for c in &self.clients {
-            thread::Builder::new()
-                .name(c.name.clone())
-                .spawn_scoped(scope, move || run_client(self, c))
-                .expect("spawn client");
-        }
-    }
-
-    fn fail(&self, c: &Client, what: String) {
-        let n = self.failed.fetch_add(1, Ordering::SeqCst) + 1;
-        let mut g = self.failures.lock().unwrap();
-        if g.len() < 20 {
-            g.push(format!(
-                "#{n} at {:?} {} ({:?}): {what}",
-                self.t0.elapsed(),
-                c.name,
-                c.kind
-            ));
-        }
-    }
-
-    /// Notes a step of the test thread, with the time and the progress.
-    fn mark(&self, what: &str) {
-        let line = format!("{:?}: {what} {:?}", self.t0.elapsed(), self.progress());
-        self.phases.lock().unwrap().push(line);
-    }
-
-    fn progress(&self) -> Vec<u64> {
-        self.clients
-            .iter()
-            .map(|c| c.done.load(Ordering::SeqCst))
-            .collect()
-    }
-
-    /// Each client completes at least `n` more operations than in `since`
-    /// (within twice a client's I/O timeout: a client stuck on one
-    /// operation records its failure first).
-    #[track_caller]
-    fn wait_progress(&self, since: &[u64], n: u64, when: &str) {
-        let ok = wait_for(2 * IO_TIMEOUT, || {
-            self.progress()
-                .iter()
-                .zip(since)
-                .all(|(now, s)| *now >= s + n)
-        });
-        assert!(
-            ok,
-            "{when}: some client did not complete {n} operations within {:?}: {since:?} -> {:?}\n{}",
-            2 * IO_TIMEOUT,
-            self.progress(),
-            self.report()
-        );
-    }
-
-    fn report(&self) -> String {
-        let mut s = format!(
-            "at {:?}: failures: {}\n",
-            self.t0.elapsed(),
-            self.failed.load(Ordering::SeqCst)
-        );
-        for f in self.failures.lock().unwrap().iter() {
-            s.push_str(f);
-            s.push('\n');
-        }
-        for p in self.phases.lock().unwrap().iter() {
-            s.push_str(p);
-            s.push('\n');
-        }
-        for c in &self.clients {
-            s.push_str(&format!(
-                "{} ({:?}): {} done, {} closes by the proxy\n",
-                c.name,
-                c.kind,
-                c.done.load(Ordering::SeqCst),
-                c.closes.load(Ordering::SeqCst)
-            ));
-        }
-        s
-    }
-
-    /// No failure at all.
-    #[track_caller]
-    fn assert_no_failure(&self) {
-        assert_eq!(
-            self.failed.load(Ordering::SeqCst),
-            0,
-            "clients saw failures:\n{}",
-            self.report()
-        );
-    }
-}
-
-/// Checks an answer of a `web` server to `GET path`.
-fn check_answer(r: &HttpResponse, path: &str) -> Result<(), String> {
-    if r.status != 200 {
-        return Err(format!("GET {path}: status {}: {}", r.status, r.head_str()));
-    }
-    let server = r.field("server").unwrap_or_default();
-    if r.field("path").as_deref() != Some(path) || !WEB.contains(&server.as_str()) {
-        return Err(format!("GET {path}: unexpected body {:?}", r.body_str()));
-    }
-    Ok(())
-}
-
-/// One request on `c` (the `nth` on its connection): its answer, checked.
-fn http_exchange(
-    c: &mut HttpClient,
-    path: &str,
-    extra: &str,
-    nth: u64,
-) -> Result<HttpResponse, String> {
-    let on = format!("request {nth} on its connection");
-    c.try_send(get_req(path, extra))
-        .map_err(|e| format!("GET {path} ({on}): write: {e}"))?;
-    let r = match c.read_final(false) {
-        Ok((_, r)) => r,
-        Err(e) if e.kind() == ErrorKind::UnexpectedEof => {
-            return Err(format!("GET {path} ({on}): EOF before the answer: {e}"));
-        }
-        Err(e) => return Err(format!("GET {path} ({on}): {:?}: {e}", e.kind())),
-    };
-    check_answer(&r, path)?;
-    Ok(r)
-}
-
-/// After an answer announcing the close: the close, with nothing more.
-fn expect_close_after(c: &mut HttpClient, path: &str) -> Result<(), String> {
-    let mut rest = c.r.buffered().to_vec();
-    c.r.pos = c.r.buf.len();
-    c.r.read_to_eof_to(Instant::now() + IO_TIMEOUT, |b| rest.extend_from_slice(b))
-        .map_err(|e| format!("GET {path}: no clean close after the answer: {e}"))?;
-    if rest.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "GET {path}: {} stray bytes after the answer",
-            rest.len()
-        ))
-    }
-}
-
-/// Per-thread state of a client: its connection, when it keeps one.
-#[derive(Default)]
-struct ClientConn {
-    http: Option<HttpClient>,
-    /// Requests sent on `http`.
-    http_reqs: u64,
-    tcp: Option<TcpStream>,
-}
-
-/// One operation of client `c` (number `n`).
-fn client_op(c: &Client, n: u64, conn: &mut ClientConn) -> Result<(), String> {
-    let path = format!("/{}/{n}", c.name);
-    match c.kind {
-        Kind::HttpKeepAlive => {
-            if conn.http.is_none() {
-                conn.http = Some(HttpClient::try_connect(c.addr)?);
-                conn.http_reqs = 0;
-            }
-            conn.http_reqs += 1;
-            let cl = conn.http.as_mut().unwrap();
-            let r = http_exchange(cl, &path, "", conn.http_reqs)?;
-            if r.has_token("connection", "close") {
-                // The proxy ends this connection (graceful stop): it
-                // closes it after this answer.
-                expect_close_after(cl, &path)?;
-                conn.http = None;
-                c.closes.fetch_add(1, Ordering::SeqCst);
-            }
-            Ok(())
-        }
-        Kind::HttpClose => {
-            let mut cl = HttpClient::try_connect(c.addr)?;
-            let r = http_exchange(&mut cl, &path, "Connection: close\r\n", 1)?;
-            if !r.has_token("connection", "close") {
-                return Err(format!("GET {path}: no Connection: close in the answer"));
-            }
-            expect_close_after(&mut cl, &path)
-        }
-        Kind::TcpShort => {
-            let (mut s, _) = hello_session(c.addr)?;
-            try_echo_line(&mut s, &format!("{} {n}", c.name))
-        }
-        Kind::TcpLong => {
-            if c.end.load(Ordering::SeqCst) && !c.ended.load(Ordering::SeqCst) {
-                conn.tcp = None;
-                c.ended.store(true, Ordering::SeqCst);
-            }
-            if conn.tcp.is_none() {
-                let (s, _) = hello_session(c.addr)?;
-                conn.tcp = Some(s);
-            }
-            try_echo_line(conn.tcp.as_mut().unwrap(), &format!("{} {n}", c.name))
-        }
-    }
-}
-
-fn run_client(load: &Load, c: &Client) {
-    let mut n = 0u64;
-    let mut conn = ClientConn::default();
-    while !load.stop.load(Ordering::SeqCst) {
-        n += 1;
-        match client_op(c, n, &mut conn) {
-            Ok(()) => {
-                c.done.fetch_add(1, Ordering::SeqCst);
-            }
-            Err(e) => {
-                load.fail(c, e);
-                // Start over on a new connection, a little later.
-                conn = ClientConn::default();
-                thread::sleep(Duration::from_millis(10));
-            }
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -622,12 +315,12 @@ fn binary_upgrade_under_load_loses_nothing() {
     assert_eq!(before.1.len(), rig.shards, "TCP listeners: {before:?}");
     assert_api_is(&rig, &old, "old");
 
-    let mut load = Load::new();
-    load.add("ka1", Kind::HttpKeepAlive, rig.http_addr());
-    load.add("ka2", Kind::HttpKeepAlive, rig.http_addr());
-    load.add("close", Kind::HttpClose, rig.http_addr());
-    load.add("short", Kind::TcpShort, rig.tcp_addr());
-    let long = load.add("long", Kind::TcpLong, rig.tcp_addr());
+    let mut load = Load::new(OnClose::Reconnect);
+    load.add("ka1", Kind::HttpKeepAlive, rig.http_addr(), WEB);
+    load.add("ka2", Kind::HttpKeepAlive, rig.http_addr(), WEB);
+    load.add("close", Kind::HttpClose, rig.http_addr(), WEB);
+    load.add("short", Kind::TcpShort, rig.tcp_addr(), TCP);
+    let long = load.add("long", Kind::TcpLong, rig.tcp_addr(), TCP);
     let n = load.clients.len();
 
     let new = thread::scope(|scope| {
@@ -725,10 +418,10 @@ fn upgrade_twice_in_a_row() {
     let before = rig.listeners();
     assert_eq!(before.0.len(), rig.shards, "HTTP listeners: {before:?}");
 
-    let mut load = Load::new();
-    load.add("ka", Kind::HttpKeepAlive, rig.http_addr());
-    load.add("close", Kind::HttpClose, rig.http_addr());
-    load.add("short", Kind::TcpShort, rig.tcp_addr());
+    let mut load = Load::new(OnClose::Reconnect);
+    load.add("ka", Kind::HttpKeepAlive, rig.http_addr(), WEB);
+    load.add("close", Kind::HttpClose, rig.http_addr(), WEB);
+    load.add("short", Kind::TcpShort, rig.tcp_addr(), TCP);
     let n = load.clients.len();
 
     let c = thread::scope(|scope| {
@@ -793,10 +486,10 @@ fn many_upgrades_lose_no_connection() {
     let rig = Rig::new(EXPOSE);
     let mut cur = rig.start();
     let before = rig.listeners();
-    let mut load = Load::new();
+    let mut load = Load::new(OnClose::Reconnect);
     // One client: a connection it waits for is not rescued by another
     // one's arriving on the same listening socket.
-    load.add("short", Kind::TcpShort, rig.tcp_addr());
+    load.add("short", Kind::TcpShort, rig.tcp_addr(), TCP);
     let n = load.clients.len();
     thread::scope(|scope| {
         let stop = StopOnDrop(&load.stop);
@@ -993,7 +686,7 @@ fn st_stops_the_old_process_at_once() {
     let mut old = rig.start();
     let before = rig.listeners();
     // A session that would hold a graceful stop for as long as it lasts.
-    let (mut held, _) = hello_session(rig.tcp_addr()).unwrap();
+    let (mut held, _) = tcp_session(rig.tcp_addr()).unwrap();
     try_echo_line(&mut held, "before").unwrap();
 
     let new = rig.upgrade(&old, "-st");

@@ -21,17 +21,21 @@
 //! data and client helpers), `backends.rs` (test backends, PROXY protocol
 //! builders and parser, config snippets), `http.rs` (HTTP server and client,
 //! HAProxy's error pages, stdout capture, health-check and runtime-API
-//! helpers).
+//! helpers), `load.rs` (continuous client load: HTTP and TCP clients that
+//! check every answer and count what they did and every failure).
 
 #![allow(dead_code)]
 
 // Each test crate uses part of the harness only.
 mod backends;
 mod http;
+mod load;
 #[allow(unused_imports)]
 pub use backends::*;
 #[allow(unused_imports)]
 pub use http::*;
+#[allow(unused_imports)]
+pub use load::*;
 
 use std::ffi::OsString;
 use std::fmt;
