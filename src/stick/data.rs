@@ -73,21 +73,43 @@ impl DataType {
 
     /// A frequency counter: declared `name(period)`.
     pub fn is_rate(self) -> bool {
-        matches!(
-            self,
-            DataType::Gpc0Rate
-                | DataType::ConnRate
-                | DataType::SessRate
-                | DataType::HttpReqRate
-                | DataType::HttpErrRate
-                | DataType::BytesInRate
-                | DataType::BytesOutRate
-        )
+        matches!(self.slot(), Slot::Rate(_))
+    }
+
+    /// Where the value of this type lives in [`Data`]: the one mapping
+    /// from types to storage.
+    fn slot(self) -> Slot {
+        match self {
+            DataType::ServerId => Slot::ServerId,
+            DataType::Gpc0 => Slot::Counter(0),
+            DataType::ConnCnt => Slot::Counter(1),
+            DataType::ConnCur => Slot::Counter(2),
+            DataType::SessCnt => Slot::Counter(3),
+            DataType::HttpReqCnt => Slot::Counter(4),
+            DataType::HttpErrCnt => Slot::Counter(5),
+            DataType::BytesInCnt => Slot::Counter(6),
+            DataType::BytesOutCnt => Slot::Counter(7),
+            DataType::Gpc0Rate => Slot::Rate(0),
+            DataType::ConnRate => Slot::Rate(1),
+            DataType::SessRate => Slot::Rate(2),
+            DataType::HttpReqRate => Slot::Rate(3),
+            DataType::HttpErrRate => Slot::Rate(4),
+            DataType::BytesInRate => Slot::Rate(5),
+            DataType::BytesOutRate => Slot::Rate(6),
+        }
     }
 
     fn bit(self) -> u32 {
         1 << (self as u32)
     }
+}
+
+/// Where a data type's value is kept in [`Data`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    ServerId,
+    Counter(usize),
+    Rate(usize),
 }
 
 /// The data types a table stores, with the period (ms) of each rate.
@@ -166,93 +188,63 @@ impl Freq {
     }
 }
 
-/// An entry's values. Every type has its field; only the table's stored
+/// An entry's values. Every type has its slot; only the table's stored
 /// types are ever updated or shown.
 #[derive(Debug, Clone, Default)]
 pub struct Data {
     /// When an unreferenced entry expires (ms on CLOCK_MONOTONIC); 0:
     /// never (a table without `expire`).
     pub expire: u64,
-    pub server_id: i64,
-    pub gpc0: u64,
-    pub gpc0_rate: Freq,
-    pub conn_cnt: u64,
-    pub conn_rate: Freq,
-    pub conn_cur: u64,
-    pub sess_cnt: u64,
-    pub sess_rate: Freq,
-    pub http_req_cnt: u64,
-    pub http_req_rate: Freq,
-    pub http_err_cnt: u64,
-    pub http_err_rate: Freq,
-    pub bytes_in_cnt: u64,
-    pub bytes_in_rate: Freq,
-    pub bytes_out_cnt: u64,
-    pub bytes_out_rate: Freq,
+    server_id: i64,
+    counters: [u64; 8],
+    rates: [Freq; 7],
 }
 
 impl Data {
-    fn rate(&mut self, dt: DataType) -> Option<&mut Freq> {
-        Some(match dt {
-            DataType::Gpc0Rate => &mut self.gpc0_rate,
-            DataType::ConnRate => &mut self.conn_rate,
-            DataType::SessRate => &mut self.sess_rate,
-            DataType::HttpReqRate => &mut self.http_req_rate,
-            DataType::HttpErrRate => &mut self.http_err_rate,
-            DataType::BytesInRate => &mut self.bytes_in_rate,
-            DataType::BytesOutRate => &mut self.bytes_out_rate,
-            _ => return None,
-        })
+    /// Fresh values of an entry that expires at `expire` (0: never).
+    pub fn expiring(expire: u64) -> Data {
+        Data {
+            expire,
+            ..Data::default()
+        }
     }
 
-    fn counter(&mut self, dt: DataType) -> Option<&mut u64> {
-        Some(match dt {
-            DataType::Gpc0 => &mut self.gpc0,
-            DataType::ConnCnt => &mut self.conn_cnt,
-            DataType::ConnCur => &mut self.conn_cur,
-            DataType::SessCnt => &mut self.sess_cnt,
-            DataType::HttpReqCnt => &mut self.http_req_cnt,
-            DataType::HttpErrCnt => &mut self.http_err_cnt,
-            DataType::BytesInCnt => &mut self.bytes_in_cnt,
-            DataType::BytesOutCnt => &mut self.bytes_out_cnt,
-            _ => return None,
-        })
+    /// The counter of `dt` (None for rates and `server_id`).
+    pub fn counter_mut(&mut self, dt: DataType) -> Option<&mut u64> {
+        match dt.slot() {
+            Slot::Counter(i) => self.counters.get_mut(i),
+            _ => None,
+        }
+    }
+
+    fn rate_mut(&mut self, dt: DataType) -> Option<&mut Freq> {
+        match dt.slot() {
+            Slot::Rate(i) => self.rates.get_mut(i),
+            _ => None,
+        }
     }
 
     /// The value of `dt` at `now` (a rate is read over its period).
     pub fn get(&self, st: &Stores, dt: DataType, now: u64) -> i64 {
-        let rate = |f: &Freq| f.read(now, st.period(dt)) as i64;
-        let n = |c: u64| i64::try_from(c).unwrap_or(i64::MAX);
-        match dt {
-            DataType::ServerId => self.server_id,
-            DataType::Gpc0 => n(self.gpc0),
-            DataType::Gpc0Rate => rate(&self.gpc0_rate),
-            DataType::ConnCnt => n(self.conn_cnt),
-            DataType::ConnRate => rate(&self.conn_rate),
-            DataType::ConnCur => n(self.conn_cur),
-            DataType::SessCnt => n(self.sess_cnt),
-            DataType::SessRate => rate(&self.sess_rate),
-            DataType::HttpReqCnt => n(self.http_req_cnt),
-            DataType::HttpReqRate => rate(&self.http_req_rate),
-            DataType::HttpErrCnt => n(self.http_err_cnt),
-            DataType::HttpErrRate => rate(&self.http_err_rate),
-            DataType::BytesInCnt => n(self.bytes_in_cnt),
-            DataType::BytesInRate => rate(&self.bytes_in_rate),
-            DataType::BytesOutCnt => n(self.bytes_out_cnt),
-            DataType::BytesOutRate => rate(&self.bytes_out_rate),
+        match dt.slot() {
+            Slot::ServerId => self.server_id,
+            Slot::Counter(i) => i64::try_from(self.counters[i]).unwrap_or(i64::MAX),
+            Slot::Rate(i) => {
+                i64::try_from(self.rates[i].read(now, st.period(dt))).unwrap_or(i64::MAX)
+            }
         }
     }
 
     /// Adds `n` to counter `cnt` and rate `rate` when the table stores them.
     pub fn bump(&mut self, st: &Stores, cnt: DataType, rate: DataType, n: u64, now: u64) {
         if st.has(cnt)
-            && let Some(c) = self.counter(cnt)
+            && let Some(c) = self.counter_mut(cnt)
         {
             *c = c.saturating_add(n);
         }
         if st.has(rate) {
             let p = st.period(rate);
-            if let Some(f) = self.rate(rate) {
+            if let Some(f) = self.rate_mut(rate) {
                 f.add(now, p, n);
             }
         }
@@ -260,12 +252,10 @@ impl Data {
 
     /// `set table`: sets `dt` to `v` (a rate starts a period at `now`).
     pub fn set(&mut self, dt: DataType, v: i64, now: u64) {
-        if dt == DataType::ServerId {
-            self.server_id = v;
-        } else if let Some(f) = self.rate(dt) {
-            f.set(now, v.max(0) as u64);
-        } else if let Some(c) = self.counter(dt) {
-            *c = v.max(0) as u64;
+        match dt.slot() {
+            Slot::ServerId => self.server_id = v,
+            Slot::Counter(i) => self.counters[i] = v.max(0) as u64,
+            Slot::Rate(i) => self.rates[i].set(now, v.max(0) as u64),
         }
     }
 }

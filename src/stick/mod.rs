@@ -118,7 +118,7 @@ impl Entry {
         let before = st
             .has(DataType::Gpc0)
             .then(|| d.get(st, DataType::Gpc0, now));
-        d.gpc0 = 0;
+        d.set(DataType::Gpc0, 0, now);
         before
     }
 
@@ -212,10 +212,7 @@ impl StickTable {
         let e = Arc::new(Entry {
             key: k.into(),
             refs: AtomicU32::new(u32::from(take_ref)),
-            data: Mutex::new(Data {
-                expire: self.next_expire(now),
-                ..Data::default()
-            }),
+            data: Mutex::new(Data::expiring(self.next_expire(now))),
         });
         map.insert(k.into(), e.clone());
         self.used.fetch_add(1, Ordering::Relaxed);
@@ -238,8 +235,10 @@ impl StickTable {
         {
             let st = &self.def.stores;
             let mut d = entry.data();
-            if st.has(DataType::ConnCur) {
-                d.conn_cur += 1;
+            if st.has(DataType::ConnCur)
+                && let Some(c) = d.counter_mut(DataType::ConnCur)
+            {
+                *c += 1;
             }
             d.bump(st, DataType::ConnCnt, DataType::ConnRate, 1, now);
             d.expire = self.next_expire(now);
@@ -372,8 +371,10 @@ impl Drop for Tracked {
         let now = crate::shard::timer::now_ms();
         {
             let mut d = self.entry.data();
-            if self.table.def.stores.has(DataType::ConnCur) {
-                d.conn_cur = d.conn_cur.saturating_sub(1);
+            if self.table.def.stores.has(DataType::ConnCur)
+                && let Some(c) = d.counter_mut(DataType::ConnCur)
+            {
+                *c = c.saturating_sub(1);
             }
             d.expire = self.table.next_expire(now);
         }
