@@ -155,14 +155,7 @@ fn fe_row(out: &mut String, f: &FeStat) {
     out.push_str(
         "<tr class=\"frontend\"><td class=\"al\">Frontend</td><td></td><td></td><td></td>",
     );
-    rates(out, c);
-    num(out, Some(f.scur));
-    num(out, Some(c.max.max(f.scur)));
-    num(out, Some(f.slim));
-    num(out, Some(c.total));
-    out.push_str("<td></td>");
-    num(out, Some(c.bytes_in));
-    num(out, Some(c.bytes_out));
+    sessions(out, c, f.scur, Some(f.slim), None);
     num(out, Some(c.denied_req));
     num(out, Some(c.denied_resp));
     num(out, Some(c.err_req));
@@ -171,11 +164,34 @@ fn fe_row(out: &mut String, f: &FeStat) {
     out.push_str("<td></td><td></td><td></td><td></td><td></td><td></td><td></td></tr>");
 }
 
-/// The session rate cells: now, the highest seen, no limit.
-fn rates(out: &mut String, c: &crate::stats::Snapshot) {
+/// The "Session rate" (now, highest, no limit), "Sessions" (current,
+/// highest, `limit`, total, `lbtot`) and "Bytes" groups of a row.
+fn sessions(
+    out: &mut String,
+    c: &crate::stats::Snapshot,
+    cur: u64,
+    limit: Option<u64>,
+    lbtot: Option<u64>,
+) {
     num(out, Some(c.rate));
     num(out, Some(c.rate_max.max(c.rate)));
     out.push_str("<td></td>");
+    num(out, Some(cur));
+    num(out, Some(c.max.max(cur)));
+    num(out, limit);
+    num(out, Some(c.total));
+    num(out, lbtot);
+    num(out, Some(c.bytes_in));
+    num(out, Some(c.bytes_out));
+}
+
+/// The connection and response errors, retries and redispatches of a
+/// backend or server row.
+fn conn_errors(out: &mut String, c: &crate::stats::Snapshot) {
+    num(out, Some(c.err_conn));
+    num(out, Some(c.err_resp));
+    num(out, Some(c.retries));
+    num(out, Some(c.redispatches));
 }
 
 fn sv_row(out: &mut String, s: &SvStat) {
@@ -193,21 +209,12 @@ fn sv_row(out: &mut String, s: &SvStat) {
     num(out, Some(c.queue_cur));
     num(out, Some(c.queue_max));
     out.push_str("<td></td>");
-    rates(out, c);
-    num(out, Some(s.scur));
-    num(out, Some(c.max.max(s.scur)));
-    num(out, (s.maxconn > 0).then_some(u64::from(s.maxconn)));
-    num(out, Some(c.total));
-    num(out, Some(c.lb_total));
-    num(out, Some(c.bytes_in));
-    num(out, Some(c.bytes_out));
+    let limit = (s.maxconn > 0).then_some(u64::from(s.maxconn));
+    sessions(out, c, s.scur, limit, Some(c.lb_total));
     out.push_str("<td></td>");
     num(out, Some(c.denied_resp));
     out.push_str("<td></td>");
-    num(out, Some(c.err_conn));
-    num(out, Some(c.err_resp));
-    num(out, Some(c.retries));
-    num(out, Some(c.redispatches));
+    conn_errors(out, c);
     let status = format!(
         "{} {}",
         human_time(std::time::Duration::from_secs(s.lastchg)),
@@ -239,21 +246,11 @@ fn be_row(out: &mut String, b: &crate::api::format::BeStat) {
     num(out, Some(b.qcur));
     num(out, Some(c.queue_max.max(b.qcur)));
     out.push_str("<td></td>");
-    rates(out, c);
-    num(out, Some(c.cur));
-    num(out, Some(c.max.max(c.cur)));
-    num(out, Some(b.slim));
-    num(out, Some(c.total));
-    num(out, Some(c.lb_total));
-    num(out, Some(c.bytes_in));
-    num(out, Some(c.bytes_out));
+    sessions(out, c, c.cur, Some(b.slim), Some(c.lb_total));
     num(out, Some(c.denied_req));
     num(out, Some(c.denied_resp));
     out.push_str("<td></td>");
-    num(out, Some(c.err_conn));
-    num(out, Some(c.err_resp));
-    num(out, Some(c.retries));
-    num(out, Some(c.redispatches));
+    conn_errors(out, c);
     text(out, "ac", if b.up { "UP" } else { "DOWN" });
     out.push_str("<td></td>");
     let _ = write!(out, "<td class=\"ac\">{}/{}</td>", b.weight, b.uweight);
