@@ -446,6 +446,19 @@ def drain_notes(w, mode, runs, meta):
         w("")
 
 
+
+def judging_caveat(w, meta, tail):
+    """The line under a verdict table that says how far a short run can be
+    judged: not at all under --smoke, only as an indication with fewer than
+    3 runs per point (`tail` says what that means for the table)."""
+    runs = meta.get("runs", "?")
+    if meta.get("profile") == "smoke":
+        w(f"(--smoke: not judged; {runs} run(s) of {meta.get('duration_s', '?')} s prove only that the rows work.)")
+        w("")
+    elif meta.get("profile") == "quick" or (meta.get("runs") or 0) < 3:
+        w(f"({runs} run(s) {tail})")
+        w("")
+
 def target_table(w, mode, points, peers, meta):
     """ringproxy against the better peer, per target of the HTTP issue.
     Judged only in full runs; --quick is marked indicative, --smoke not
@@ -467,12 +480,7 @@ def target_table(w, mode, points, peers, meta):
     profile = meta.get("profile")
     w(f"### Targets ({mode.upper()} mode): ringproxy against the better peer")
     w("")
-    if profile == "smoke":
-        w(f"(--smoke: not judged; {meta.get('runs', '?')} run(s) of {meta.get('duration_s', '?')} s prove only that the rows work.)")
-        w("")
-    elif profile == "quick" or (meta.get("runs") or 0) < 3:
-        w(f"({meta.get('runs', '?')} run(s) per point: indicative only; the full suite's medians of 3 are the ones to judge.)")
-        w("")
+    judging_caveat(w, meta, "per point: indicative only; the full suite's medians of 3 are the ones to judge.")
     w("| workload | metric | ringproxy | better peer | rp/better peer | target | met |")
     w("|---|---|---:|---:|---:|---:|---|")
     for wl, label, bound, rv, bt, bv, ratio, saturated, key in rows:
@@ -600,12 +608,7 @@ def stick_table(w, mode, points, meta, no_start, runs):
         w(f"**Criterion (issue 7): a rate-limited configuration loses at most {STICK_BOUND:.0%} of ringproxy's throughput "
           "against the same configuration without tables**, judged here on CPU per request (throughput at saturation = 1 / CPU per request):")
         w("")
-        if profile == "smoke":
-            w(f"(--smoke: not judged; {meta.get('runs', '?')} run(s) of {meta.get('duration_s', '?')} s prove only that the rows work.)")
-            w("")
-        elif profile == "quick" or (meta.get("runs") or 0) < 3:
-            w(f"({meta.get('runs', '?')} run(s) per point of {meta.get('duration_s', '?')} s: indicative only; CPU time is read in 10 ms ticks.)")
-            w("")
+        judging_caveat(w, meta, f"per point of {meta.get('duration_s', '?')} s: indicative only; CPU time is read in 10 ms ticks.")
         w("| workload | ringproxy CPU µs/req without → with | throughput lost at saturation | target | met |")
         w("|---|---:|---:|---:|---|")
         for wl, over, c0, c1 in verdict:
