@@ -26,6 +26,10 @@ pub struct ShardListener {
     pub frontend: usize,
     pub accept_proxy: bool,
     pub name: String,
+    /// The local address of every connection it accepts, when the bind
+    /// names one (a specific address and port): then `dst` costs no
+    /// `getsockname`. None for wildcard and inherited (`fd@`) binds.
+    pub local: Option<SocketAddr>,
     /// A multishot accept is in the kernel.
     armed: bool,
     /// Its cancellation was requested.
@@ -88,6 +92,10 @@ pub fn open_binds(
                     frontend: fi,
                     accept_proxy: b.accept_proxy,
                     name: b.name.clone(),
+                    local: match b.on {
+                        ListenOn::Addr(a) if !a.ip().is_unspecified() && a.port() != 0 => Some(a),
+                        _ => None,
+                    },
                     armed: false,
                     cancelling: false,
                     want: false,

@@ -75,7 +75,8 @@ pub struct FrontendShared {
     pub limit: Arc<Limit>,
     /// Something configured for this frontend can read the client's
     /// addresses in HTTP mode (rules, conditional switching, forwardfor,
-    /// logging): only then are they looked up (two syscalls a session).
+    /// logging): only then are they looked up (`getpeername`, plus
+    /// `getsockname` when the bind is a wildcard, once a session).
     pub needs_addrs: bool,
     pub counters: Arc<crate::stats::Counters>,
 }

@@ -271,6 +271,30 @@ fn send_proxy_carries_real_client_and_bind_addresses() {
     );
 }
 
+/// A wildcard bind has no address of its own to give: send-proxy carries
+/// the address each client actually connected to (looked up per
+/// connection), here two different loopback addresses on one listener.
+#[test]
+fn send_proxy_on_a_wildcard_bind_carries_the_address_connected_to() {
+    let be = Backend::proxy_capture("cap_any");
+    let p = free_port();
+    let cfg = format!(
+        "global\n    nbthread 1\n\ndefaults\n    mode tcp\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n\n\
+         frontend fe\n    bind 0.0.0.0:{p}\n    default_backend be\n\n\
+         backend be\n    server c1 {} send-proxy\n",
+        be.addr
+    );
+    let proxy = Proxy::start(&cfg);
+    for dst in [sa(&format!("127.0.0.1:{p}")), sa(&format!("127.0.0.2:{p}"))] {
+        let mut c = connect(dst);
+        let local = c.local_addr().unwrap();
+        assert_eq!(read_line(&mut c).unwrap(), describe_v1(local, dst));
+        roundtrip(&mut c, b"payload");
+    }
+    assert_eq!(be.accepted(), 2);
+    proxy.stop().assert_clean();
+}
+
 /// Without accept-proxy, a client that sends something looking like a PROXY
 /// header is just payload: it is forwarded verbatim after the proxy's own
 /// header.

@@ -414,8 +414,12 @@ impl Shard {
             return s.addrs;
         }
         let fd = self.conns.get(s.cli).map(|c| c.fd);
+        let bound = self.listeners.get(s.listener).and_then(|l| l.local);
         let (src, dst) = match fd {
-            Some(fd) => (sys::peer_addr(fd), sys::local_addr(fd)),
+            Some(fd) => (
+                s.addrs.src.or_else(|| sys::peer_addr(fd)),
+                s.addrs.dst.or(bound).or_else(|| sys::local_addr(fd)),
+            ),
             None => (None, None),
         };
         let s = self.sessions.get_mut(sk).expect("checked above");

@@ -66,6 +66,64 @@ impl KeyBuf {
     }
 }
 
+/// How long a key the map holds in its own bucket may be: every `ip`,
+/// `ipv6` and `integer` key, and short strings.
+const INLINE_KEY_LEN: usize = 16;
+
+/// A key as a table's map stores it: inline up to [`INLINE_KEY_LEN`] bytes,
+/// so that a lookup compares the bytes already in the bucket it probes
+/// instead of following a pointer to another (cold) allocation: with many
+/// client addresses, that is one cache miss fewer per connection. Hashes
+/// and compares as the `[u8]` it holds, so lookups borrow a `&[u8]`.
+#[derive(Clone)]
+pub(super) enum MapKey {
+    Inline { len: u8, buf: [u8; INLINE_KEY_LEN] },
+    Heap(Box<[u8]>),
+}
+
+impl MapKey {
+    pub(super) fn new(b: &[u8]) -> MapKey {
+        if b.len() <= INLINE_KEY_LEN {
+            let mut buf = [0; INLINE_KEY_LEN];
+            buf[..b.len()].copy_from_slice(b);
+            MapKey::Inline {
+                len: b.len() as u8,
+                buf,
+            }
+        } else {
+            MapKey::Heap(b.into())
+        }
+    }
+
+    pub(super) fn bytes(&self) -> &[u8] {
+        match self {
+            MapKey::Inline { len, buf } => &buf[..usize::from(*len)],
+            MapKey::Heap(b) => b,
+        }
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for MapKey {
+    fn borrow(&self) -> &[u8] {
+        self.bytes()
+    }
+}
+
+impl std::hash::Hash for MapKey {
+    /// Exactly `[u8]`'s hash, as `Borrow` requires.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.bytes().hash(state);
+    }
+}
+
+impl PartialEq for MapKey {
+    fn eq(&self, other: &MapKey) -> bool {
+        self.bytes() == other.bytes()
+    }
+}
+
+impl Eq for MapKey {}
+
 impl KeyType {
     /// The key of an address; None when it does not fit (an IPv6 address
     /// that is not IPv4-mapped, for an `ip` table).
@@ -167,5 +225,25 @@ mod tests {
             KeyType::Ip.parse("127.0.0.1").unwrap().bytes(),
             &[127, 0, 0, 1]
         );
+    }
+
+    #[test]
+    fn map_keys_hash_and_compare_as_their_bytes() {
+        use std::collections::HashMap;
+        let long = [7u8; 40];
+        let mut m: HashMap<MapKey, u32> = HashMap::new();
+        m.insert(MapKey::new(&[10, 0, 0, 1]), 1);
+        m.insert(MapKey::new(&long), 2);
+        m.insert(MapKey::new(b""), 3);
+        assert!(matches!(
+            MapKey::new(&[1; 16]),
+            MapKey::Inline { len: 16, .. }
+        ));
+        assert!(matches!(MapKey::new(&[1; 17]), MapKey::Heap(_)));
+        assert_eq!(m.get(&[10u8, 0, 0, 1][..]), Some(&1));
+        assert_eq!(m.get(&long[..]), Some(&2));
+        assert_eq!(m.get(&b""[..]), Some(&3));
+        assert_eq!(m.get(&[10u8, 0, 0, 2][..]), None);
+        assert_eq!(m.get(&[10u8, 0, 0, 1, 0][..]), None);
     }
 }

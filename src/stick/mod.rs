@@ -33,6 +33,7 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use data::{Data, DataType, Freq, Stores};
+use key::MapKey;
 pub use key::{DEFAULT_STRING_LEN, KeyBuf, KeyType, MAX_KEY_LEN};
 
 /// `track-sc0`, `track-sc1`, `track-sc2`: HAProxy's default
@@ -53,7 +54,7 @@ pub struct TableDef {
     pub stores: Stores,
 }
 
-type Stripe = HashMap<Box<[u8]>, Arc<Entry>>;
+type Stripe = HashMap<MapKey, Arc<Entry>>;
 
 /// One table, shared by every shard.
 pub struct StickTable {
@@ -73,14 +74,14 @@ impl std::fmt::Debug for StickTable {
 
 /// One key's values. `refs` counts the [`Tracked`] that hold it.
 pub struct Entry {
-    key: Box<[u8]>,
+    key: MapKey,
     refs: AtomicU32,
     data: Mutex<Data>,
 }
 
 impl Entry {
     pub fn key(&self) -> &[u8] {
-        &self.key
+        self.key.bytes()
     }
 
     /// Sessions and streams tracking it (`use=` in `show table`).
@@ -209,12 +210,13 @@ impl StickTable {
         if self.used() >= self.def.size && self.purge_stripe(&mut map, now, true) == 0 {
             return None;
         }
+        let key = MapKey::new(k);
         let e = Arc::new(Entry {
-            key: k.into(),
+            key: key.clone(),
             refs: AtomicU32::new(u32::from(take_ref)),
             data: Mutex::new(Data::expiring(self.next_expire(now))),
         });
-        map.insert(k.into(), e.clone());
+        map.insert(key, e.clone());
         self.used.fetch_add(1, Ordering::Relaxed);
         Some(e)
     }
