@@ -603,6 +603,14 @@ fn configuration_errors_name_the_line() {
             "http-request deny if { sc3_conn_cur gt 1 }",
             "unknown fetch method 'sc3_conn_cur'",
         ),
+        (
+            "http-response sc-inc-gpc0(0)",
+            "'http-response sc-inc-gpc0(0)' is not supported yet",
+        ),
+        (
+            "http-response track-sc0 src",
+            "'http-response track-sc0' is not supported yet",
+        ),
     ] {
         let cfg = mode_config(
             "http",
@@ -736,6 +744,35 @@ fn use_backend_reads_the_counters() {
     let mut c = HttpClient::connect(SocketAddr::new(LOCALHOST, port));
     let got: Vec<String> = (0..5).map(|_| c.get("/", "").server()).collect();
     assert_eq!(got, ["fast", "fast", "fast", "slow", "slow"]);
+    p.stop();
+}
+
+/// `http-response` rules see the counters the stream sees: its session's
+/// (sc0, from the connection rule) and its own (sc1, tracked by this
+/// request, still live while its response is processed), in conditions
+/// and in log-format values.
+#[test]
+fn http_response_rules_read_the_counters() {
+    let dir = TempDir::new();
+    let be = HttpBackend::start("s1");
+    let port = free_port();
+    let extra = format!(
+        "{TABLE}\ntcp-request connection track-sc0 src\nhttp-request track-sc1 src table per_req\n\
+         http-response set-header X-Req-Cnt %[sc0_http_req_cnt]\n\
+         http-response set-header X-Own-Cur %[sc1_conn_cur]\n\
+         http-response add-header X-Over-Two yes if {{ sc_http_req_cnt(0) gt 2 }}"
+    );
+    let (p, _api) = start(&dir, 2, "http", &http_body(port, &extra, be.addr));
+    let mut c = HttpClient::connect(SocketAddr::new(LOCALHOST, port));
+    for i in 1..=4 {
+        let r = c.get("/", "");
+        assert_eq!(r.status, 200);
+        let want = i.to_string();
+        assert_eq!(r.header("x-req-cnt"), Some(want.as_str()), "request {i}");
+        assert_eq!(r.header("x-own-cur"), Some("1"), "request {i}");
+        let over = (i > 2).then_some("yes");
+        assert_eq!(r.header("x-over-two"), over, "request {i}");
+    }
     p.stop();
 }
 

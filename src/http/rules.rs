@@ -9,7 +9,9 @@ use super::edits::is_token;
 use super::errorfile::{ERRORFILE_CODES, ErrorFile};
 use super::fmt::{FmtPart, LogFmt, parse_fmt};
 use super::track::{TrackSpec, Tracking, gpc0_action, parse_track, track_sc};
-use super::{Condition, Cx, HeaderEdits, ParseCx, RequestView, ResponseView, Side, split_target};
+use super::{
+    Condition, Cx, HeaderEdits, ParseCx, RequestView, ResponseView, Side, StkCx, split_target,
+};
 use crate::config::{Backend, Frontend, Loc};
 
 /// How `del-header -m METHOD` compares header names (case-insensitively,
@@ -212,12 +214,15 @@ pub fn apply_request_rules<'r>(
 /// Applies one proxy's `http-response` rules: the backend's first, then the
 /// frontend's (unless they are the same listen), with the same `edits`.
 /// `req` may carry only what the data plane kept of the request (method,
-/// addresses): response rules cannot read request headers.
+/// addresses): response rules cannot read request headers. `stk`: the
+/// stick counters the stream sees (its own, else its session's), read
+/// by `sc*_` / `src_*` fetches.
 pub fn apply_response_rules<'r>(
     rules: &'r [HttpRule],
     req: &RequestView<'_>,
     res: &ResponseView<'_>,
     edits: &mut HeaderEdits,
+    stk: Option<&StkCx<'_>>,
 ) -> Verdict<'r> {
     for rule in rules {
         let mut scratch = std::mem::take(&mut edits.scratch);
@@ -228,7 +233,7 @@ pub fn apply_response_rules<'r>(
                 req,
                 req_edits: &super::NO_EDITS,
                 res: Some((res, edits)),
-                stk: None,
+                stk,
             };
             if rule.cond.as_ref().is_some_and(|c| !c.eval_cx(&cx)) {
                 Step::Skip
@@ -649,7 +654,9 @@ pub(crate) fn parse_http_rule(
         "set-header" | "add-header" | "del-header" | "replace-header" | "allow"
     );
     if side == Side::Response && !response_ok {
-        return Err(if is_request_action(act) || LATER_ACTIONS.contains(&act) {
+        // `sc-inc-gpc0(0)`: the action's name is what precedes its argument.
+        let base = act.split('(').next().unwrap_or(act);
+        return Err(if is_request_action(act) || LATER_ACTIONS.contains(&base) {
             format!("'{what}' is not supported yet")
         } else {
             format!("unknown '{kw}' action '{act}'")

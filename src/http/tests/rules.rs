@@ -532,7 +532,13 @@ fn response_rules() {
         headers: &hdrs,
     };
     let mut edits = HeaderEdits::new();
-    let v = apply_response_rules(&cfg.frontends[0].http_response, &req, &res, &mut edits);
+    let v = apply_response_rules(
+        &cfg.frontends[0].http_response,
+        &req,
+        &res,
+        &mut edits,
+        None,
+    );
     assert_eq!(v, Verdict::Continue);
     let mut out = Vec::new();
     edits.write_headers(res.headers, &mut out);
@@ -546,7 +552,13 @@ fn response_rules() {
         headers: &hdrs,
     };
     let mut edits = HeaderEdits::new();
-    apply_response_rules(&cfg.frontends[0].http_response, &req, &res, &mut edits);
+    apply_response_rules(
+        &cfg.frontends[0].http_response,
+        &req,
+        &res,
+        &mut edits,
+        None,
+    );
     let mut out = Vec::new();
     edits.write_headers(res.headers, &mut out);
     assert!(!String::from_utf8_lossy(&out).contains("X-Status"));

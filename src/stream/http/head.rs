@@ -9,7 +9,7 @@ use std::io::Write;
 use crate::backend::lb::hash_bytes;
 use crate::config::{Balance, HttpConnMode, Mode, effective_conn_mode};
 use crate::http::{
-    HeaderEdits, RequestView, ResponseView, StickKeys, TcpVerdict, Tracking, Verdict,
+    HeaderEdits, RequestView, ResponseView, StickKeys, StkCx, TcpVerdict, Tracking, Verdict,
     apply_forwardfor, apply_request_rules, apply_response_rules, apply_tcp_rules,
     backend_rules_apply, select_backend, stick_keys,
 };
@@ -408,8 +408,9 @@ pub struct RspRefused {
 }
 
 /// Applies the `http-response` rules (the backend's, then the frontend's
-/// unless they are one listen), decides the connection fates and writes the
-/// head to send to the client.
+/// unless they are one listen), which see the stream's stick counters
+/// (`stk`), decides the connection fates and writes the head to send to
+/// the client.
 #[allow(clippy::too_many_arguments)]
 pub fn response_outcome(
     rt: &Runtime,
@@ -422,6 +423,7 @@ pub fn response_outcome(
     h: &ResponseHead,
     mut out: Vec<u8>,
     edits: &mut HeaderEdits,
+    stk: &StkCx<'_>,
 ) -> Result<RspOutcome, RspRefused> {
     let interim = h.is_interim();
     let tunnel = h.framing == RespFraming::Tunnel;
@@ -444,7 +446,7 @@ pub fn response_outcome(
             lists[0] = &rt.config.backends[b].http_response;
         }
         for rules in lists {
-            match apply_response_rules(rules, &view, &res, edits) {
+            match apply_response_rules(rules, &view, &res, edits, Some(stk)) {
                 Verdict::Continue => {}
                 // http-response deny: HAProxy answers 502.
                 Verdict::Deny { status } => return Err(RspRefused { status, out }),

@@ -3,11 +3,13 @@
 
 use super::head;
 use super::{ReqPhase, RspPhase};
+use crate::http::StkCx;
 use crate::proto::http1::{
     self, BodyTracker, EMPTY_HEADER, MAX_HEADERS, Parsed, RequestContext, RespFraming,
 };
 use crate::shard::Shard;
 use crate::shard::token::Key;
+use crate::stick::Sc;
 use crate::stream::tcp::stream_frontend_gone;
 use crate::stream::{Cause, Chunk, Dir, Phase, Termination};
 
@@ -121,6 +123,14 @@ impl Shard {
             match http1::parse_response(bytes, &mut slots, ctx) {
                 Ok(Parsed::Complete(h)) => {
                     let out = self.io.vecs.take();
+                    let stk = StkCx {
+                        sc: Sc::new(
+                            self.sessions.get(session).and_then(|s| s.stk.as_deref()),
+                            self.streams.get(sk).map(|st| &st.stk),
+                        ),
+                        tables: &rt.tables,
+                        now: self.now,
+                    };
                     let o = head::response_outcome(
                         &rt,
                         fe,
@@ -132,6 +142,7 @@ impl Shard {
                         &h,
                         out,
                         &mut self.edits,
+                        &stk,
                     );
                     match o {
                         Ok(outcome) => HeadStep::Complete {
