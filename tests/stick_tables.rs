@@ -776,6 +776,45 @@ fn http_response_rules_read_the_counters() {
     p.stop();
 }
 
+/// In TCP mode, as in HAProxy, `use_backend` is decided after the
+/// frontend's `tcp-request content` rules: it sees what they tracked (the
+/// stream's own sc1 here), not only the session's counters.
+#[test]
+fn tcp_use_backend_sees_what_content_rules_tracked() {
+    let dir = TempDir::new();
+    let (first, second) = (Backend::hello("first"), Backend::hello("second"));
+    let port = free_port();
+    let body = format!(
+        "frontend fe\n    bind 127.0.0.1:{port}\n{}    default_backend first\n\nbackend first\n    server s1 {}\n\nbackend second\n    server s1 {}\n",
+        indent(&format!(
+            "{TABLE}\ntcp-request content track-sc1 src\nuse_backend second if {{ sc1_conn_cur gt 1 }}"
+        )),
+        cfg_addr(first.addr),
+        cfg_addr(second.addr)
+    );
+    let (p, _api) = start(&dir, 2, "tcp", &body);
+    let addr = SocketAddr::new(LOCALHOST, port);
+    let greeting = |s: &mut TcpStream| {
+        let mut got = Vec::new();
+        let mut b = [0u8; 1];
+        while !got.ends_with(b"\n") {
+            assert_eq!(s.read(&mut b).expect("greeting"), 1, "closed early");
+            got.push(b[0]);
+        }
+        String::from_utf8(got).unwrap().trim().to_string()
+    };
+    let src = Ipv4Addr::new(127, 0, 0, 21);
+    let mut held = connect_from(src, addr);
+    assert_eq!(greeting(&mut held), "first");
+    // A second connection from the same address while the first lives:
+    // its own tracking makes conn_cur 2 before the backend is chosen.
+    let mut again = connect_from(src, addr);
+    assert_eq!(greeting(&mut again), "second");
+    assert_eq!(greeted_by(Ipv4Addr::new(127, 0, 0, 22), addr), "first");
+    drop((held, again));
+    p.stop();
+}
+
 #[test]
 fn a_queued_stream_stores_the_server_it_finally_gets() {
     let dir = TempDir::new();

@@ -43,26 +43,14 @@ impl Shard {
             .sessions
             .get(session)
             .expect("caller holds a live session");
-        let fe = s.frontend;
-        let cli = s.cli;
+        let (fe, cli) = (s.frontend, s.cli);
         let fe_cfg = &rt.config.frontends[fe];
-        let backend = if fe_cfg.mode == crate::config::Mode::Tcp
-            && fe_cfg.use_backends.iter().any(|u| u.cond.is_some())
-        {
-            // Conditions of a TCP frontend can only use layer 4 (src,
-            // dst_port...): evaluate them on the session's addresses, looked
-            // up when it became full. (HTTP streams choose once their
-            // request is parsed.)
-            let a = self.session_known_addrs(session);
-            let view = crate::http::RequestView::l4(a.src, a.dst);
-            self.edits.clear();
-            // The session's counters (tcp-request connection/session).
-            let stk = crate::http::StkCx {
-                sc: crate::stick::Sc::new(s.stk.as_deref(), None),
-                tables: &rt.tables,
-                now: self.now,
-            };
-            crate::http::select_backend(fe_cfg, &view, &self.edits, Some(&stk))
+        // A TCP frontend with conditional switching chooses in
+        // `stream_content_rules`, after its `tcp-request content` rules
+        // (HAProxy's order: their counters are visible to `use_backend`);
+        // HTTP streams choose once their request is parsed.
+        let backend = if switches_late(fe_cfg) {
+            None
         } else {
             fe_cfg.target_backend()
         };
@@ -113,10 +101,13 @@ impl Shard {
         self.stream_assign(sk, None);
     }
 
-    /// A TCP stream's `tcp-request content` rules: the frontend's, then its
-    /// backend's (unless a listen's own). Entries they track are the
-    /// stream's. Returns false when a rule rejected the stream: it is
-    /// ended (`PR`), counted in the frontend's denied requests.
+    /// A TCP stream's start, in HAProxy's order: the frontend's `tcp-request
+    /// content` rules, the choice of backend when the frontend switches on
+    /// conditions (which then see what those rules tracked), the backend's
+    /// content rules (unless a listen's own), then the keys of its `stick`
+    /// rules. Entries the rules track are the stream's. Returns false when
+    /// a rule rejected the stream: it is ended (`PR`), counted in the
+    /// frontend's denied requests.
     fn stream_content_rules(&mut self, sk: Key) -> bool {
         let Some(st) = self.streams.get(sk) else {
             return false;
@@ -127,49 +118,82 @@ impl Shard {
         }
         let rt = st.rt.clone();
         let fe_cfg = &rt.config.frontends[st.frontend];
-        if let Some(b) = st.backend
-            && !rt.config.backends[b].stick_rules.is_empty()
+        let session = st.session;
+        let needs_view = !fe_cfg.tcp_req_cont.is_empty()
+            || switches_late(fe_cfg)
+            || st.backend.is_some_and(|b| {
+                !rt.config.backends[b].tcp_req_cont.is_empty()
+                    || !rt.config.backends[b].stick_rules.is_empty()
+            });
+        if !needs_view {
+            return true;
+        }
+        let a = self.session_addrs(session);
+        let view = crate::http::RequestView::l4(a.src, a.dst);
+        if !self.stream_tcp_rules(sk, &fe_cfg.tcp_req_cont, &view) {
+            return false;
+        }
+        if switches_late(fe_cfg) {
+            let Some(st) = self.streams.get(sk) else {
+                return false;
+            };
+            self.edits.clear();
+            let stk = crate::http::StkCx {
+                sc: crate::stick::Sc::new(
+                    self.sessions.get(session).and_then(|s| s.stk.as_deref()),
+                    Some(&st.stk),
+                ),
+                tables: &rt.tables,
+                now: self.now,
+            };
+            let b = crate::http::select_backend(fe_cfg, &view, &self.edits, Some(&stk));
+            let st = self.streams.get_mut(sk).expect("checked above");
+            st.backend = b;
+            st.retries_left = b.map_or(0, |b| rt.config.backends[b].retries);
+        }
+        let Some(b) = self.streams.get(sk).and_then(|st| st.backend) else {
+            return true;
+        };
+        let be = &rt.config.backends[b];
+        if crate::http::backend_rules_apply(fe_cfg, b)
+            && !self.stream_tcp_rules(sk, &be.tcp_req_cont, &view)
         {
-            let a = self.session_addrs(st.session);
-            let view = crate::http::RequestView::l4(a.src, a.dst);
-            let keys =
-                crate::http::stick_keys(&rt.config.backends[b].stick_rules, &view, &rt.tables);
+            return false;
+        }
+        if !be.stick_rules.is_empty() {
+            let keys = crate::http::stick_keys(&be.stick_rules, &view, &rt.tables);
             if let Some(st) = self.streams.get_mut(sk) {
                 st.stick = keys;
             }
         }
-        let Some(st) = self.streams.get(sk) else {
-            return false;
-        };
-        let be_rules = st
-            .backend
-            .filter(|b| crate::http::backend_rules_apply(fe_cfg, *b))
-            .map(|b| &rt.config.backends[b].tcp_req_cont);
-        if fe_cfg.tcp_req_cont.is_empty() && be_rules.is_none_or(|r| r.is_empty()) {
+        true
+    }
+
+    /// Applies one list of `tcp-request content` rules to TCP stream `sk`
+    /// (tracking into the stream's slots); false when one rejected it,
+    /// and the stream is then ended.
+    fn stream_tcp_rules(
+        &mut self,
+        sk: Key,
+        rules: &[crate::http::TcpRule],
+        view: &crate::http::RequestView<'_>,
+    ) -> bool {
+        if rules.is_empty() {
             return true;
         }
-        let session = st.session;
-        let a = self.session_addrs(session);
-        let view = crate::http::RequestView::l4(a.src, a.dst);
         let now = self.now;
         let Some(st) = self.streams.get_mut(sk) else {
             return false;
         };
+        let rt = st.rt.clone();
         let mut trk = crate::http::Tracking {
-            sess: self.sessions.get(session).and_then(|s| s.stk.as_deref()),
+            sess: self.sessions.get(st.session).and_then(|s| s.stk.as_deref()),
             own: &mut st.stk,
             tables: &rt.tables,
             now,
             http_request: false,
         };
-        let rejected = [Some(&fe_cfg.tcp_req_cont), be_rules]
-            .into_iter()
-            .flatten()
-            .any(|rules| {
-                crate::http::apply_tcp_rules(rules, &view, &mut trk)
-                    == crate::http::TcpVerdict::Reject
-            });
-        if !rejected {
+        if crate::http::apply_tcp_rules(rules, view, &mut trk) != crate::http::TcpVerdict::Reject {
             return true;
         }
         crate::stats::Counters::inc(&rt.frontends[st.frontend].counters.denied_req);
@@ -1042,4 +1066,10 @@ pub(crate) fn stream_frontend_gone(latest: &Snap, own: &Snap, fe: usize) -> bool
 fn frontend_gone(latest: &Runtime, old: &Runtime, fe: usize) -> bool {
     let now = &latest.config.frontends[fe];
     now.retired || now.mode != old.config.frontends[fe].mode
+}
+
+/// A TCP frontend whose `use_backend` rules have conditions chooses its
+/// backend after its `tcp-request content` rules, per stream.
+fn switches_late(fe: &crate::config::Frontend) -> bool {
+    fe.mode == crate::config::Mode::Tcp && fe.use_backends.iter().any(|u| u.cond.is_some())
 }
