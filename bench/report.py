@@ -624,8 +624,8 @@ def stick_table(w, mode, points, meta, no_start, runs):
                 met = "–"
             else:
                 met = "yes" if lost <= STICK_BOUND else "**no**"
-            spread = (f"{pct(statistics.median(pairs))} ({pct(min(pairs))} … {pct(max(pairs))}), {len(pairs)} pairs"
-                      if pairs else "–")
+            spread = (f"{pct(statistics.median(pairs))} ({pct(min(pairs))} … {pct(max(pairs))}), "
+                      f"{len(pairs)} pair{'' if len(pairs) == 1 else 's'}" if pairs else "–")
             how = "median of pairs" if len(pairs) >= STICK_MIN_PAIRS else "ratio of medians"
             w(f"| {wl} | {fmt(c0, 'cpu_us_per_req')} → {fmt(c1, 'cpu_us_per_req')} | {pct(judged)} ({how}) | {spread} | "
               f"{'–' if lost is None else f'{lost * 100:.1f}%'} | ≤ {STICK_BOUND:.0%} | {met} |")
