@@ -278,13 +278,11 @@ fn send_proxy_carries_real_client_and_bind_addresses() {
 fn send_proxy_on_a_wildcard_bind_carries_the_address_connected_to() {
     let be = Backend::proxy_capture("cap_any");
     let p = free_port();
-    let cfg = format!(
-        "global\n    nbthread 1\n\ndefaults\n    mode tcp\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n\n\
-         frontend fe\n    bind 0.0.0.0:{p}\n    default_backend be\n\n\
-         backend be\n    server c1 {} send-proxy\n",
+    let body = format!(
+        "frontend fe\n    bind 0.0.0.0:{p}\n    default_backend be\n\nbackend be\n    server c1 {} send-proxy",
         be.addr
     );
-    let proxy = Proxy::start(&cfg);
+    let proxy = Proxy::start(&mode_config("tcp", 1, "", &body));
     for dst in [sa(&format!("127.0.0.1:{p}")), sa(&format!("127.0.0.2:{p}"))] {
         let mut c = connect(dst);
         let local = c.local_addr().unwrap();

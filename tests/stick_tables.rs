@@ -627,7 +627,11 @@ fn configuration_errors_name_the_line() {
 
 /// The name a `Backend::hello` server greets a new connection with.
 fn greeted_by(src: Ipv4Addr, addr: SocketAddr) -> String {
-    let mut s = connect_from(src, addr);
+    greeting(&mut connect_from(src, addr))
+}
+
+/// Reads the greeting line of a `Backend::hello` server on `s`.
+fn greeting(s: &mut TcpStream) -> String {
     let mut got = Vec::new();
     let mut b = [0u8; 1];
     while !got.ends_with(b"\n") {
@@ -636,6 +640,20 @@ fn greeted_by(src: Ipv4Addr, addr: SocketAddr) -> String {
         got.push(b[0]);
     }
     String::from_utf8(got).unwrap().trim().to_string()
+}
+
+/// Frontend `fe` on `port` with `extra` lines, switching between backend
+/// `a` (its default) and backend `b`, one server each.
+fn switching_body(port: u16, extra: &str, a: (&str, SocketAddr), b: (&str, SocketAddr)) -> String {
+    format!(
+        "frontend fe\n    bind 127.0.0.1:{port}\n{}    default_backend {}\n\nbackend {}\n    server s1 {}\n\nbackend {}\n    server s1 {}\n",
+        indent(extra),
+        a.0,
+        a.0,
+        cfg_addr(a.1),
+        b.0,
+        cfg_addr(b.1)
+    )
 }
 
 #[test]
@@ -732,13 +750,13 @@ fn use_backend_reads_the_counters() {
     let dir = TempDir::new();
     let (fast, slow) = (HttpBackend::start("fast"), HttpBackend::start("slow"));
     let port = free_port();
-    let body = format!(
-        "frontend fe\n    bind 127.0.0.1:{port}\n{}    default_backend fast\n\nbackend fast\n    server s1 {}\n\nbackend slow\n    server s1 {}\n",
-        indent(&format!(
+    let body = switching_body(
+        port,
+        &format!(
             "{TABLE}\ntcp-request connection track-sc0 src\nuse_backend slow if {{ sc0_http_req_rate gt 3 }}"
-        )),
-        cfg_addr(fast.addr),
-        cfg_addr(slow.addr)
+        ),
+        ("fast", fast.addr),
+        ("slow", slow.addr),
     );
     let (p, _api) = start(&dir, 2, "http", &body);
     let mut c = HttpClient::connect(SocketAddr::new(LOCALHOST, port));
@@ -784,25 +802,16 @@ fn tcp_use_backend_sees_what_content_rules_tracked() {
     let dir = TempDir::new();
     let (first, second) = (Backend::hello("first"), Backend::hello("second"));
     let port = free_port();
-    let body = format!(
-        "frontend fe\n    bind 127.0.0.1:{port}\n{}    default_backend first\n\nbackend first\n    server s1 {}\n\nbackend second\n    server s1 {}\n",
-        indent(&format!(
+    let body = switching_body(
+        port,
+        &format!(
             "{TABLE}\ntcp-request content track-sc1 src\nuse_backend second if {{ sc1_conn_cur gt 1 }}"
-        )),
-        cfg_addr(first.addr),
-        cfg_addr(second.addr)
+        ),
+        ("first", first.addr),
+        ("second", second.addr),
     );
     let (p, _api) = start(&dir, 2, "tcp", &body);
     let addr = SocketAddr::new(LOCALHOST, port);
-    let greeting = |s: &mut TcpStream| {
-        let mut got = Vec::new();
-        let mut b = [0u8; 1];
-        while !got.ends_with(b"\n") {
-            assert_eq!(s.read(&mut b).expect("greeting"), 1, "closed early");
-            got.push(b[0]);
-        }
-        String::from_utf8(got).unwrap().trim().to_string()
-    };
     let src = Ipv4Addr::new(127, 0, 0, 21);
     let mut held = connect_from(src, addr);
     assert_eq!(greeting(&mut held), "first");
