@@ -625,6 +625,41 @@ fn configuration_errors_name_the_line() {
     }
 }
 
+/// A `tcp-request connection` or `session` condition that reads the
+/// request can never match (no request exists yet): accepted, with
+/// HAProxy's warning at file:line; the same condition in a `content` rule
+/// (HTTP mode: run with the request) draws none.
+#[test]
+fn request_fetches_in_connection_rules_warn() {
+    let port = free_port();
+    let server = [("s1", "127.0.0.1:9".parse().unwrap())];
+    for (extra, warned) in [
+        (
+            "tcp-request connection reject if { path /admin }",
+            Some("connection"),
+        ),
+        (
+            "tcp-request session reject if { hdr(host) -m found }",
+            Some("session"),
+        ),
+        ("tcp-request connection reject if { src 10.0.0.1 }", None),
+        ("tcp-request content reject if { path /admin }", None),
+    ] {
+        let cfg = mode_config("http", 1, "", &listen_section("px", port, extra, &server));
+        let (code, out, _, _dir) = run_check(&cfg);
+        assert_eq!(code, Some(0), "{extra}: {out}");
+        match warned {
+            Some(phase) => {
+                let want =
+                    format!("which is incompatible with 'frontend tcp-request {phase} rule'");
+                assert!(out.contains(&want), "{extra}: {out}");
+                assert!(out.contains("check.cfg:"), "{extra}: no file:line in {out}");
+            }
+            None => assert!(!out.contains("will never match"), "{extra}: {out}"),
+        }
+    }
+}
+
 /// The name a `Backend::hello` server greets a new connection with.
 fn greeted_by(src: Ipv4Addr, addr: SocketAddr) -> String {
     greeting(&mut connect_from(src, addr))

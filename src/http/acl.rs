@@ -816,11 +816,25 @@ pub(crate) fn parse_condition(
 /// HAProxy's warnings for ACLs whose fetches are not available where the
 /// condition is evaluated (they never match there).
 fn warn_conflicts(acl: &Acl, side: Side, where_: &str, cx: &mut ParseCx<'_>) {
-    let bad: Vec<&AclExpr> = acl
-        .exprs
-        .iter()
-        .filter(|e| !e.expr.needs().available(side))
-        .collect();
+    warn_unavailable(acl, |e| !e.expr.needs().available(side), where_, cx);
+}
+
+/// The same warnings for a condition evaluated before any request exists
+/// (`tcp-request connection` and `session` rules): its ACLs that read the
+/// request or the response never match there.
+pub(crate) fn warn_needs_request(cond: &Condition, where_: &str, cx: &mut ParseCx<'_>) {
+    for term in cond.suites.iter().flatten() {
+        warn_unavailable(&term.acl, |e| e.expr.fetch.needs_request(), where_, cx);
+    }
+}
+
+fn warn_unavailable(
+    acl: &Acl,
+    unavailable: impl Fn(&AclExpr) -> bool,
+    where_: &str,
+    cx: &mut ParseCx<'_>,
+) {
+    let bad: Vec<&AclExpr> = acl.exprs.iter().filter(|e| unavailable(e)).collect();
     let Some(first) = bad.first() else { return };
     let kw = &first.expr.text;
     let msg = match (&acl.name, bad.len() == acl.exprs.len()) {

@@ -450,6 +450,24 @@ fn fetch_by_name(name: &str, args: Option<&str>) -> Result<Option<Fetch>, String
     }))
 }
 
+impl Fetch {
+    /// Reads the request or the response (its line, headers or status):
+    /// finds nothing while a connection has sent none.
+    pub(crate) fn needs_request(&self) -> bool {
+        matches!(
+            self,
+            Fetch::Method
+                | Fetch::Version
+                | Fetch::Path
+                | Fetch::Url
+                | Fetch::Base
+                | Fetch::Query
+                | Fetch::Status
+                | Fetch::Hdr { .. }
+        )
+    }
+}
+
 impl SampleExpr {
     /// The type of the samples (after converters).
     pub(crate) fn out_type(&self) -> SmpType {

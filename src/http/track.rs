@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use super::acl::{Condition, parse_condition};
+use super::acl::{Condition, parse_condition, warn_needs_request};
 use super::fetch::{Sample, SampleExpr, parse_expr};
 use super::{Cx, ParseCx, RequestView, Side, StkCx};
 use crate::config::Loc;
@@ -298,6 +298,11 @@ pub(crate) fn parse_tcp_rule(
             ));
         }
     };
+    if let Some(c) = &cond
+        && phase != TcpPhase::Content
+    {
+        warn_needs_request(c, &format!("frontend tcp-request {phase_word} rule"), cx);
+    }
     Ok((
         phase,
         TcpRule {
