@@ -170,18 +170,10 @@ fn by_key(
             }
             Ok(out)
         }
-        TableAction::Clear => {
-            let mut in_use = false;
-            t.clear(|e| {
-                let hit = e.key() == key.bytes();
-                in_use |= hit && e.refs() > 0;
-                hit
-            });
-            if in_use || t.lookup(&key, now).is_some_and(|e| e.refs() > 0) {
-                return Err("Entry currently in use, cannot remove\n".into());
-            }
-            Ok(String::new())
-        }
+        TableAction::Clear => match t.remove(&key) {
+            Ok(_) => Ok(String::new()),
+            Err(_) => Err("Entry currently in use, cannot remove\n".into()),
+        },
         TableAction::Set => {
             let mut values = Vec::new();
             let mut i = 1;

@@ -142,17 +142,11 @@ fn backend(d: &Draft, iid: u32) -> Backend {
         http_request: rules(d, &d.http_request),
         http_response: rules(d, &d.http_response),
         tcp_req_cont: tcp_rules(d, http::TcpPhase::Content),
-        stick_rules: d
-            .stick_rules
-            .iter()
-            .cloned()
-            .map(|mut r| {
-                if let Some(c) = r.cond.as_mut() {
-                    c.resolve(&|n| find_acl(d, n));
-                }
-                r
-            })
-            .collect(),
+        stick_rules: {
+            let mut out = d.stick_rules.clone();
+            resolve_conds(d, out.iter_mut().filter_map(|r| r.cond.as_mut()));
+            out
+        },
         http_check: d.s.http_check.build(),
         services: super::services::build(d, false),
         retired: false,
@@ -187,10 +181,15 @@ fn tcp_rules(d: &Draft, phase: http::TcpPhase) -> Vec<http::TcpRule> {
         .filter(|(p, _)| *p == phase)
         .map(|(_, r)| r.clone())
         .collect();
-    for c in out.iter_mut().filter_map(|r| r.cond.as_mut()) {
+    resolve_conds(d, out.iter_mut().filter_map(|r| r.cond.as_mut()));
+    out
+}
+
+/// Points the named ACLs of `conds` at the proxy's definitions.
+fn resolve_conds<'c>(d: &Draft, conds: impl Iterator<Item = &'c mut http::Condition>) {
+    for c in conds {
         c.resolve(&|n| find_acl(d, n));
     }
-    out
 }
 
 /// HAProxy's warnings for HTTP settings of a proxy in TCP mode, which are

@@ -54,14 +54,7 @@ impl<'a> Tracking<'a> {
     /// The key `spec` would track, evaluated in `cx`; None when the sample
     /// is missing or does not fit the table's key type.
     pub(crate) fn key(&self, spec: &TrackSpec, cx: &Cx<'_, '_>) -> Option<KeyBuf> {
-        let table = self.tables.get(spec.table)?;
-        let k = table.def.key;
-        match spec.key.one(cx)? {
-            Sample::Ip(ip) => k.key_of_ip(ip),
-            Sample::Int(n) => k.key_of_int(n),
-            Sample::Bool(b) => k.key_of_int(i64::from(b)),
-            Sample::Str(s) => k.key_of_str(&s),
-        }
+        sample_key(self.tables.get(spec.table)?, &spec.key, cx)
     }
 
     /// Tracks `key` in counter `spec.sc` unless it is tracked already.
@@ -104,6 +97,18 @@ pub(crate) fn parse_track(
     let sc = track_sc(act).ok_or_else(|| format!("'{what}': unknown action"))?;
     let (key, table, next) = parse_key_table(words, at + 1, what, cx)?;
     Ok((TrackSpec { sc, key, table }, next))
+}
+
+/// The key `expr` gives in `cx` for `table`; None when the sample is
+/// missing or does not fit the table's key type (`track-scN`, `stick`).
+fn sample_key(table: &StickTable, expr: &SampleExpr, cx: &Cx<'_, '_>) -> Option<KeyBuf> {
+    let k = table.def.key;
+    match expr.one(cx)? {
+        Sample::Ip(ip) => k.key_of_ip(ip),
+        Sample::Int(n) => k.key_of_int(n),
+        Sample::Bool(b) => k.key_of_int(i64::from(b)),
+        Sample::Str(s) => k.key_of_str(&s),
+    }
 }
 
 /// `EXPR [table T]` from `words[at]` (`track-scN`, `stick`): the sample
@@ -282,22 +287,14 @@ pub(crate) fn parse_tcp_rule(
             }
         },
     };
-    let cond = match words.get(next).map(String::as_str) {
-        None => None,
-        Some("if" | "unless") => {
-            let rest = words.get(next..).unwrap_or_default();
-            Some(
-                parse_condition(rest, Side::Request, "tcp-request rules", cx).map_err(|e| {
-                    format!("error detected while parsing a '{what}' condition : {e}")
-                })?,
-            )
-        }
-        Some(other) => {
-            return Err(format!(
-                "'{what}' cannot handle unexpected argument '{other}' (expects 'if', 'unless' or nothing)"
-            ));
-        }
-    };
+    let cond = trailing_condition(
+        words,
+        next,
+        &what,
+        "tcp-request rules",
+        "'if', 'unless'",
+        cx,
+    )?;
     if let Some(c) = &cond
         && phase != TcpPhase::Content
     {
@@ -365,18 +362,7 @@ pub fn stick_keys(
         if r.cond.as_ref().is_some_and(|c| !c.eval_cx(&cx)) {
             continue;
         }
-        let Some(t) = tables.get(r.table) else {
-            continue;
-        };
-        let k = t.def.key;
-        let key = match r.key.one(&cx) {
-            Some(Sample::Ip(ip)) => k.key_of_ip(ip),
-            Some(Sample::Int(n)) => k.key_of_int(n),
-            Some(Sample::Bool(b)) => k.key_of_int(i64::from(b)),
-            Some(Sample::Str(s)) => k.key_of_str(&s),
-            None => None,
-        };
-        let Some(key) = key else {
+        let Some(key) = tables.get(r.table).and_then(|t| sample_key(t, &r.key, &cx)) else {
             continue;
         };
         let keys = out.get_or_insert_with(Box::default);
@@ -414,18 +400,14 @@ pub(crate) fn parse_stick_rule(
     };
     let what = format!("stick {}", words[1]);
     let (key, table, next) = parse_key_table(words, 2, &what, cx)?;
-    let cond = match words.get(next).map(String::as_str) {
-        None => None,
-        Some("if" | "unless") => Some(
-            parse_condition(&words[next..], Side::Request, "stick rules", cx)
-                .map_err(|e| format!("error detected while parsing a '{what}' condition : {e}"))?,
-        ),
-        Some(other) => {
-            return Err(format!(
-                "'{what}' cannot handle unexpected argument '{other}' (expects 'table', 'if', 'unless' or nothing)"
-            ));
-        }
-    };
+    let cond = trailing_condition(
+        words,
+        next,
+        &what,
+        "stick rules",
+        "'table', 'if', 'unless'",
+        cx,
+    )?;
     Ok(StickRule {
         kind,
         key,
@@ -433,4 +415,26 @@ pub(crate) fn parse_stick_rule(
         cond,
         loc: loc.clone(),
     })
+}
+
+/// The optional `if|unless COND` ending a `tcp-request` or `stick` rule at
+/// `words[next]` (`where_` names the rules in warnings; `expects` lists
+/// what could stand there instead, for the error).
+fn trailing_condition(
+    words: &[String],
+    next: usize,
+    what: &str,
+    where_: &str,
+    expects: &str,
+    cx: &mut ParseCx<'_>,
+) -> Result<Option<Condition>, String> {
+    match words.get(next).map(String::as_str) {
+        None => Ok(None),
+        Some("if" | "unless") => parse_condition(&words[next..], Side::Request, where_, cx)
+            .map(Some)
+            .map_err(|e| format!("error detected while parsing a '{what}' condition : {e}")),
+        Some(other) => Err(format!(
+            "'{what}' cannot handle unexpected argument '{other}' (expects {expects} or nothing)"
+        )),
+    }
 }

@@ -420,11 +420,10 @@ impl Shard {
                 s.addrs.src.or_else(|| sys::peer_addr(fd)),
                 s.addrs.dst.or(bound).or_else(|| sys::local_addr(fd)),
             ),
-            None => (None, None),
+            None => (s.addrs.src, s.addrs.dst),
         };
         let s = self.sessions.get_mut(sk).expect("checked above");
-        s.addrs.src = s.addrs.src.or(src);
-        s.addrs.dst = s.addrs.dst.or(dst);
+        (s.addrs.src, s.addrs.dst) = (src, dst);
         s.addrs
     }
 }

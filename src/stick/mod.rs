@@ -300,6 +300,20 @@ impl StickTable {
         n
     }
 
+    /// `clear table NAME key KEY`: removes `key` unless it is tracked (then
+    /// Err, HAProxy's "in use"); Ok(false) when there was no such entry.
+    pub fn remove(&self, key: &KeyBuf) -> Result<bool, InUse> {
+        let mut map = self.stripe(key.bytes());
+        match map.get(key.bytes()) {
+            None => return Ok(false),
+            Some(e) if e.refs() > 0 => return Err(InUse),
+            Some(_) => {}
+        }
+        map.remove(key.bytes());
+        self.used.fetch_sub(1, Ordering::Relaxed);
+        Ok(true)
+    }
+
     /// `set table`: sets each value of `key`, creating the entry.
     pub fn set(&self, key: &KeyBuf, values: &[(DataType, i64)], now: u64) -> bool {
         self.update(key, now, |_, d| {
@@ -316,6 +330,10 @@ impl StickTable {
         self.def.key == def.key && self.def.stores == def.stores
     }
 }
+
+/// An entry some session or stream tracks: it cannot be removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InUse;
 
 /// One tracked entry: a reference and a `conn_cur` the owner (session or
 /// stream) gives back when it drops this.
@@ -426,6 +444,11 @@ pub struct Sc<'a> {
 impl<'a> Sc<'a> {
     pub fn new(sess: Option<&'a Trackers>, strm: Option<&'a Trackers>) -> Sc<'a> {
         Sc { sess, strm }
+    }
+
+    /// Neither the stream nor its session tracks anything.
+    pub fn is_empty(&self) -> bool {
+        self.sess.is_none_or(Trackers::is_empty) && self.strm.is_none_or(Trackers::is_empty)
     }
 
     pub fn get(&self, i: usize) -> Option<&'a Tracked> {

@@ -178,6 +178,25 @@ pub struct Stream {
 }
 
 impl Stream {
+    /// The stick counters the stream sees: each `scN` its own, else its
+    /// session's (found in `sessions`), seed 002.
+    pub fn sc<'a>(
+        &'a self,
+        sessions: &'a crate::shard::token::GenSlab<crate::session::Session>,
+    ) -> crate::stick::Sc<'a> {
+        let sess = sessions.get(self.session).and_then(|s| s.stk.as_deref());
+        crate::stick::Sc::new(sess, Some(&self.stk))
+    }
+
+    /// Bytes moved (from the client, to it) not yet added to the stick
+    /// counters (`stk_bytes`).
+    pub fn unreported_bytes(&self) -> (u64, u64) {
+        (
+            self.c2s.bytes - self.stk_bytes.0,
+            self.s2c.bytes - self.stk_bytes.1,
+        )
+    }
+
     /// The slot of the server the stream is bound to (whose connection
     /// slot it holds), if any.
     pub fn server(&self) -> Option<usize> {

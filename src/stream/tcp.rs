@@ -139,10 +139,7 @@ impl Shard {
             };
             self.edits.clear();
             let stk = crate::http::StkCx {
-                sc: crate::stick::Sc::new(
-                    self.sessions.get(session).and_then(|s| s.stk.as_deref()),
-                    Some(&st.stk),
-                ),
+                sc: st.sc(&self.sessions),
                 tables: &rt.tables,
                 now: self.now,
             };
@@ -1003,16 +1000,12 @@ impl Shard {
     /// else its session's): its bytes, and an HTTP error. Its own entries
     /// are given back when `st` is dropped.
     fn stream_stick_counts(&self, st: &Stream) {
-        let sess = self.sessions.get(st.session).and_then(|s| s.stk.as_deref());
-        if sess.is_none() && st.stk.is_empty() {
+        let sc = st.sc(&self.sessions);
+        if sc.is_empty() {
             return;
         }
-        let sc = crate::stick::Sc::new(sess, Some(&st.stk));
-        sc.count_bytes(
-            st.c2s.bytes - st.stk_bytes.0,
-            st.s2c.bytes - st.stk_bytes.1,
-            self.now,
-        );
+        let (i, o) = st.unreported_bytes();
+        sc.count_bytes(i, o, self.now);
         if st
             .http
             .as_ref()
@@ -1028,13 +1021,9 @@ impl Shard {
         let Some(st) = self.streams.get_mut(sk) else {
             return;
         };
-        let sess = self.sessions.get(st.session).and_then(|s| s.stk.as_deref());
-        if sess.is_none() && st.stk.is_empty() {
-            return;
-        }
-        let (i, o) = (st.c2s.bytes - st.stk_bytes.0, st.s2c.bytes - st.stk_bytes.1);
+        let (i, o) = st.unreported_bytes();
         st.stk_bytes = (st.c2s.bytes, st.s2c.bytes);
-        crate::stick::Sc::new(sess, Some(&st.stk)).count_bytes(i, o, self.now);
+        st.sc(&self.sessions).count_bytes(i, o, self.now);
     }
 
     /// The proxy answers the request itself; no server is needed any more.

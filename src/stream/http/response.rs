@@ -124,10 +124,10 @@ impl Shard {
                 Ok(Parsed::Complete(h)) => {
                     let out = self.io.vecs.take();
                     let stk = StkCx {
-                        sc: Sc::new(
-                            self.sessions.get(session).and_then(|s| s.stk.as_deref()),
-                            self.streams.get(sk).map(|st| &st.stk),
-                        ),
+                        sc: self
+                            .streams
+                            .get(sk)
+                            .map_or_else(Sc::default, |st| st.sc(&self.sessions)),
                         tables: &rt.tables,
                         now: self.now,
                     };
