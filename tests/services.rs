@@ -171,28 +171,14 @@ fn prometheus_exporter_counts_what_the_test_caused() {
         ),
         N as f64
     );
-    let per_server: f64 = ["s1", "s2"]
-        .iter()
-        .map(|sv| {
-            value(
-                &s,
-                "haproxy_server_sessions_total",
-                &[("proxy", "be"), ("server", sv)],
-            )
-        })
-        .sum();
-    assert_eq!(per_server, N as f64);
-    let lb: f64 = ["s1", "s2"]
-        .iter()
-        .map(|sv| {
-            value(
-                &s,
-                "haproxy_server_loadbalanced_total",
-                &[("proxy", "be"), ("server", sv)],
-            )
-        })
-        .sum();
-    assert_eq!(lb, N as f64);
+    let over_servers = |metric: &str| -> f64 {
+        ["s1", "s2"]
+            .iter()
+            .map(|sv| value(&s, metric, &[("proxy", "be"), ("server", sv)]))
+            .sum()
+    };
+    assert_eq!(over_servers("haproxy_server_sessions_total"), N as f64);
+    assert_eq!(over_servers("haproxy_server_loadbalanced_total"), N as f64);
     // The exporter request itself is counted after its answer is built.
     assert_eq!(
         value(&s, "haproxy_frontend_http_requests_total", &fe),
