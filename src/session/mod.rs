@@ -135,7 +135,8 @@ impl Shard {
         let c = &self.rt.frontends[fe].counters;
         c.enter(self.now);
         c.connection(self.now);
-        self.rt.counters.connection(self.now);
+        // Process-wide: only the total is shown (`show info`); no rate.
+        crate::stats::Counters::inc(&self.rt.counters.conn_tot);
         if !self.rt.config.frontends[fe].tcp_req_conn.is_empty()
             && !self.session_tcp_rules(sk, TcpPhase::Connection)
         {

@@ -295,7 +295,7 @@ impl Shard {
         let now = self.now;
         if let Some(st) = self.streams.get(sk) {
             self.rt.frontends[st.frontend].counters.request(now);
-            self.rt.counters.request(now);
+            crate::stats::Counters::inc(&self.rt.counters.req_tot);
         }
         match outcome {
             ReqOutcome::Reject => {
